@@ -1,0 +1,44 @@
+"""The composition root: builds the real engine, knowledge, router and clock, on request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, inspect
+
+from bot.config import Settings
+from handlers.app import build_router
+from handlers.ports import Clock, SystemClock
+from handlers.router import Router
+from handlers.services import Services
+from handlers.storage.db import UnitOfWork, make_engine, upgrade
+from knowledge.base import KnowledgeBase
+from knowledge.corpus import DEFAULT_DOCS
+from knowledge.programme import load_programme
+
+
+class NotMigrated(RuntimeError):
+    pass
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: Engine
+    services: Services
+    router: Router
+
+
+def build_app(settings: Settings, clock: Clock | None = None, *, migrate: bool = True) -> App:
+    """Everything the bot needs. SQLite upgrades itself; PostgreSQL needs `sps-bot db upgrade`
+    (the Procfile's release step), so two starting processes never race to migrate."""
+    programme = load_programme(settings.programme_file)
+    engine = make_engine(settings.database_url)
+    if migrate and engine.dialect.name == "sqlite":
+        upgrade(engine)
+    elif "alembic_version" not in inspect(engine).get_table_names():
+        raise NotMigrated("the database has no tables yet: run `sps-bot db upgrade` first")
+    knowledge = KnowledgeBase.load(settings.docs_folder or DEFAULT_DOCS)
+    services = Services(programme=programme, knowledge=knowledge,
+                        clock=clock or SystemClock(), uow=UnitOfWork(engine))
+    return App(settings, engine, services, build_router(services))

@@ -1,0 +1,290 @@
+"""`sps-bot`: the command line. Modules are imported inside each command: --help stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+DEMO_COHORT = Path(__file__).resolve().parent.parent / "knowledge" / "demo" / "cohort.csv"
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date like 2015-04-01") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sps-bot",
+        description="The Strategic Peer Support programme assistant. Every command uses "
+        "DATABASE_URL (default: sps-bot.db here) and SPS_PROGRAMME (default: the shipped "
+        "programme file).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    chat = commands.add_parser("chat", help="chat with the bot in this terminal",
+                               description="Chat in the terminal. Piped input is read one "
+                               "message per line. Answer a numbered choice with its number.")
+    chat.add_argument("--as", dest="as_email", metavar="EMAIL",
+                      help="chat as this registered participant (default: an unlinked guest)")
+    chat.add_argument("--today", type=_date, metavar="YYYY-MM-DD",
+                      help="pretend today is this date (the shipped programme is 2015)")
+    chat.add_argument("--demo", action="store_true",
+                      help="register the shipped demo cohort first (idempotent)")
+    chat.set_defaults(run=cmd_chat)
+
+    ask = commands.add_parser("ask", help="answer questions from the programme documents",
+                              description="Answer one question, or with no question read "
+                              "questions one per line from stdin.")
+    ask.add_argument("question", nargs="*", help="the question (omit to read stdin)")
+    ask.add_argument("--json", action="store_true", help="print one JSON object per question")
+    ask.set_defaults(run=cmd_ask)
+
+    people = commands.add_parser("participants", help="register and link participants")
+    people_cmds = people.add_subparsers(dest="action", metavar="ACTION", required=True)
+    imp = people_cmds.add_parser("import", help="add or update participants from a CSV",
+                                 description="CSV header: name,email,role,organisation,"
+                                 "region,partner_email. Roles: peer, expert_peer, "
+                                 "programme_team, challenge_manager. All rows or none.")
+    imp.add_argument("file", type=Path)
+    imp.set_defaults(run=cmd_participants_import)
+    people_cmds.add_parser("list", help="list participants and their links").set_defaults(
+        run=cmd_participants_list)
+    invite = people_cmds.add_parser("invite", help="issue a one-time link code")
+    invite.add_argument("email")
+    invite.set_defaults(run=cmd_participants_invite)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_cmds = db.add_subparsers(dest="action", metavar="ACTION", required=True)
+    db_cmds.add_parser("upgrade", help="apply database migrations").set_defaults(
+        run=cmd_db_upgrade)
+
+    knowledge = commands.add_parser("knowledge", help="the document corpus")
+    knowledge_cmds = knowledge.add_subparsers(dest="action", metavar="ACTION", required=True)
+    knowledge_cmds.add_parser("check", help="report what is indexed and any problem"
+                              ).set_defaults(run=cmd_knowledge_check)
+    knowledge_cmds.add_parser("unanswered", help="questions the documents did not answer, "
+                              "most frequent first").set_defaults(run=cmd_knowledge_unanswered)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from bot.config import Settings
+    from bot.logs import configure_logging
+    from knowledge.programme import ProgrammeConfigError
+
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"sps-bot: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.secrets())
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except ProgrammeConfigError as exc:
+        print(f"sps-bot: invalid programme configuration: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _app(args: argparse.Namespace) -> App:
+    from bot.app import build_app
+    from bot.config import Settings
+    from handlers.ports import OffsetClock
+
+    settings = Settings.from_env()
+    today = getattr(args, "today", None)
+    if today is None:
+        return build_app(settings)
+    from knowledge.programme import load_programme
+
+    zone = load_programme(settings.programme_file).timezone
+    return build_app(settings, clock=OffsetClock(today, zone))
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from bot.adapters.console import ConsoleChat
+
+    app = _app(args)
+    if args.demo:
+        _import(app, DEMO_COHORT, quiet=True)
+    if args.as_email and not _registered(app, args.as_email):
+        print(f"sps-bot: {args.as_email} is not a registered participant "
+              "(see `sps-bot participants list`)", file=sys.stderr)
+        return 2
+    chat = ConsoleChat(app.router.handle, sys.stdout, args.as_email)
+    if not sys.stdin.isatty():
+        chat.run(sys.stdin)
+        return 0
+    who = args.as_email or "a guest (use --as EMAIL to be a participant)"
+    print(f"{app.services.programme.name}: chatting as {who}. Try /help; Ctrl-D to leave.\n")
+    while True:
+        try:
+            line = input("> ")
+        except EOFError:
+            print()
+            return 0
+        chat.say(line)
+
+
+def _registered(app: App, email: str) -> bool:
+    from sqlalchemy import select
+
+    from handlers.storage.models import Participant
+
+    with app.services.uow() as db:
+        return db.scalar(select(Participant.id).where(Participant.email == email.lower())) \
+            is not None
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from bot.config import Settings
+    from knowledge.base import KnowledgeBase
+    from knowledge.programme import load_programme
+
+    settings = Settings.from_env()
+    kb = KnowledgeBase.load(settings.docs_folder) if settings.docs_folder else \
+        KnowledgeBase.load()
+    contact = load_programme(settings.programme_file).contact.describe()
+    questions = [" ".join(args.question)] if args.question else (
+        line.strip() for line in sys.stdin if line.strip())
+    for question in questions:
+        answer = kb.ask(question)
+        text = answer.excerpt if answer.answered else (
+            f"I couldn't find that in the programme documents. Contact {contact}.")
+        if args.json:
+            print(json.dumps({
+                "answered": answer.answered,
+                "answer": text,
+                "sources": [{"document": s.document, "section": s.title}
+                            for s in answer.sources],
+                "score": answer.score,
+            }), flush=False)
+        else:
+            source = answer.sources[0] if answer.sources else None
+            print(text + (f"\n(Source: {source.document}, {source.title})" if source else ""))
+    sys.stdout.flush()
+    return 0
+
+
+def _import(app: App, path: Path, quiet: bool = False) -> int:
+    from handlers.identity import ImportProblem, import_participants
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"sps-bot: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        with app.services.uow() as db:
+            result = import_participants(db, text, app.services.clock.now())
+    except ImportProblem as problem:
+        print(f"{path}: nothing imported, because:", file=sys.stderr)
+        for line in problem.problems:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    if not quiet:
+        print(f"{path}: {result.added} added, {result.updated} updated, "
+              f"{result.unchanged} unchanged.")
+    return 0
+
+
+def cmd_participants_import(args: argparse.Namespace) -> int:
+    return _import(_app(args), args.file)
+
+
+def cmd_participants_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from handlers.storage.models import Participant
+
+    app = _app(args)
+    with app.services.uow() as db:
+        people = db.scalars(select(Participant).order_by(Participant.role, Participant.name))
+        for p in people:
+            partner = p.partner.email if p.partner else "-"
+            links = ",".join(sorted(a.platform for a in p.accounts)) or "not linked"
+            print(f"{p.name:<28} {p.email:<36} {p.role:<18} partner: {partner:<34} {links}")
+    return 0
+
+
+def cmd_participants_invite(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from handlers.identity import issue_invite
+    from handlers.storage.models import Participant
+
+    app = _app(args)
+    with app.services.uow() as db:
+        person = db.scalars(select(Participant).where(
+            Participant.email == args.email.lower())).first()
+        if person is None:
+            print(f"sps-bot: {args.email} is not registered", file=sys.stderr)
+            return 1
+        code = issue_invite(db, person, app.services.clock.now())
+    print(f"Link code for {person.name}: {code}\n"
+          f"They send /link {code} to the bot (on Telegram: t.me/<bot>?start={code}). "
+          "It works once, for 14 days.")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from bot.config import Settings
+    from handlers.storage.db import make_engine, upgrade
+
+    upgrade(make_engine(Settings.from_env().database_url))
+    print("Database is up to date.")
+    return 0
+
+
+def cmd_knowledge_check(args: argparse.Namespace) -> int:
+    from bot.config import Settings
+    from knowledge.corpus import DEFAULT_DOCS, load_corpus
+
+    folder = Settings.from_env().docs_folder or DEFAULT_DOCS
+    report = load_corpus(folder)
+    for name, count in report.documents:
+        print(f"{name}: {count} sections")
+    print(f"{len(report.sections)} sections from {len(report.documents)} documents in {folder}")
+    for problem in report.problems:
+        print(f"problem: {problem}")
+    return 1 if report.problems or not report.sections else 0
+
+
+def cmd_knowledge_unanswered(args: argparse.Namespace) -> int:
+    from sqlalchemy import func, select
+
+    from handlers.storage.models import UnansweredQuestion
+
+    app = _app(args)
+    with app.services.uow() as db:
+        rows = db.execute(
+            select(UnansweredQuestion.normalised, func.count(), func.max(UnansweredQuestion.text),
+                   func.max(UnansweredQuestion.asked_at), func.count(UnansweredQuestion.answer_id))
+            .group_by(UnansweredQuestion.normalised)
+            .order_by(func.count().desc(), func.max(UnansweredQuestion.asked_at).desc())
+        ).all()
+    if not rows:
+        print("No unanswered questions.")
+    zone = app.services.programme.timezone
+    for _key, count, text, last, answered in rows:
+        state = "answered" if answered else "open"
+        print(f"{count:>4} x  {text}  (last {last.astimezone(zone):%d/%m/%Y}, {state})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,43 @@
+"""The route table: every feature's commands, buttons and intents, in one place."""
+
+from __future__ import annotations
+
+from handlers import faq, general
+from handlers.core import Context, Route
+from handlers.messages import Reply
+from handlers.router import Router
+from handlers.services import Services
+
+TEAM = frozenset({"programme_team"})
+
+
+def build_router(services: Services) -> Router:
+    routes: list[Route] = []
+
+    def show_help(ctx: Context, _args: str) -> list[Reply]:
+        return general.help_reply(ctx, router.commands_for(ctx.participant))
+
+    routes += [
+        Route("help", show_help, command="/help", public=True, help="what I can do"),
+        Route("start", lambda ctx, args: general.link(ctx, args) if args.strip()
+              else show_help(ctx, args), command="/start", public=True),
+        Route("link", general.link, command="/link", public=True,
+              help="link this chat account with a code from the programme team",
+              usage="/link CODE"),
+        Route("greeting", show_help, intent=faq.GREETING, public=True),
+        Route("whoami", general.whoami, command="/whoami", help="who I think you are"),
+        Route("ask", faq.ask, command="/ask", public=True,
+              help="ask about the programme (or just type your question)",
+              usage="/ask QUESTION"),
+        Route("next-event", faq.next_event, intent=faq.NEXT_EVENT, public=True),
+        Route("faq-section", faq.show_section, action="faq.section", public=True),
+        Route("faq-escalate", faq.escalate, action="faq.escalate", public=True),
+        Route("answer", faq.answer_question, command="/answer", roles=TEAM,
+              help="answer a participant's question", usage="/answer N TEXT"),
+        Route("withdraw", faq.withdraw_answer, command="/withdraw", roles=TEAM,
+              help="withdraw a programme-team answer", usage="/withdraw N"),
+    ]
+    fallback = Route("faq", faq.ask, public=True)
+    router = Router(services, routes, flows=[], fallback=fallback)
+    return router
+

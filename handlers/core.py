@@ -1,0 +1,208 @@
+"""The building blocks every feature uses: context, routes, multi-step flows, audit, outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from handlers.messages import Choice, Incoming, Reply
+from handlers.storage.models import Account, AuditEntry, Conversation, OutboxMessage, Participant
+
+if TYPE_CHECKING:
+    from handlers.services import Services
+    from knowledge.programme import Programme
+
+
+class Invalid(Exception):
+    """A step's input was not acceptable; the message says why, politely."""
+
+
+@dataclass
+class Context:
+    """Everything a handler may use while it handles one incoming message."""
+
+    msg: Incoming
+    db: Session
+    now: dt.datetime  # UTC, read once per message so every rule sees the same instant
+    services: Services
+    participant: Participant | None
+    conversation: Conversation | None = None
+
+    @property
+    def programme(self) -> Programme:
+        return self.services.programme
+
+    @property
+    def local_now(self) -> dt.datetime:
+        return self.now.astimezone(self.programme.timezone)
+
+    @property
+    def today(self) -> dt.date:
+        return self.local_now.date()
+
+    @property
+    def me(self) -> Participant:
+        if self.participant is None:  # the router never lets an unknown user this far
+            raise RuntimeError("handler needs a linked participant")
+        return self.participant
+
+    def start_flow(self, flow: Flow, data: dict[str, Any] | None = None) -> list[Reply]:
+        """Begin a multi-step form at its first step that still needs an answer."""
+        data = dict(data or {})
+        step = flow.first_open_step(self, data)
+        if step is None:
+            return flow.finish(self, data)
+        if self.conversation is None:
+            self.conversation = Conversation(
+                platform=self.msg.platform,
+                account_id=self.msg.account_id,
+                chat_id=self.msg.chat_id,
+            )
+            self.db.add(self.conversation)
+        self.conversation.flow = flow.name
+        self.conversation.step = step
+        self.conversation.data = data
+        self.conversation.failures = 0
+        self.conversation.updated_at = self.now
+        return [flow.steps[step].ask(self, data)]
+
+    def end_flow(self) -> None:
+        if self.conversation is not None:
+            self.db.delete(self.conversation)
+            self.conversation = None
+
+    def audit(self, action: str, subject: str = "", **detail: Any) -> None:
+        self.db.add(
+            AuditEntry(
+                at=self.now,
+                actor_id=self.participant.id if self.participant else None,
+                action=action,
+                subject=subject,
+                detail=detail,
+            )
+        )
+
+    def notify(
+        self,
+        to: Participant,
+        text: str,
+        *,
+        kind: str,
+        key: str,
+        choices: tuple[Choice, ...] = (),
+        due_at: dt.datetime | None = None,
+    ) -> int:
+        """Queue a message to someone other than the sender, in this same transaction."""
+        return enqueue(self.db, to, text, kind=kind, key=key, now=self.now, choices=choices,
+                       due_at=due_at)
+
+
+def enqueue(
+    db: Session,
+    to: Participant,
+    text: str,
+    *,
+    kind: str,
+    key: str,
+    now: dt.datetime,
+    choices: tuple[Choice, ...] = (),
+    due_at: dt.datetime | None = None,
+    broadcast_id: int | None = None,
+) -> int:
+    """Write one outbox row per linked account of `to`; an existing key is never queued twice.
+
+    Returns how many rows were added. Someone with no linked account gets one failed row,
+    so the programme team can see who could not be reached.
+    """
+    accounts = db.scalars(select(Account).where(Account.participant_id == to.id)).all()
+    targets = [(a.platform, a.chat_id) for a in accounts] or [("none", "")]
+    wanted = {f"{key}@{platform}:{chat}": (platform, chat) for platform, chat in targets}
+    existing = set(
+        db.scalars(
+            select(OutboxMessage.idempotency_key).where(
+                OutboxMessage.idempotency_key.in_(list(wanted))
+            )
+        )
+    )
+    added = 0
+    for row_key, (platform, chat) in wanted.items():
+        if row_key in existing:
+            continue
+        unreachable = platform == "none"
+        db.add(
+            OutboxMessage(
+                idempotency_key=row_key,
+                kind=kind,
+                participant_id=to.id,
+                platform=platform,
+                chat_id=chat,
+                text=text,
+                choices=[[c.label, c.action_id, c.value] for c in choices],
+                created_at=now,
+                due_at=due_at or now,
+                status="failed" if unreachable else "pending",
+                last_error="no linked account" if unreachable else "",
+                attempts=0,
+                broadcast_id=broadcast_id,
+            )
+        )
+        added += 1
+    return added
+
+
+Handler = Callable[[Context, str], list[Reply]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """How a message is recognised (command, button or intent) and who may use it."""
+
+    name: str
+    handler: Handler
+    command: str | None = None  # "/book"
+    action: str | None = None  # button action id prefix, e.g. "booking.accept"
+    intent: re.Pattern[str] | None = None  # free-text phrasing that means this route
+    roles: frozenset[str] | None = None  # None: any linked participant
+    public: bool = False  # usable by people not yet linked
+    personal: bool = False  # shows personal data: only in a private chat
+    help: str = ""  # one line for /help; empty keeps it out of the list
+    usage: str = ""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One question of a form.
+
+    `answer` validates the reply (raising Invalid) and records it in `data`; it returns None to
+    go on to the next open step, or final replies to end the form there (e.g. "no" to a
+    read-back). `needed` says whether the step still needs asking, so a one-line command that
+    gave some answers up front skips those steps.
+    """
+
+    ask: Callable[[Context, dict[str, Any]], Reply]
+    answer: Callable[[Context, dict[str, Any], str], list[Reply] | None]
+    example: str
+    needed: Callable[[dict[str, Any]], bool] = lambda data: True
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A named multi-step form: steps in order, each skipped once its answer is known.
+
+    `finish` runs when no step is left; it does the work and returns the final replies.
+    """
+
+    name: str
+    description: str
+    steps: dict[str, Step]
+    finish: Callable[[Context, dict[str, Any]], list[Reply]]
+    restart_hint: str = field(default="")
+
+    def first_open_step(self, ctx: Context, data: dict[str, Any]) -> str | None:
+        return next((name for name, step in self.steps.items() if step.needed(data)), None)

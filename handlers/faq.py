@@ -1,0 +1,179 @@
+"""Answers from the programme documents, today's facts from the configuration, and the loop
+that sends unanswered questions to the programme team and their answers back."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+
+from handlers.core import Context
+from handlers.messages import Choice, Reply
+from handlers.storage.models import Participant, TeamAnswer, UnansweredQuestion
+from knowledge.base import TEAM_DOCUMENT, Answer, excerpt
+from knowledge.corpus import Section
+from knowledge.programme import format_date
+from knowledge.search import terms
+
+GREETING = re.compile(r"^\s*(hi|hello|hey|hiya|good (morning|afternoon|evening)|start|menu)"
+                      r"\b[\s!.,]*(there|bot)?[\s!.]*$", re.IGNORECASE)
+NEXT_EVENT = re.compile(
+    r"\b(next|upcoming|coming up)\b.*\b(dev(elopment)?\s*days?|events?|orientation|launch)\b"
+    r"|\b(when|where)('s| is| are)?\b.*\bnext\b",
+    re.IGNORECASE,
+)
+# Questions about something the bot can do: answer, then offer to start it.
+OFFERS = [
+    (re.compile(r"\b(claim|expens|reimburs|hotel|accommodation|b&b)", re.I),
+     Choice("Start a claim", "claims.start")),
+    (re.compile(r"\b(book|arrange|schedule)\b.*\bsessions?\b|\bsessions?\b.*\bbook", re.I),
+     Choice("Book a session", "booking.start")),
+]
+
+
+def ask(ctx: Context, question: str) -> list[Reply]:
+    """`/ask QUESTION` and any free text that is not a command."""
+    question = question.strip()
+    if not question:
+        return [Reply("What would you like to know? For example: /ask will expenses be paid?")]
+    refresh_team_answers(ctx)
+    answer = ctx.services.knowledge.ask(question)
+    if answer.answered:
+        return [answer_reply(ctx, answer, question)]
+    return [fallback_reply(ctx, answer, record_unanswered(ctx, question))]
+
+
+def answer_reply(ctx: Context, answer: Answer, question: str) -> Reply:
+    section = answer.sources[0]
+    offers: tuple[Choice, ...] = ()
+    if ctx.participant is not None:
+        offers = tuple(choice for pattern, choice in OFFERS if pattern.search(question))
+    return Reply(f"{answer.excerpt}\n\n{citation(section)}", choices=offers)
+
+
+def citation(section: Section) -> str:
+    return f"Source: {section.document}, \u201c{section.title}\u201d"
+
+
+def fallback_reply(ctx: Context, answer: Answer, question_id: int) -> Reply:
+    choices = [Choice(s.title[:60], "faq.section", s.id) for s in answer.suggestions]
+    choices.append(Choice("Ask the programme team", "faq.escalate", str(question_id)))
+    lead = "I couldn't find that in the programme documents."
+    if answer.suggestions:
+        lead += " Did you mean one of these?"
+    return Reply(f"{lead}\nFor anything else, contact {ctx.programme.contact.describe()}.",
+                 choices=tuple(choices))
+
+
+def record_unanswered(ctx: Context, question: str) -> int:
+    row = UnansweredQuestion(
+        text=question[:1000],
+        normalised=" ".join(sorted(set(terms(question))))[:500],
+        asked_at=ctx.now,
+        platform=ctx.msg.platform,
+        asker_id=ctx.participant.id if ctx.participant else None,
+        asker_platform_account=ctx.msg.account_id,
+        asker_chat_id=ctx.msg.chat_id,
+    )
+    ctx.db.add(row)
+    ctx.db.flush()
+    return row.id
+
+
+def show_section(ctx: Context, section_id: str) -> list[Reply]:
+    refresh_team_answers(ctx)
+    section = ctx.services.knowledge.section(section_id)
+    if section is None:
+        return [Reply("That part of the documents is no longer available. Please ask again.")]
+    answer = Answer(True, excerpt(section, section.title), [section], 1.0)
+    return [answer_reply(ctx, answer, section.title)]
+
+
+def next_event(ctx: Context, text: str) -> list[Reply]:
+    """Date-dependent facts come from the configuration, never from text search."""
+    kind = "development_day" if re.search(r"dev(elopment)?\s*day", text, re.I) else None
+    event = ctx.programme.next_event(ctx.today, kind)
+    if event is None:
+        return [Reply(f"There are no more {'development days' if kind else 'programme events'}"
+                      f" in the {ctx.programme.short_name} {ctx.programme.cohort} programme.")]
+    days = (event.date - ctx.today).days
+    when = "today" if days == 0 else "tomorrow" if days == 1 else f"in {days} days"
+    return [Reply(f"The next one is {event.describe()} ({when}).\n\n"
+                  f"Source: programme configuration ({ctx.programme.name} {ctx.programme.cohort})")]
+
+
+# ---------------------------------------------------------------- the programme-team loop
+def escalate(ctx: Context, value: str) -> list[Reply]:
+    question = _question(ctx, value)
+    if question is None or question.asker_platform_account != ctx.msg.account_id:
+        return [Reply("I can't find that question any more. Please ask it again.")]
+    if question.sent_to_team_at is not None:
+        return [Reply("The programme team already has that question.")]
+    question.sent_to_team_at = ctx.now
+    team = ctx.db.scalars(select(Participant).where(Participant.role == "programme_team"))
+    for member in team:
+        ctx.notify(member, f"Question #{question.id} from a participant:\n\u201c{question.text}"
+                   f"\u201d\nReply with /answer {question.id} YOUR ANSWER",
+                   kind="team_question", key=f"question:{question.id}:to:{member.id}")
+    return [Reply("I've passed your question to the programme team. I'll send you their "
+                  "answer here.")]
+
+
+def answer_question(ctx: Context, args: str) -> list[Reply]:
+    """`/answer N TEXT` (programme team): reply to the asker and add it to the corpus."""
+    number, _, text = args.partition(" ")
+    question = _question(ctx, number)
+    if question is None or not text.strip():
+        return [Reply("Use /answer N YOUR ANSWER, where N is the question number.")]
+    answer = TeamAnswer(question=question.text, answer=text.strip(), answered_at=ctx.now,
+                        answered_by=ctx.me.id)
+    ctx.db.add(answer)
+    ctx.db.flush()
+    same = ctx.db.scalars(select(UnansweredQuestion).where(
+        UnansweredQuestion.normalised == question.normalised,
+        UnansweredQuestion.answer_id.is_(None)))
+    for asked in same:
+        asked.answer_id = answer.id
+        if asked.sent_to_team_at is not None and asked.asker_id is not None:
+            asker = ctx.db.get(Participant, asked.asker_id)
+            if asker is not None:
+                ctx.notify(asker, f"The programme team answered your question "
+                           f"\u201c{asked.text}\u201d:\n{answer.answer}",
+                           kind="team_answer", key=f"answer:{answer.id}:q:{asked.id}")
+        # Once answered, the question is kept without who asked it.
+        asked.asker_id = asked.asker_platform_account = asked.asker_chat_id = None
+    ctx.audit("faq.answer", f"team_answer:{answer.id}", question=question.id)
+    return [Reply(f"Thanks. Answer #{answer.id} is sent and will be given to anyone who asks "
+                  f"the same. Withdraw it with /withdraw {answer.id}.")]
+
+
+def withdraw_answer(ctx: Context, args: str) -> list[Reply]:
+    answer = ctx.db.get(TeamAnswer, int(args)) if args.strip().isdigit() else None
+    if answer is None or answer.withdrawn_at is not None:
+        return [Reply("Use /withdraw N with the number of an answer that is still in use.")]
+    answer.withdrawn_at = ctx.now
+    ctx.audit("faq.withdraw", f"team_answer:{answer.id}")
+    return [Reply(f"Answer #{answer.id} is withdrawn; I won't give it again.")]
+
+
+def _question(ctx: Context, value: str) -> UnansweredQuestion | None:
+    return ctx.db.get(UnansweredQuestion, int(value)) if value.strip().isdigit() else None
+
+
+def refresh_team_answers(ctx: Context) -> None:
+    """Keep the index's programme-team answers in step with the database (other processes
+    may add or withdraw them); a cheap signature query avoids reloading when nothing moved."""
+    kb = ctx.services.knowledge
+    signature = ctx.db.execute(select(func.count(), func.max(TeamAnswer.id),
+                                      func.count(TeamAnswer.withdrawn_at))).one()
+    if kb.extra_signature == tuple(signature):
+        return
+    live = ctx.db.scalars(select(TeamAnswer).where(TeamAnswer.withdrawn_at.is_(None)))
+    kb.replace_extra((team_section(ctx, a) for a in live), tuple(signature))
+
+
+def team_section(ctx: Context, answer: TeamAnswer) -> Section:
+    day = format_date(answer.answered_at.astimezone(ctx.programme.timezone).date())
+    return Section(id=f"programme-team-answers/answer-{answer.id}", document=TEAM_DOCUMENT,
+                   source="programme team", title=f"{answer.question} (answered {day})",
+                   text=answer.answer)

@@ -1,0 +1,45 @@
+"""Help, linking a chat account, and who-am-I."""
+
+from __future__ import annotations
+
+from handlers.core import Context, Route
+from handlers.identity import link_account, redeem_invite
+from handlers.messages import Reply
+
+ROLE_NAMES = {"peer": "peer", "expert_peer": "expert peer",
+              "programme_team": "programme team", "challenge_manager": "challenge manager"}
+
+
+def help_reply(ctx: Context, routes: list[Route]) -> list[Reply]:
+    lines = [f"I'm the {ctx.programme.short_name} programme assistant."]
+    if ctx.participant is None:
+        lines.append("Ask me anything about the programme, or link your account with "
+                     "/link CODE (the programme team gives you the code).")
+    lines += [f"- {r.usage or r.command}: {r.help}" for r in routes]
+    lines.append("- /cancel: stop the form you are filling in")
+    lines.append(f"Questions I can't answer go to {ctx.programme.contact.describe()}.")
+    return [Reply("\n".join(lines))]
+
+
+def link(ctx: Context, args: str) -> list[Reply]:
+    if ctx.participant is not None:
+        return [Reply(f"You're already linked as {ctx.participant.name}.")]
+    code = args.strip()
+    if not code:
+        return [Reply("Send /link followed by the code the programme team gave you, "
+                      "for example /link ABCD2345.")]
+    participant = redeem_invite(ctx.db, code, ctx.now)
+    if participant is None:
+        return [Reply("That code isn't valid: it may be mistyped, already used or expired "
+                      "(codes last 14 days). Ask the programme team for a new one: "
+                      f"{ctx.programme.contact.describe()}.")]
+    link_account(ctx.db, participant, ctx.msg, ctx.now)
+    ctx.participant = participant
+    return [Reply(f"Welcome, {participant.name}! Your account is linked as "
+                  f"{ROLE_NAMES[participant.role]}. Send /help to see what I can do.")]
+
+
+def whoami(ctx: Context, args: str) -> list[Reply]:
+    me = ctx.me
+    partner = f"; your partner is {me.partner.name}" if me.partner else ""
+    return [Reply(f"You're {me.name} ({ROLE_NAMES[me.role]}){partner}.")]

@@ -1,0 +1,187 @@
+"""Who is who: registering participants, one-time link codes, linking platform accounts."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from handlers.messages import Incoming
+from handlers.storage.models import ROLES, Account, AuditEntry, InviteCode, Participant
+
+CSV_COLUMNS = ("name", "email", "role", "organisation", "region", "partner_email")
+PAIRED_ROLES = ("peer", "expert_peer")
+INVITE_LIFETIME = dt.timedelta(days=14)
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
+_EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
+
+
+class ImportProblem(ValueError):
+    """The CSV has problems; nothing from it was imported. `problems` has one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    added: int
+    updated: int
+    unchanged: int
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int
+    name: str
+    email: str
+    role: str
+    organisation: str
+    region: str
+    partner_email: str
+
+
+def import_participants(db: Session, csv_text: str, now: dt.datetime,
+                        actor_id: int | None = None) -> ImportResult:
+    """Add or update participants by email, all or nothing. Re-importing changes nothing."""
+    rows = _parse_rows(csv_text)
+    by_email = {p.email: p for p in db.scalars(select(Participant))}
+    problems = _check_partners(rows, by_email)
+    if problems:
+        raise ImportProblem(problems)
+
+    added = updated = unchanged = 0
+    for row in rows:
+        person = by_email.get(row.email)
+        fields = {"name": row.name, "role": row.role, "organisation": row.organisation,
+                  "region": row.region}
+        if person is None:
+            person = Participant(email=row.email, created_at=now, **fields)
+            db.add(person)
+            by_email[row.email] = person
+            added += 1
+        elif any(getattr(person, k) != v for k, v in fields.items()):
+            for k, v in fields.items():
+                setattr(person, k, v)
+            updated += 1
+        else:
+            unchanged += 1
+    db.flush()
+    for row in rows:
+        person = by_email[row.email]
+        partner = by_email.get(row.partner_email) if row.partner_email else None
+        if person.partner_id != (partner.id if partner else None):
+            if partner is None and person.partner is not None:
+                person.partner.partner_id = None
+            person.partner_id = partner.id if partner else None
+            if partner is not None:
+                partner.partner_id = person.id
+    db.add(AuditEntry(at=now, actor_id=actor_id, action="participants.import",
+                      detail={"added": added, "updated": updated, "unchanged": unchanged}))
+    return ImportResult(added, updated, unchanged)
+
+
+def _parse_rows(csv_text: str) -> list[_Row]:
+    reader = csv.reader(io.StringIO(csv_text.lstrip("\ufeff")))
+    header = [h.strip().lower() for h in next(reader, [])]
+    if tuple(header[: len(CSV_COLUMNS)]) != CSV_COLUMNS:
+        raise ImportProblem([f"line 1: the header must start with {','.join(CSV_COLUMNS)}"])
+    rows: list[_Row] = []
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for line, values in enumerate(reader, start=2):
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) < len(CSV_COLUMNS):
+            problems.append(f"line {line}: expected {len(CSV_COLUMNS)} columns, "
+                            f"found {len(values)}")
+            continue
+        name, email, role, organisation, region, partner = (v.strip() for v in values[:6])
+        email, partner, role = email.lower(), partner.lower(), role.lower()
+        if not name:
+            problems.append(f"line {line}: name is empty")
+        if not _EMAIL.match(email):
+            problems.append(f"line {line}: '{email}' is not an email address")
+        elif email in seen:
+            problems.append(f"line {line}: {email} is already on line {seen[email]}")
+        seen.setdefault(email, line)
+        if role not in ROLES:
+            problems.append(f"line {line}: role '{role}' is not one of {', '.join(ROLES)}")
+        if partner and partner == email:
+            problems.append(f"line {line}: a participant cannot be their own partner")
+        rows.append(_Row(line, name, email, role, organisation, region, partner))
+    if problems:
+        raise ImportProblem(problems)
+    return rows
+
+
+def _check_partners(rows: list[_Row], existing: dict[str, Participant]) -> list[str]:
+    in_file = {r.email: r for r in rows}
+    problems = []
+    for row in rows:
+        if not row.partner_email:
+            continue
+        if row.role not in PAIRED_ROLES:
+            problems.append(f"line {row.line}: only peers and expert peers are paired, "
+                            f"not {row.role}")
+            continue
+        other = in_file.get(row.partner_email)
+        if other is None and row.partner_email not in existing:
+            problems.append(f"line {row.line}: partner {row.partner_email} is not registered")
+        elif other is not None and other.partner_email not in ("", row.email):
+            problems.append(f"line {row.line}: {row.partner_email} names a different partner "
+                            f"(line {other.line})")
+        elif other is not None and other.role not in PAIRED_ROLES:
+            problems.append(f"line {row.line}: partner {row.partner_email} is {other.role}, "
+                            "not a peer or expert peer")
+    return problems
+
+
+def issue_invite(db: Session, participant: Participant, now: dt.datetime,
+                 actor_id: int | None = None) -> str:
+    """A fresh one-time code for linking a chat account; only its hash is kept."""
+    code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
+    db.add(InviteCode(code_hash=_hash(code), participant_id=participant.id, created_at=now,
+                      expires_at=now + INVITE_LIFETIME, used_at=None))
+    db.add(AuditEntry(at=now, actor_id=actor_id, action="participants.invite",
+                      subject=f"participant:{participant.id}"))
+    return code
+
+
+def redeem_invite(db: Session, code: str, now: dt.datetime) -> Participant | None:
+    """The participant the code belongs to, marking it used; None if unknown, used or old."""
+    normalised = re.sub(r"[\s-]", "", code).upper()
+    invite = db.get(InviteCode, _hash(normalised))
+    if invite is None or invite.used_at is not None or invite.expires_at <= now:
+        return None
+    invite.used_at = now
+    return db.get(Participant, invite.participant_id)
+
+
+def link_account(db: Session, participant: Participant, msg: Incoming,
+                 now: dt.datetime) -> Account:
+    """Link this platform account to the participant (replacing their old one there)."""
+    for old in list(participant.accounts):
+        if old.platform == msg.platform:
+            db.delete(old)
+    db.flush()
+    chat_id = msg.chat_id if msg.private else msg.account_id
+    account = Account(participant=participant, platform=msg.platform,
+                      account_id=msg.account_id, chat_id=chat_id, linked_at=now)
+    db.add(account)
+    db.add(AuditEntry(at=now, actor_id=participant.id, action="account.link",
+                      subject=f"participant:{participant.id}", detail={"platform": msg.platform}))
+    db.flush()
+    return account
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()

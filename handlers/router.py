@@ -1,0 +1,272 @@
+"""One router for every platform: who is this, may they, which feature, one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import traceback
+import unicodedata
+import uuid
+from collections.abc import Iterable
+from dataclasses import replace
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from handlers.core import Context, Flow, Invalid, Route
+from handlers.identity import link_account
+from handlers.messages import Choice, Incoming, Reply
+from handlers.services import Services
+from handlers.storage.models import Account, Conversation, Participant
+
+log = logging.getLogger("sps.router")
+
+MAX_TEXT = 4000
+FAILURES_BEFORE_HELP = 3
+CANCEL = Choice("Cancel", "cancel")
+CANCEL_WORDS = {"cancel", "stop", "quit", "exit", "never mind", "nevermind"}
+APOLOGY = (
+    "Sorry, something went wrong on my side and nothing was changed. "
+    "Please try again in a moment."
+)
+
+
+class Router:
+    def __init__(
+        self,
+        services: Services,
+        routes: Iterable[Route],
+        flows: Iterable[Flow],
+        fallback: Route,
+    ) -> None:
+        self.services = services
+        self.routes = list(routes)
+        self.flows = {flow.name: flow for flow in flows}
+        self.fallback = fallback
+        self._commands = {r.command: r for r in self.routes if r.command}
+        self._actions = [r for r in self.routes if r.action]
+        self._intents = [r for r in self.routes if r.intent]
+
+    # ------------------------------------------------------------------ entry point
+    def handle(self, msg: Incoming) -> list[Reply]:
+        """Handle one message in one transaction; an unexpected error changes nothing."""
+        request_id = uuid.uuid4().hex[:12]
+        problem = _reject_input(msg)
+        if problem:
+            log.info("input refused", extra={"request_id": request_id, "reason": problem[0]})
+            return [Reply(problem[1])]
+        msg = _clean(msg)
+        try:
+            with self.services.uow() as db:
+                now = self.services.clock.now()
+                ctx = Context(msg=msg, db=db, now=now, services=self.services,
+                              participant=self._identify(db, msg, now))
+                replies = self._dispatch(ctx)
+            log.info("handled", extra={"request_id": request_id, "platform": msg.platform,
+                                       "replies": len(replies)})
+            return replies
+        except Exception as exc:  # the user gets an apology; the log gets no personal data
+            # Exception messages can quote SQL parameters or user text: log where, not what.
+            log.error("handler failed", extra={"request_id": request_id,
+                                               "error": type(exc).__name__,
+                                               "where": _frames(exc)})
+            return [Reply(APOLOGY)]
+
+    # ------------------------------------------------------------------ identity
+    def _identify(self, db: Session, msg: Incoming, now: dt.datetime) -> Participant | None:
+        account = db.scalars(
+            select(Account).where(Account.platform == msg.platform,
+                                  Account.account_id == msg.account_id)
+        ).first()
+        if account is not None:
+            if msg.private and account.chat_id != msg.chat_id:
+                account.chat_id = msg.chat_id  # their DM moved (e.g. a reinstalled app)
+            return account.participant
+        if msg.verified_email:
+            participant = db.scalars(
+                select(Participant).where(Participant.email == msg.verified_email.lower())
+            ).first()
+            if participant is not None:
+                link_account(db, participant, msg, now)
+                return participant
+        return None
+
+    # ------------------------------------------------------------------ dispatch
+    def _dispatch(self, ctx: Context) -> list[Reply]:
+        msg = ctx.msg
+        notes: list[Reply] = []
+        ctx.conversation = self._load_conversation(ctx, notes)
+
+        if msg.action_id:
+            return notes + self._on_action(ctx, msg.action_id, msg.action_value)
+
+        text = msg.text
+        if not text and msg.attachment and ctx.conversation:
+            return notes + self._continue_flow(ctx, "")
+        if text.startswith("/"):
+            command, _, args = text.partition(" ")
+            command = command.lower().split("@", 1)[0]  # Telegram's /cmd@botname
+            if command == "/cancel":
+                return notes + self._cancel(ctx)
+            route = self._commands.get(command)
+            if route is None:
+                return notes + [Reply(f"I don't know the command {command[:40]}. "
+                                      "Send /help to see what I can do.")]
+            if ctx.conversation and command != "/help":
+                notes.append(self._set_aside(ctx))
+            return notes + self._run(ctx, route, args.strip())
+
+        if ctx.conversation is not None:
+            if text.lower().strip(" .!") in CANCEL_WORDS:
+                return notes + self._cancel(ctx)
+            return notes + self._continue_flow(ctx, text)
+
+        for route in self._intents:
+            assert route.intent is not None
+            if route.intent.search(text) and self._allowed(ctx, route) is None:
+                return notes + self._run(ctx, route, text)
+        return notes + self._run(ctx, self.fallback, text)
+
+    def _on_action(self, ctx: Context, action_id: str, value: str) -> list[Reply]:
+        if action_id == "cancel":
+            return self._cancel(ctx)
+        if action_id == "answer":
+            if ctx.conversation is None:
+                return [Reply("That form has already finished or expired. "
+                              "Send /help to start again.")]
+            return self._continue_flow(ctx, value)
+        for route in self._actions:
+            assert route.action is not None
+            if action_id == route.action or action_id.startswith(route.action + "."):
+                return self._run(ctx, route, value)
+        return [Reply("That button is no longer active. Send /help to see what I can do.")]
+
+    def _run(self, ctx: Context, route: Route, args: str) -> list[Reply]:
+        refusal = self._allowed(ctx, route)
+        if refusal is not None:
+            return [refusal]
+        return route.handler(ctx, args)
+
+    def _allowed(self, ctx: Context, route: Route) -> Reply | None:
+        """The one place where access rules live: linked, role, private chat."""
+        if ctx.participant is None and not route.public:
+            return Reply(
+                "I don't know who you are yet, so I can only answer questions about the "
+                "programme. To use everything else, ask the programme team for a link code "
+                "and send /link CODE."
+            )
+        if route.roles is not None and (ctx.participant is None
+                                        or ctx.participant.role not in route.roles):
+            who = " or ".join(sorted(r.replace("_", " ") for r in route.roles))
+            return Reply(f"Sorry, only the {who} can do that.")
+        if route.personal and not ctx.msg.private:
+            return Reply(
+                "That involves personal details, so I only do it in a private chat. "
+                f"Message me directly and send {route.command or '/help'} there."
+            )
+        return None
+
+    # ------------------------------------------------------------------ conversations
+    def _load_conversation(self, ctx: Context, notes: list[Reply]) -> Conversation | None:
+        msg = ctx.msg
+        conversation = ctx.db.get(Conversation, (msg.platform, msg.account_id, msg.chat_id))
+        if conversation is None:
+            return None
+        idle_limit = ctx.programme.retention.conversation_idle
+        flow = self.flows.get(conversation.flow)
+        if flow is None or ctx.now - conversation.updated_at > idle_limit:
+            ctx.db.delete(conversation)
+            what = flow.description if flow else "form"
+            notes.append(Reply(f"(Your unfinished {what} had expired, so I set it aside. "
+                               "Nothing from it was saved.)"))
+            return None
+        return conversation
+
+    def _continue_flow(self, ctx: Context, text: str) -> list[Reply]:
+        conversation = ctx.conversation
+        assert conversation is not None
+        flow = self.flows[conversation.flow]
+        step = flow.steps[conversation.step]
+        data = dict(conversation.data)  # a copy: a refused answer must leave no trace
+        try:
+            final = step.answer(ctx, data, text)
+        except Invalid as problem:
+            conversation.failures += 1
+            conversation.updated_at = ctx.now
+            if conversation.failures >= FAILURES_BEFORE_HELP:
+                return [Reply(f"{problem} Here is what I need: {step.example}\n"
+                              "Or send /cancel to stop; nothing has been saved.",
+                              choices=(CANCEL,))]
+            return [Reply(str(problem), choices=(CANCEL,))]
+        if final is not None:
+            ctx.end_flow()
+            return final
+        next_step = flow.first_open_step(ctx, data)
+        if next_step is None:
+            ctx.end_flow()
+            return flow.finish(ctx, data)
+        conversation.data = data
+        conversation.step = next_step
+        conversation.failures = 0
+        conversation.updated_at = ctx.now
+        return [flow.steps[next_step].ask(ctx, data)]
+
+    def _cancel(self, ctx: Context) -> list[Reply]:
+        if ctx.conversation is None:
+            return [Reply("There is nothing to cancel.")]
+        description = self.flows[ctx.conversation.flow].description
+        ctx.end_flow()
+        return [Reply(f"Cancelled your {description}. Nothing from it was saved.")]
+
+    def _set_aside(self, ctx: Context) -> Reply:
+        assert ctx.conversation is not None
+        description = self.flows[ctx.conversation.flow].description
+        ctx.end_flow()
+        return Reply(f"(I set aside your unfinished {description}.)")
+
+    def commands_for(self, participant: Participant | None) -> list[Route]:
+        """The commands this person may use, for /help and platform command menus."""
+        usable = []
+        for route in self.routes:
+            if not route.command or not route.help:
+                continue
+            if participant is None and not route.public:
+                continue
+            if route.roles is not None and (participant is None
+                                            or participant.role not in route.roles):
+                continue
+            usable.append(route)
+        return usable
+
+
+# ---------------------------------------------------------------------- input hygiene
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _reject_input(msg: Incoming) -> tuple[str, str] | None:
+    """Input no handler should see, with the polite reply it gets instead."""
+    text = msg.text
+    if msg.action_id or msg.attachment:
+        return None
+    if not text.strip():
+        return ("empty", "I didn't get any text. Ask me a question, or send /help.")
+    if len(text) > MAX_TEXT:
+        return ("too_long", f"That message is too long for me ({len(text):,} characters). "
+                f"Please keep it under {MAX_TEXT:,}.")
+    unreadable = sum(1 for ch in text if _CONTROL.match(ch) or ch == "\ufffd")
+    if unreadable > max(3, len(text) // 10):
+        return ("binary", "I can only read plain text, and that looked like a file or "
+                "garbled characters. Please type your message.")
+    return None
+
+
+def _clean(msg: Incoming) -> Incoming:
+    text = unicodedata.normalize("NFC", _CONTROL.sub("", msg.text)).replace("\ufffd", "")
+    return replace(msg, text=" ".join(text.split()) if "\n" not in text else text.strip())
+
+
+def _frames(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)[-4:]
+    return " < ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}:{f.name}"
+                      for f in reversed(frames))

@@ -1,0 +1,173 @@
+"""The database schema, as SQLAlchemy 2 typed ORM classes. Times are UTC; money is pence."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+ROLES = ("peer", "expert_peer", "programme_team", "challenge_manager")
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Stores aware datetimes as UTC and always gives back aware UTC (SQLite forgets zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Participant(Base):
+    __tablename__ = "participants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(32))
+    organisation: Mapped[str] = mapped_column(String(200), default="")
+    region: Mapped[str] = mapped_column(String(100), default="")
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
+    created_at: Mapped[dt.datetime]
+
+    partner: Mapped[Participant | None] = relationship(remote_side=[id])
+    accounts: Mapped[list[Account]] = relationship(back_populates="participant")
+
+    @property
+    def is_team(self) -> bool:
+        return self.role == "programme_team"
+
+
+class Account(Base):
+    """A platform account linked to one participant; `chat_id` is its private chat with us."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("platform", "account_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    account_id: Mapped[str] = mapped_column(String(200))
+    chat_id: Mapped[str] = mapped_column(String(200))
+    linked_at: Mapped[dt.datetime]
+    blocked_at: Mapped[dt.datetime | None]  # the user blocked the bot: deliveries fail at once
+
+    participant: Mapped[Participant] = relationship(back_populates="accounts")
+
+
+class InviteCode(Base):
+    """A one-time linking code. Only its SHA-256 is stored, so the table leaks nothing usable."""
+
+    __tablename__ = "invite_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+
+
+class Conversation(Base):
+    """A multi-step form in progress, per account and chat, so a restart loses nothing."""
+
+    __tablename__ = "conversations"
+
+    platform: Mapped[str] = mapped_column(String(20), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    flow: Mapped[str] = mapped_column(String(50))
+    step: Mapped[str] = mapped_column(String(50))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[dt.datetime]
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
+    action: Mapped[str] = mapped_column(String(80))
+    subject: Mapped[str] = mapped_column(String(80), default="")  # e.g. "claim:12"
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class OutboxMessage(Base):
+    """A message the bot sends on its own, written in the transaction that causes it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    participant_id: Mapped[int | None] = mapped_column(ForeignKey("participants.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    choices: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime]
+    due_at: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(300), default="")
+    sent_at: Mapped[dt.datetime | None]
+    broadcast_id: Mapped[int | None] = mapped_column(Integer, index=True)
+
+
+class UnansweredQuestion(Base):
+    """A question the documents could not answer, kept for the programme team."""
+
+    __tablename__ = "unanswered_questions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    normalised: Mapped[str] = mapped_column(String(500), index=True)
+    asked_at: Mapped[dt.datetime]
+    platform: Mapped[str] = mapped_column(String(20))
+    asker_id: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
+    asker_platform_account: Mapped[str | None] = mapped_column(String(200))
+    asker_chat_id: Mapped[str | None] = mapped_column(String(200))
+    sent_to_team_at: Mapped[dt.datetime | None]
+    answer_id: Mapped[int | None] = mapped_column(ForeignKey("team_answers.id"))
+
+
+class TeamAnswer(Base):
+    """An answer the programme team wrote in chat; it joins the knowledge corpus."""
+
+    __tablename__ = "team_answers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    answered_at: Mapped[dt.datetime]
+    answered_by: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
+    withdrawn_at: Mapped[dt.datetime | None]

@@ -1,0 +1,119 @@
+"""Answering a question from the corpus: best section, short excerpt, or an honest 'not found'."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from knowledge.corpus import DEFAULT_DOCS, Section, load_corpus
+from knowledge.search import Hit, SearchIndex, terms
+
+ANSWER_THRESHOLD = 0.5  # below this a fallback is more honest than a guess
+SUGGESTION_THRESHOLD = 0.2
+MAX_EXCERPT = 600  # leaves room for the citation inside a chat-sized 800 characters
+TEAM_DOCUMENT = "Programme team answers"
+
+# Splits padded questions into the parts that may carry the actual question.
+_CLAUSES = re.compile(r"(?:[.;:!?\u2014\u2013]|\s-\s|,\s*(?:but|so|and|anyway)\b|\bbut\b)\s*",
+                      re.IGNORECASE)
+
+
+# A sentence ends at . ! or ? before a capital, but not after "NB", "e.g", "i.e" or "St".
+_SENTENCE_END = re.compile(
+    r"(?<!\bNB\.)(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\bSt\.)(?<=[.!?])\s+(?=[A-Z(])")
+
+
+@dataclass(frozen=True)
+class Answer:
+    answered: bool
+    excerpt: str
+    sources: list[Section]
+    score: float
+    suggestions: list[Section] = field(default_factory=list)
+
+
+class KnowledgeBase:
+    def __init__(self, sections: Iterable[Section]) -> None:
+        self._documents = list(sections)
+        self._extra: dict[str, Section] = {}
+        self.extra_signature: tuple[object, ...] | None = None  # what the extras were built from
+        self.index = SearchIndex(self._documents)
+
+    @classmethod
+    def load(cls, folder: Path | str = DEFAULT_DOCS) -> KnowledgeBase:
+        return cls(load_corpus(folder).sections)
+
+    @property
+    def sections(self) -> list[Section]:
+        return self.index.sections
+
+    def section(self, section_id: str) -> Section | None:
+        return next((s for s in self.index.sections if s.id == section_id), None)
+
+    def replace_extra(self, extra: Iterable[Section], signature: tuple[object, ...]) -> None:
+        """Swap in the current programme-team answers (they live in the database)."""
+        self.extra_signature = signature
+        new = {s.id: s for s in extra}
+        if new != self._extra:
+            self._extra = new
+            self.index = SearchIndex([*self._documents, *new.values()])
+
+    def search(self, question: str, limit: int = 3) -> list[Hit]:
+        """Best hits for the question or for its most question-like part."""
+        best: dict[str, Hit] = {}
+        for candidate in _candidates(question):
+            for hit in self.index.search(candidate, limit=limit + 2):
+                known = best.get(hit.section.id)
+                if known is None or hit.confidence > known.confidence:
+                    best[hit.section.id] = hit
+        ranked = sorted(best.values(), key=lambda h: (h.confidence >= ANSWER_THRESHOLD,
+                                                      h.score * h.confidence), reverse=True)
+        return ranked[:limit]
+
+    def ask(self, question: str) -> Answer:
+        hits = self.search(question, limit=4)
+        if hits and hits[0].confidence >= ANSWER_THRESHOLD:
+            top = hits[0]
+            return Answer(True, excerpt(top.section, question), [top.section],
+                          round(top.confidence, 3))
+        suggestions = [h.section for h in hits if h.confidence >= SUGGESTION_THRESHOLD][:3]
+        score = round(hits[0].confidence, 3) if hits else 0.0
+        return Answer(False, "", [], score, suggestions)
+
+
+def _candidates(question: str) -> list[str]:
+    parts = [p.strip() for p in _CLAUSES.split(question) if len(terms(p)) >= 2]
+    return list(dict.fromkeys([question, *parts]))
+
+
+def excerpt(section: Section, question: str, limit: int = MAX_EXCERPT) -> str:
+    """The sentences or bullets of the section that answer, in their order, within `limit`."""
+    if len(section.text) <= limit:
+        return section.text
+    units = _units(section.text)
+    wanted = set(terms(question))
+    ranked = sorted(range(len(units)),
+                    key=lambda i: (-len(wanted & set(terms(units[i]))), i))
+    chosen: list[int] = []
+    used = 0
+    for i in ranked:
+        if used + len(units[i]) + 1 > limit:
+            continue
+        chosen.append(i)
+        used += len(units[i]) + 1
+    if not chosen:
+        return units[ranked[0]][: limit - 1].rsplit(" ", 1)[0] + "…"
+    return "\n".join(units[i] for i in sorted(chosen))
+
+
+def _units(text: str) -> list[str]:
+    units = []
+    for paragraph in text.split("\n\n"):
+        for line in paragraph.split("\n"):
+            if line.startswith("- "):
+                units.append(line)
+            else:
+                units.extend(s for s in _SENTENCE_END.split(line) if s)
+    return units

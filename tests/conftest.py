@@ -1,0 +1,121 @@
+"""Shared fixtures: a real migrated SQLite database per test, a fixed clock, and a front door
+that sends messages through the real router as a given participant."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from handlers.app import build_router
+from handlers.identity import import_participants
+from handlers.messages import Choice, Incoming, Reply
+from handlers.ports import FixedClock
+from handlers.router import Router
+from handlers.services import Services
+from handlers.storage.db import UnitOfWork, make_engine, upgrade
+from knowledge.base import KnowledgeBase
+from knowledge.programme import load_programme
+
+LONDON = load_programme().timezone
+DEMO_CSV = (Path(__file__).parent.parent / "knowledge" / "demo" / "cohort.csv").read_text()
+AMIRA = "amira.khan@example.nhs.uk"  # peer, paired with JAMES
+JAMES = "james.okafor@example.nhs.uk"  # expert peer
+SIAN = "sian.roberts@example.nhs.uk"
+PRIYA = "priya.nair@example.nhs.uk"  # unpaired peer
+GARETH = "gareth.davies@example.org"  # programme team
+HELEN = "helen.price@example.org"  # challenge manager
+
+
+def local(year: int, month: int, day: int, hour: int = 9, minute: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, tzinfo=LONDON)
+
+
+@pytest.fixture(scope="session")
+def knowledge() -> KnowledgeBase:
+    return KnowledgeBase.load()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def db_url(migrated_template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "sps.db"
+    shutil.copy(migrated_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(local(2015, 3, 2, 9, 0))
+
+
+@pytest.fixture
+def services(db_url: str, clock: FixedClock, knowledge: KnowledgeBase) -> Iterator[Services]:
+    engine = make_engine(db_url)
+    uow = UnitOfWork(engine)
+    with uow() as db:
+        import_participants(db, DEMO_CSV, clock.now())
+    # Each test gets its own copy so programme-team answers never leak between tests.
+    kb = KnowledgeBase(knowledge._documents)
+    yield Services(programme=load_programme(), knowledge=kb, clock=clock, uow=uow)
+    engine.dispose()
+
+
+class FrontDoor:
+    """Talks to the real router the way an adapter does."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self.last: dict[str, list[Reply]] = {}
+
+    def incoming(self, who: str | None, text: str = "", platform: str = "console",
+                 private: bool = True, **extra: object) -> Incoming:
+        account = f"{platform}:{who or 'guest'}"
+        chat = account if private else "group-chat"
+        return Incoming(platform=platform, account_id=account, chat_id=chat, private=private,
+                        text=text, verified_email=who if platform == "console" else None,
+                        **extra)  # type: ignore[arg-type]
+
+    def send(self, who: str | None, text: str, **extra: object) -> list[Reply]:
+        replies = self.router.handle(self.incoming(who, text, **extra))
+        self.last[who or "guest"] = replies
+        return replies
+
+    def text(self, who: str | None, text: str, **extra: object) -> str:
+        return "\n".join(r.text for r in self.send(who, text, **extra))
+
+    def press(self, who: str | None, label: str, **extra: object) -> list[Reply]:
+        """Press the button with this label among the last replies to `who`."""
+        choice = self.choice(who, label)
+        replies = self.router.handle(self.incoming(who, action_id=choice.action_id,
+                                                   action_value=choice.value, **extra))
+        self.last[who or "guest"] = replies
+        return replies
+
+    def choice(self, who: str | None, label: str) -> Choice:
+        for reply in self.last.get(who or "guest", []):
+            for choice in reply.choices:
+                if choice.label.lower().startswith(label.lower()):
+                    return choice
+        raise AssertionError(f"no button {label!r} in {self.last.get(who or 'guest')}")
+
+
+@pytest.fixture
+def router(services: Services) -> Router:
+    return build_router(services)
+
+
+@pytest.fixture
+def door(router: Router) -> FrontDoor:
+    return FrontDoor(router)

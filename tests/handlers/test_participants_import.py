@@ -1,0 +1,58 @@
+"""Registering participants from the programme team's CSV: all rows or none, idempotent."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from handlers.identity import ImportProblem, import_participants
+from handlers.storage.models import Participant
+from tests.conftest import DEMO_CSV
+
+HEADER = "name,email,role,organisation,region,partner_email\n"
+
+
+def count(services) -> int:
+    with services.uow() as db:
+        return db.scalar(select(func.count()).select_from(Participant))
+
+
+def test_reimporting_the_same_file_changes_nothing(services):
+    before = count(services)
+    with services.uow() as db:
+        result = import_participants(db, DEMO_CSV, services.clock.now())
+    assert (result.added, result.updated, result.unchanged) == (0, 0, before)
+    assert count(services) == before
+
+
+def test_new_pair_is_linked_both_ways(services):
+    csv = HEADER + ("Ann Lee,ann@example.org,peer,Org,North,bob@example.org\n"
+                    "Bob Day,BOB@example.org,expert_peer,Org,North,ann@example.org\n")
+    with services.uow() as db:
+        assert import_participants(db, csv, services.clock.now()).added == 2
+    with services.uow() as db:
+        ann = db.scalars(select(Participant).where(Participant.email == "ann@example.org")).one()
+        assert ann.partner.email == "bob@example.org" and ann.partner.partner_id == ann.id
+
+
+@pytest.mark.parametrize("rows, problem", [
+    ("Ann,ann@example.org,nurse,O,R,\n", "line 2: role 'nurse'"),
+    ("Ann,not-an-email,peer,O,R,\n", "line 2: 'not-an-email' is not an email"),
+    ("Ann,ann@example.org,peer,O,R,\nAnn2,ann@example.org,peer,O,R,\n",
+     "line 3: ann@example.org is already on line 2"),
+    ("Ann,ann@example.org,peer,O,R,zed@example.org\n", "partner zed@example.org is not"),
+    ("Ann,ann@example.org,peer,O\n", "line 2: expected 6 columns"),
+    (",ann@example.org,peer,O,R,\n", "line 2: name is empty"),
+])
+def test_a_bad_row_is_reported_and_nothing_is_imported(services, rows, problem):
+    good = "Good Person,good@example.org,peer,O,R,\n"
+    before = count(services)
+    with pytest.raises(ImportProblem) as caught, services.uow() as db:
+        import_participants(db, HEADER + rows + good, services.clock.now())
+    assert any(problem in line for line in caught.value.problems), caught.value.problems
+    assert count(services) == before
+
+
+def test_wrong_header_is_refused(services):
+    with pytest.raises(ImportProblem, match="header"), services.uow() as db:
+        import_participants(db, "email,name\nx@y.z,X\n", services.clock.now())

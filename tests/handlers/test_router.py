@@ -1,0 +1,210 @@
+"""Routing, role gating, linking, bad input and the one-transaction rule, via the router."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from handlers.app import build_router
+from handlers.core import Context, Flow, Invalid, Route, Step
+from handlers.identity import issue_invite
+from handlers.messages import Reply
+from handlers.router import Router
+from handlers.storage.models import Account, AuditEntry, Conversation, Participant
+from tests.conftest import AMIRA, GARETH, FrontDoor
+
+
+def participant(services, email: str) -> Participant:
+    with services.uow() as db:
+        return db.scalars(select(Participant).where(Participant.email == email)).one()
+
+
+def invite(services, email: str) -> str:
+    with services.uow() as db:
+        person = db.scalars(select(Participant).where(Participant.email == email)).one()
+        return issue_invite(db, person, services.clock.now())
+
+
+def test_unknown_person_can_ask_questions_but_nothing_else(door: FrontDoor):
+    answer = door.text(None, "will expenses be paid?", platform="telegram")
+    assert "£150" in answer and "Source:" in answer
+    refusal = door.text(None, "/whoami", platform="telegram")
+    assert "don't know who you are" in refusal and "/link" in refusal
+
+
+def test_help_lists_only_what_the_role_may_use(door: FrontDoor):
+    peer_help = door.text(AMIRA, "/help")
+    team_help = door.text(GARETH, "/help")
+    assert "/answer" not in peer_help and "/answer" in team_help
+    assert "/whoami" in peer_help
+
+
+def test_admin_commands_are_refused_to_other_roles(door: FrontDoor):
+    assert "only the programme team" in door.text(AMIRA, "/answer 1 yes")
+
+
+def test_link_code_links_once(door: FrontDoor, services):
+    code = invite(services, AMIRA)
+    welcome = door.text(None, f"/link {code.lower()}", platform="telegram")
+    assert "Welcome, Dr Amira Khan" in welcome
+    assert "You're Dr Amira Khan" in door.text(None, "/whoami", platform="telegram")
+    # the same code cannot link a second account
+    other = door.incoming(None, f"/link {code}", platform="slack")
+    assert "isn't valid" in door.router.handle(other)[0].text
+
+
+def test_deep_link_start_code_links(door: FrontDoor, services):
+    code = invite(services, AMIRA)
+    assert "Welcome" in door.text(None, f"/start {code}", platform="telegram")
+
+
+def test_expired_code_is_refused(door: FrontDoor, services, clock):
+    code = invite(services, AMIRA)
+    clock.advance(days=15)
+    assert "isn't valid" in door.text(None, f"/link {code}", platform="telegram")
+
+
+def test_a_platform_account_links_to_one_participant_only(services):
+    with pytest.raises(IntegrityError), services.uow() as db:
+        for email in (AMIRA, GARETH):
+            person = db.scalars(select(Participant).where(Participant.email == email)).one()
+            db.add(Account(participant=person, platform="telegram", account_id="42",
+                           chat_id="42", linked_at=services.clock.now()))
+        db.flush()
+
+
+def test_verified_email_links_on_first_contact(door: FrontDoor, services):
+    door.text(AMIRA, "/whoami")
+    with services.uow() as db:
+        account = db.scalars(select(Account)).one()
+        assert account.platform == "console"
+        assert db.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "account.link")) == 1
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", "didn't get any text"),
+    ("   \n ", "didn't get any text"),
+    ("x" * 4001, "too long"),
+    ("\x00\x01\x02\x03\x04\x05garbage\x06\x07\x08", "plain text"),
+    ("/frobnicate now", "don't know the command /frobnicate"),
+])
+def test_bad_input_gets_a_clear_reply(door: FrontDoor, text, expected):
+    assert expected in door.text(AMIRA, text)
+
+
+def test_control_characters_are_stripped_not_fatal(door: FrontDoor):
+    assert "£150" in door.text(AMIRA, "will\x07 expenses be paid?\u200b")
+
+
+def test_personal_commands_stay_out_of_group_chats(services):
+    shown = []
+    router = build_router(services)
+    router.routes.append(Route("secret", lambda ctx, a: shown.append(1) or [Reply("x")],
+                               command="/secret", personal=True))
+    router._commands["/secret"] = router.routes[-1]
+    reply = FrontDoor(router).text(AMIRA, "/secret", private=False)
+    assert "private chat" in reply and not shown
+
+
+def test_unexpected_error_apologises_and_changes_nothing(services):
+    def explode(ctx: Context, args: str) -> list[Reply]:
+        ctx.audit("half.written")
+        ctx.db.flush()
+        raise RuntimeError("boom with personal data amira.khan@example.nhs.uk")
+
+    router = build_router(services)
+    router._commands["/explode"] = Route("explode", explode, command="/explode")
+    reply = FrontDoor(router).text(AMIRA, "/explode")
+    assert "Sorry, something went wrong" in reply
+    with services.uow() as db:
+        assert db.scalar(select(func.count()).where(AuditEntry.action == "half.written")) == 0
+
+
+# ---------------------------------------------------------------- conversations
+def favourite_flow() -> Flow:
+    def ask_colour(ctx, data):
+        return Reply("Which colour?")
+
+    def take_colour(ctx, data, text):
+        if text.lower() not in ("red", "blue"):
+            raise Invalid("Please answer red or blue.")
+        data["colour"] = text.lower()
+
+    def ask_number(ctx, data):
+        return Reply(f"{data['colour']} it is. Which number?")
+
+    def take_number(ctx, data, text):
+        if not text.isdigit():
+            raise Invalid("That isn't a number.")
+        data["number"] = int(text)
+
+    return Flow(
+        name="favourite", description="favourites form",
+        steps={
+            "colour": Step(ask_colour, take_colour, "red", lambda d: "colour" not in d),
+            "number": Step(ask_number, take_number, "7", lambda d: "number" not in d),
+        },
+        finish=lambda ctx, data: [Reply(f"Saved {data['colour']} {data['number']}.")],
+    )
+
+
+def router_with_flow(services) -> Router:
+    router = build_router(services)
+    flow = favourite_flow()
+    router.flows[flow.name] = flow
+    router._commands["/fav"] = Route("fav", lambda ctx, a: ctx.start_flow(flow), command="/fav")
+    return router
+
+
+def test_conversation_survives_a_restart(services):
+    FrontDoor(router_with_flow(services)).text(AMIRA, "/fav")
+    FrontDoor(router_with_flow(services)).text(AMIRA, "blue")
+    # a brand-new router over the same database carries on where the user was
+    assert "Saved blue 7" in FrontDoor(router_with_flow(services)).text(AMIRA, "7")
+
+
+def test_conversation_can_be_cancelled_at_any_step(services):
+    door = FrontDoor(router_with_flow(services))
+    door.text(AMIRA, "/fav")
+    door.text(AMIRA, "red")
+    assert "Cancelled your favourites form" in door.text(AMIRA, "cancel")
+    with services.uow() as db:
+        assert db.scalar(select(func.count()).select_from(Conversation)) == 0
+
+
+def test_three_failures_explain_with_an_example(services):
+    door = FrontDoor(router_with_flow(services))
+    door.text(AMIRA, "/fav")
+    first = door.text(AMIRA, "green")
+    assert first == "Please answer red or blue."
+    door.text(AMIRA, "purple")
+    third = door.send(AMIRA, "yellow")[0]
+    assert "Here is what I need: red" in third.text and third.choices[0].label == "Cancel"
+    assert "red it is" in door.text(AMIRA, "red")
+
+
+def test_abandoned_conversation_expires(services, clock):
+    door = FrontDoor(router_with_flow(services))
+    door.text(AMIRA, "/fav")
+    clock.advance(hours=2)
+    reply = door.text(AMIRA, "blue")
+    assert "had expired" in reply and "red it is" not in reply
+
+
+def test_a_new_command_sets_the_form_aside(services):
+    door = FrontDoor(router_with_flow(services))
+    door.text(AMIRA, "/fav")
+    assert "set aside your unfinished favourites form" in door.text(AMIRA, "/whoami")
+
+
+def test_now_is_read_once_per_message(services, clock):
+    seen: list[dt.datetime] = []
+    router = build_router(services)
+    router._commands["/when"] = Route("when", lambda ctx, a: seen.append(ctx.now) or [],
+                                      command="/when")
+    FrontDoor(router).send(AMIRA, "/when")
+    assert seen == [clock.now()]
