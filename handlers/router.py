@@ -18,7 +18,7 @@ from handlers.core import Context, Flow, Invalid, Route
 from handlers.identity import link_account
 from handlers.messages import Choice, Incoming, Reply
 from handlers.services import Services
-from handlers.storage.models import Account, Conversation, Participant
+from handlers.storage.models import Account, Conversation, Participant, ProcessedEvent
 
 log = logging.getLogger("sps.router")
 
@@ -60,6 +60,10 @@ class Router:
         try:
             with self.services.uow() as db:
                 now = self.services.clock.now()
+                if msg.event_id and not _first_delivery(db, msg, now):
+                    log.info("repeat ignored", extra={"request_id": request_id,
+                                                      "platform": msg.platform})
+                    return []
                 ctx = Context(msg=msg, db=db, now=now, services=self.services,
                               participant=self._identify(db, msg, now))
                 replies = self._dispatch(ctx)
@@ -238,6 +242,17 @@ class Router:
                 continue
             usable.append(route)
         return usable
+
+
+def _first_delivery(db: Session, msg: Incoming, now: dt.datetime) -> bool:
+    """Record the event id; False if it was handled before. Committed with the handling, so
+    a crash before commit lets the redelivery through and a crash after it does not."""
+    assert msg.event_id is not None
+    if db.get(ProcessedEvent, (msg.platform, msg.event_id)) is not None:
+        return False
+    db.add(ProcessedEvent(platform=msg.platform, event_id=msg.event_id, handled_at=now))
+    db.flush()
+    return True
 
 
 # ---------------------------------------------------------------------- input hygiene

@@ -160,6 +160,17 @@ class UnansweredQuestion(Base):
     answer_id: Mapped[int | None] = mapped_column(ForeignKey("team_answers.id"))
 
 
+class ProcessedEvent(Base):
+    """A platform event already handled (Slack event id, Telegram update id): a retry or a
+    redelivery after a crash is recognised in the same transaction and ignored."""
+
+    __tablename__ = "processed_events"
+
+    platform: Mapped[str] = mapped_column(String(20), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    handled_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
 class TeamAnswer(Base):
     """An answer the programme team wrote in chat; it joins the knowledge corpus."""
 

@@ -208,3 +208,10 @@ def test_now_is_read_once_per_message(services, clock):
                                       command="/when")
     FrontDoor(router).send(AMIRA, "/when")
     assert seen == [clock.now()]
+
+
+def test_a_repeated_platform_event_is_handled_once(door: FrontDoor, services):
+    first = door.router.handle(door.incoming(AMIRA, "/whoami", event_id="Ev123"))
+    again = door.router.handle(door.incoming(AMIRA, "/whoami", event_id="Ev123"))
+    assert first and again == []
+    assert door.router.handle(door.incoming(AMIRA, "/whoami", event_id="Ev124"))
