@@ -68,26 +68,23 @@ def load_corpus(folder: Path | str = DEFAULT_DOCS) -> LoadReport:
 def parse_markdown(text: str, path: Path) -> tuple[list[Section], list[str]]:
     problems: list[str] = []
     lines = text.replace("\r\n", "\n").split("\n")
-    title = path.stem.replace("-", " ").capitalize()
+    title = ""
     source = path.name
     parts: list[tuple[str, list[str]]] = [("Introduction", [])]
     for line in lines:
-        if line.startswith("# ") and title_unset(parts):
+        before_sections = len(parts) == 1  # header lines count only before the first heading
+        if line.startswith("# ") and before_sections and not title:
             title = line[2:].strip()
-        elif line.lower().startswith("source:") and title_unset(parts):
+        elif line.lower().startswith("source:") and before_sections:
             source = line.split(":", 1)[1].strip()
         elif re.match(r"^#{2,3} ", line):
             parts.append((line.lstrip("#").strip(), []))
         else:
             parts[-1][1].append(line)
-    if title == path.stem.replace("-", " ").capitalize():
+    if not title:
+        title = path.stem.replace("-", " ").capitalize()
         problems.append("no '# Title' line: the file name is used as its title")
     return _sections(path.stem, title, source, parts), problems
-
-
-def title_unset(parts: list[tuple[str, list[str]]]) -> bool:
-    """Header lines count only before the first section heading."""
-    return len(parts) == 1
 
 
 def parse_plain_text(text: str, path: Path) -> tuple[list[Section], list[str]]:
