@@ -116,7 +116,8 @@ def _app(args: argparse.Namespace) -> App:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from bot.adapters.console import ConsoleChat
+    from bot.adapters.console import ConsoleChat, ConsoleSender
+    from scheduler.delivery import DeliveryWorker
 
     app = _app(args)
     if args.demo:
@@ -126,8 +127,17 @@ def cmd_chat(args: argparse.Namespace) -> int:
               "(see `sps-bot participants list`)", file=sys.stderr)
         return 2
     chat = ConsoleChat(app.router.handle, sys.stdout, args.as_email)
+    worker = DeliveryWorker(app.services.uow, {"console": ConsoleSender(chat)},
+                            app.services.clock)
+
+    def say(line: str) -> None:
+        chat.say(line)
+        worker.run_once(chat_id=chat.account)  # messages for this user appear in the chat
+
+    worker.run_once(chat_id=chat.account)
     if not sys.stdin.isatty():
-        chat.run(sys.stdin)
+        for line in sys.stdin:
+            say(line.rstrip("\n"))
         return 0
     who = args.as_email or "a guest (use --as EMAIL to be a participant)"
     print(f"{app.services.programme.name}: chatting as {who}. Try /help; Ctrl-D to leave.\n")
@@ -137,7 +147,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         except EOFError:
             print()
             return 0
-        chat.say(line)
+        say(line)
 
 
 def _registered(app: App, email: str) -> bool:

@@ -1,14 +1,15 @@
-"""The route table: every feature's commands, buttons and intents, in one place."""
+"""The route table: every feature module contributes its ROUTES and FLOWS here."""
 
 from __future__ import annotations
 
-from handlers import faq, general
+from handlers import booking, faq, general
 from handlers.core import Context, Route
 from handlers.messages import Reply
 from handlers.router import Router
 from handlers.services import Services
 
 TEAM = frozenset({"programme_team"})
+FEATURES = [booking]  # each has ROUTES: list[Route] and FLOWS: list[Flow]
 
 
 def build_router(services: Services) -> Router:
@@ -19,12 +20,12 @@ def build_router(services: Services) -> Router:
 
     routes += [
         Route("help", show_help, command="/help", public=True, help="what I can do"),
+        Route("greeting", show_help, intent=faq.GREETING, public=True),
         Route("start", lambda ctx, args: general.link(ctx, args) if args.strip()
               else show_help(ctx, args), command="/start", public=True),
         Route("link", general.link, command="/link", public=True,
               help="link this chat account with a code from the programme team",
               usage="/link CODE"),
-        Route("greeting", show_help, intent=faq.GREETING, public=True),
         Route("whoami", general.whoami, command="/whoami", help="who I think you are"),
         Route("ask", faq.ask, command="/ask", public=True,
               help="ask about the programme (or just type your question)",
@@ -37,7 +38,9 @@ def build_router(services: Services) -> Router:
         Route("withdraw", faq.withdraw_answer, command="/withdraw", roles=TEAM,
               help="withdraw a programme-team answer", usage="/withdraw N"),
     ]
-    fallback = Route("faq", faq.ask, public=True)
-    router = Router(services, routes, flows=[], fallback=fallback)
+    flows = []
+    for feature in FEATURES:
+        routes += feature.ROUTES
+        flows += feature.FLOWS
+    router = Router(services, routes, flows, fallback=Route("faq", faq.ask, public=True))
     return router
-

@@ -12,7 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handlers.messages import Choice, Incoming, Reply
-from handlers.storage.models import Account, AuditEntry, Conversation, OutboxMessage, Participant
+from handlers.storage.models import (
+    UNREACHABLE,
+    Account,
+    AuditEntry,
+    Conversation,
+    OutboxMessage,
+    Participant,
+)
 
 if TYPE_CHECKING:
     from handlers.services import Services
@@ -121,7 +128,7 @@ def enqueue(
     so the programme team can see who could not be reached.
     """
     accounts = db.scalars(select(Account).where(Account.participant_id == to.id)).all()
-    targets = [(a.platform, a.chat_id) for a in accounts] or [("none", "")]
+    targets = [(a.platform, a.chat_id) for a in accounts] or [(UNREACHABLE, "")]
     wanted = {f"{key}@{platform}:{chat}": (platform, chat) for platform, chat in targets}
     existing = set(
         db.scalars(
@@ -134,7 +141,7 @@ def enqueue(
     for row_key, (platform, chat) in wanted.items():
         if row_key in existing:
             continue
-        unreachable = platform == "none"
+        unreachable = platform == UNREACHABLE
         db.add(
             OutboxMessage(
                 idempotency_key=row_key,

@@ -10,11 +10,19 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from handlers.messages import Incoming
-from handlers.storage.models import ROLES, Account, AuditEntry, InviteCode, Participant
+from handlers.storage.models import (
+    ROLES,
+    UNREACHABLE,
+    Account,
+    AuditEntry,
+    InviteCode,
+    OutboxMessage,
+    Participant,
+)
 
 CSV_COLUMNS = ("name", "email", "role", "organisation", "region", "partner_email")
 PAIRED_ROLES = ("peer", "expert_peer")
@@ -179,6 +187,12 @@ def link_account(db: Session, participant: Participant, msg: Incoming,
     db.add(account)
     db.add(AuditEntry(at=now, actor_id=participant.id, action="account.link",
                       subject=f"participant:{participant.id}", detail={"platform": msg.platform}))
+    # Messages queued while they had no account at all are delivered to this one.
+    db.execute(update(OutboxMessage)
+               .where(OutboxMessage.participant_id == participant.id,
+                      OutboxMessage.platform == UNREACHABLE, OutboxMessage.status == "failed")
+               .values(platform=msg.platform, chat_id=chat_id, status="pending", last_error="",
+                       due_at=now))
     db.flush()
     return account
 

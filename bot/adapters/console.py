@@ -6,11 +6,12 @@ platform's verified email is. Without it, the console user is an unlinked guest.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 from handlers.messages import Choice, Incoming, Reply
+from handlers.ports import Address
 
 Handle = Callable[[Incoming], list[Reply]]
 
@@ -34,9 +35,6 @@ class ConsoleChat:
             self.show(reply)
         return replies
 
-    def run(self, lines: Iterable[str]) -> None:
-        for line in lines:
-            self.say(line.rstrip("\n"))
 
     def _incoming(self, line: str) -> Incoming:
         base = dict(platform="console", account_id=self.account, chat_id=self.account,
@@ -59,3 +57,15 @@ class ConsoleChat:
             print(f"  (file {reply.file.name}, {len(reply.file.data):,} bytes, saved to "
                   f"{target})", file=self.out)
         print(file=self.out)
+
+
+class ConsoleSender:
+    """Delivers outbox messages addressed to the console user into their chat."""
+
+    platform = "console"
+
+    def __init__(self, chat: ConsoleChat) -> None:
+        self.chat = chat
+
+    def send(self, address: Address, reply: Reply) -> None:
+        self.chat.show(reply, prefix="(message) ")

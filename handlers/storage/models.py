@@ -20,6 +20,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 ROLES = ("peer", "expert_peer", "programme_team", "challenge_manager")
+UNREACHABLE = "none"  # outbox platform for someone with no linked account yet
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -160,6 +161,33 @@ class UnansweredQuestion(Base):
     answer_id: Mapped[int | None] = mapped_column(ForeignKey("team_answers.id"))
 
 
+class PeerSession(Base):
+    """A peer-support session between the two members of a pair."""
+
+    __tablename__ = "peer_sessions"
+    __table_args__ = (Index("ix_peer_sessions_pair", "pair_key", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(80), unique=True)  # the calendar event's UID
+    pair_key: Mapped[str] = mapped_column(String(40))  # "lower id-higher id"
+    proposer_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    starts_at: Mapped[dt.datetime] = mapped_column(index=True)
+    ends_at: Mapped[dt.datetime]
+    mode: Mapped[str] = mapped_column(String(20))
+    place: Mapped[str] = mapped_column(String(300), default="")
+    link: Mapped[str] = mapped_column(String(500), default="")
+    # proposed -> booked | declined | expired; booked -> cancelled | held | not_held
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+    proposer: Mapped[Participant] = relationship(foreign_keys=[proposer_id])
+    partner: Mapped[Participant] = relationship(foreign_keys=[partner_id])
+
+
 class ProcessedEvent(Base):
     """A platform event already handled (Slack event id, Telegram update id): a retry or a
     redelivery after a crash is recognised in the same transaction and ignored."""
@@ -182,3 +210,52 @@ class TeamAnswer(Base):
     answered_at: Mapped[dt.datetime]
     answered_by: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
     withdrawn_at: Mapped[dt.datetime | None]
+
+
+class Receipt(Base):
+    """A receipt file kept in the database, so it commits or rolls back with its claim."""
+
+    __tablename__ = "receipts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes]
+    uploaded_at: Mapped[dt.datetime]
+
+
+class Claim(Base):
+    """An expense claim. Rows are never deleted: a withdrawn or rejected claim stays on file."""
+
+    __tablename__ = "claims"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # "accommodation" or "peer_session"
+    event_id: Mapped[str] = mapped_column(String(50))
+    event_label: Mapped[str] = mapped_column(String(300))  # as it read when claimed
+    amount_pence: Mapped[int] = mapped_column(Integer)
+    cap_pence: Mapped[int] = mapped_column(Integer)
+    exceptional: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str] = mapped_column(Text, default="")  # the claimant's case for an exception
+    # submitted -> approved | rejected | withdrawn; approved -> paid
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    review_note: Mapped[str] = mapped_column(Text, default="")  # why it was rejected
+    receipt_id: Mapped[int | None] = mapped_column(ForeignKey("receipts.id"))
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
+
+    participant: Mapped[Participant] = relationship(foreign_keys=[participant_id])
+    receipt: Mapped[Receipt | None] = relationship()
+
+
+# One live accommodation claim per person per development day. Withdrawn and rejected claims
+# keep their rows but fall outside the index, so the person can claim that day again.
+Index("uq_claims_one_per_day", Claim.participant_id, Claim.event_id, unique=True,
+      sqlite_where=(Claim.kind == "accommodation")
+      & Claim.status.in_(("submitted", "approved", "paid")),
+      postgresql_where=(Claim.kind == "accommodation")
+      & Claim.status.in_(("submitted", "approved", "paid")))

@@ -1,0 +1,648 @@
+"""Peer sessions: a pair proposes, the partner accepts, either moves or cancels; progress."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from handlers.core import Context, Flow, Invalid, Route, Step, enqueue
+from handlers.messages import Choice, Reply, ReplyFile
+from handlers.storage.models import Participant, PeerSession
+from handlers.when import WhenError, localise, parse_date, parse_length, split_time
+from knowledge.programme import Programme, format_date
+
+ACTIVE = ("proposed", "booked")
+COUNTED = ("proposed", "booked", "held")
+PAIRED_ROLES = ("peer", "expert_peer")
+TEAM = frozenset({"programme_team"})
+_FACE = re.compile(r"\b(face[\s-]*to[\s-]*face|f2f|in person)\b", re.IGNORECASE)
+_VIRTUAL = re.compile(r"\b(virtual(ly)?|online|video|zoom|teams call|remote(ly)?)\b",
+                      re.IGNORECASE)
+_LINK = re.compile(r"https?://\S+")
+
+
+# ---------------------------------------------------------------- rules
+def pair_key(a: int, b: int) -> str:
+    return f"{min(a, b)}-{max(a, b)}"
+
+
+def lock_pair(db: Session, *people: Participant) -> None:
+    """Serialise bookings of the same people. SQLite's BEGIN IMMEDIATE already holds the only
+    write lock; on PostgreSQL the participants' rows are locked in id order, so two proposals
+    that could overlap wait for each other and the second sees the first."""
+    if db.get_bind().dialect.name == "postgresql":
+        ids = sorted(p.id for p in people)
+        db.execute(select(Participant.id).where(Participant.id.in_(ids))
+                   .order_by(Participant.id).with_for_update())
+
+
+def slot_problem(ctx: Context, me: Participant, partner: Participant, starts: dt.datetime,
+                 ends: dt.datetime, moving: PeerSession | None = None) -> str | None:
+    """Why this slot cannot be booked, in words for the user, or None if it can."""
+    programme = ctx.programme
+    rules = programme.sessions
+    local_start = starts.astimezone(programme.timezone)
+    hours = Decimal((ends - starts).total_seconds()) / 3600
+    if starts <= ctx.now:
+        return "That time has already passed. Please choose a time in the future."
+    if not programme.starts <= local_start.date() <= programme.ends:
+        return (f"Sessions must be within the programme, {format_date(programme.starts)} to "
+                f"{format_date(programme.ends)}.")
+    if not rules.min_hours <= hours <= rules.max_hours:
+        return (f"Sessions last {rules.min_hours} to {rules.max_hours} hours "
+                f"(that was {_hours(hours)}).")
+    if ends.astimezone(programme.timezone).date() != local_start.date():
+        return "A session must start and finish on the same day."
+    events = programme.events_on(local_start.date())
+    if events:
+        return (f"That day is a programme event ({events[0].describe()}). "
+                "Please choose another day.")
+    clash = ctx.db.scalars(
+        select(PeerSession).where(
+            PeerSession.status.in_(ACTIVE),
+            or_(PeerSession.proposer_id.in_([me.id, partner.id]),
+                PeerSession.partner_id.in_([me.id, partner.id])),
+            PeerSession.starts_at < ends, PeerSession.ends_at > starts,
+            PeerSession.id != (moving.id if moving else -1),
+        )
+    ).first()
+    if clash is not None:
+        return f"That overlaps another session: {describe(programme, clash)}."
+    if moving is None:
+        counted = ctx.db.scalars(select(PeerSession.id).where(
+            PeerSession.pair_key == pair_key(me.id, partner.id),
+            PeerSession.status.in_(COUNTED))).all()
+        if len(counted) >= rules.max_count:
+            return (f"Your pair already has {len(counted)} sessions, the programme's maximum "
+                    f"of {rules.max_count}. Another needs the programme team's agreement: "
+                    f"{programme.contact.describe()}.")
+    return None
+
+
+def _hours(hours: Decimal) -> str:
+    minutes = int(hours * 60)
+    if minutes % 60 == 0:
+        return f"{minutes // 60} hour" + ("s" if minutes != 60 else "")
+    return f"{minutes // 60}h{minutes % 60:02d}" if minutes >= 60 else f"{minutes} minutes"
+
+
+def describe(programme: Programme, s: PeerSession) -> str:
+    """`Friday 10 April 2015, 14:00 to 17:00, virtual`."""
+    start = s.starts_at.astimezone(programme.timezone)
+    end = s.ends_at.astimezone(programme.timezone)
+    where = f"face to face at {s.place}" if s.mode == "face to face" else "virtual"
+    if s.mode != "face to face" and s.link:
+        where += f" ({s.link})"
+    return f"{format_date(start.date())}, {start:%H:%M} to {end:%H:%M}, {where}"
+
+
+# ---------------------------------------------------------------- the proposal form
+def _partner(ctx: Context) -> Participant | None:
+    me = ctx.me
+    return me.partner if me.role in PAIRED_ROLES else None
+
+
+def start_booking(ctx: Context, args: str) -> list[Reply]:
+    if _partner(ctx) is None:
+        return [Reply("You're not in a pair yet, so there's nobody to book with. The "
+                      f"programme team can help: {ctx.programme.contact.describe()}.")]
+    data: dict[str, Any] = {}
+    if args.strip():
+        try:
+            data = read_one_line(ctx, args)
+        except Invalid as problem:
+            return [Reply(f"{problem} I'll ask step by step instead.")] + ctx.start_flow(
+                BOOKING, {})
+        try:
+            _check_slot_so_far(ctx, data)
+        except Invalid as problem:
+            kept = {k: v for k, v in data.items() if k not in ("date", "time", "hours")}
+            return [Reply(str(problem))] + ctx.start_flow(BOOKING, kept)
+    return ctx.start_flow(BOOKING, data)
+
+
+def read_one_line(ctx: Context, text: str) -> dict[str, Any]:
+    """What a one-line `/book 10 April 2pm 3h virtual` gives; each part is optional."""
+    data: dict[str, Any] = {}
+    link = _LINK.search(text)
+    if link:
+        data["link"] = link.group(0)
+        text = text.replace(link.group(0), " ")
+    face = _FACE.search(text)
+    if face:
+        data["mode"] = "face to face"
+        place = re.sub(r"^\s*(at|in)\s+", "", text[face.end():], flags=re.IGNORECASE)
+        if place.strip(" ,."):
+            data["place"] = place.strip(" ,.")
+        text = text[: face.start()]
+    elif _VIRTUAL.search(text):
+        data["mode"] = "virtual"
+        text = _VIRTUAL.sub(" ", text)
+    hours, text = parse_length(text)
+    if hours is not None:
+        _take_hours(ctx, data, f"{hours}h")
+    _take_when(ctx, data, text)
+    return data
+
+
+def _check_slot_so_far(ctx: Context, data: dict[str, Any]) -> None:
+    """Refuse a broken rule as soon as the answers show it, not after the read-back."""
+    if "date" not in data or "time" not in data:
+        return
+    partner = _partner(ctx)
+    assert partner is not None
+    rules = ctx.programme.sessions
+    starts, ends = _slot(ctx, {"hours": str(rules.min_hours), **data})
+    problem = slot_problem(ctx, ctx.me, partner, starts, ends)
+    if problem:
+        raise Invalid(problem)
+
+
+def _take_when(ctx: Context, data: dict[str, Any], text: str) -> None:
+    try:
+        time, rest = split_time(text)
+        day = parse_date(rest, ctx.today)
+    except WhenError as problem:
+        raise Invalid(str(problem)) from None
+    if day is not None:
+        data["date"] = day.isoformat()
+    if time is not None:
+        data["time"] = time.strftime("%H:%M")
+
+
+def _ask_date(ctx: Context, data: dict[str, Any]) -> Reply:
+    return Reply("Which day? For example 10 April, next Tuesday or 10/04/2015.",
+                 choices=(Choice("Cancel", "cancel"),))
+
+
+def _take_date(ctx: Context, data: dict[str, Any], text: str) -> None:
+    _take_when(ctx, data, text)
+    if "date" not in data:
+        raise Invalid(f"I couldn't read a date in \u201c{text[:60]}\u201d.")
+    _check_slot_so_far(ctx, data)
+
+
+def _ask_time(ctx: Context, data: dict[str, Any]) -> Reply:
+    return Reply(f"What time on {format_date(dt.date.fromisoformat(data['date']))}? "
+                 "For example 2pm or 14:00.")
+
+
+def _take_time(ctx: Context, data: dict[str, Any], text: str) -> None:
+    try:
+        time, _rest = split_time(text if re.search(r"[a-z:.]", text, re.I) else f"at {text}")
+    except WhenError as problem:
+        raise Invalid(str(problem)) from None
+    if time is None:
+        raise Invalid(f"I couldn't read a time in \u201c{text[:60]}\u201d.")
+    data["time"] = time.strftime("%H:%M")
+    _check_slot_so_far(ctx, data)
+
+
+def _ask_hours(ctx: Context, data: dict[str, Any]) -> Reply:
+    rules = ctx.programme.sessions
+    options = [Decimal(rules.min_hours) + Decimal("0.5") * i
+               for i in range(int((rules.max_hours - rules.min_hours) * 2) + 1)]
+    return Reply(f"How long? Sessions last {rules.min_hours} to {rules.max_hours} hours.",
+                 choices=tuple(Choice(_hours(h), "answer", f"{h}h") for h in options))
+
+
+def _take_hours(ctx: Context, data: dict[str, Any], text: str) -> None:
+    hours, _rest = parse_length(text)
+    if hours is None and re.fullmatch(r"\s*\d+(\.\d+)?\s*", text):
+        hours = Decimal(text.strip())
+    if hours is None:
+        raise Invalid("Please give a length in hours, like 2.5h or 3 hours.")
+    rules = ctx.programme.sessions
+    if not rules.min_hours <= hours <= rules.max_hours:
+        raise Invalid(f"Sessions last {rules.min_hours} to {rules.max_hours} hours "
+                      f"(that was {_hours(hours)}).")
+    data["hours"] = str(hours)
+    if "confirmed" not in data:
+        _check_slot_so_far(ctx, data)
+
+
+def _ask_mode(ctx: Context, data: dict[str, Any]) -> Reply:
+    return Reply("Face to face or virtual?",
+                 choices=tuple(Choice(m.capitalize(), "answer", m)
+                               for m in ctx.programme.sessions.modes))
+
+
+def _take_mode(ctx: Context, data: dict[str, Any], text: str) -> None:
+    if _FACE.search(text) or text.strip().lower() == "face to face":
+        data["mode"] = "face to face"
+    elif _VIRTUAL.search(text):
+        data["mode"] = "virtual"
+    else:
+        raise Invalid("Please answer face to face or virtual.")
+
+
+def _ask_place(ctx: Context, data: dict[str, Any]) -> Reply:
+    return Reply("Where will you meet? For example: Leeds General Infirmary, meeting room 2.")
+
+
+def _take_place(ctx: Context, data: dict[str, Any], text: str) -> None:
+    place = text.strip()
+    if len(place) < 3 or len(place) > 300:
+        raise Invalid("Please give the place in a few words (up to 300 characters).")
+    data["place"] = place
+
+
+def _slot(ctx: Context, data: dict[str, Any]) -> tuple[dt.datetime, dt.datetime]:
+    day = dt.date.fromisoformat(data["date"])
+    time = dt.time.fromisoformat(data["time"])
+    try:
+        starts = localise(day, time, ctx.programme.timezone)
+    except WhenError as problem:
+        raise Invalid(str(problem)) from None
+    ends = starts + dt.timedelta(hours=float(Decimal(data["hours"])))
+    return starts, ends
+
+
+def _ask_confirm(ctx: Context, data: dict[str, Any]) -> Reply:
+    starts, ends = _slot(ctx, data)
+    draft = PeerSession(starts_at=starts, ends_at=ends, mode=data["mode"],
+                        place=data.get("place", ""), link=data.get("link", ""))
+    partner = _partner(ctx)
+    assert partner is not None
+    return Reply(f"Propose to {partner.name}: {describe(ctx.programme, draft)}?",
+                 choices=(Choice("Yes, send it", "answer", "yes"),
+                          Choice("Change the time", "answer", "change"),
+                          Choice("Cancel", "cancel")))
+
+
+def _take_confirm(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] | None:
+    answer = text.strip().lower()
+    if answer in ("change", "change the time", "no"):
+        for key in ("date", "time", "confirmed"):
+            data.pop(key, None)
+        return None
+    if answer not in ("yes", "y", "yes, send it", "ok", "send"):
+        raise Invalid("Please answer yes to send it, change, or cancel.")
+    data["confirmed"] = True
+    return None
+
+
+def _finish(ctx: Context, data: dict[str, Any]) -> list[Reply]:
+    me = ctx.me
+    partner = _partner(ctx)
+    if partner is None:
+        return [Reply("You're no longer in a pair, so nothing was booked.")]
+    starts, ends = _slot(ctx, data)
+    lock_pair(ctx.db, me, partner)
+    problem = slot_problem(ctx, me, partner, starts, ends)
+    if problem:
+        data = {k: v for k, v in data.items() if k not in ("date", "time", "confirmed")}
+        return [Reply(f"{problem} Nothing was booked.")] + ctx.start_flow(BOOKING, data)
+    session = PeerSession(
+        uid=f"{uuid.uuid4()}@sps-bot", pair_key=pair_key(me.id, partner.id),
+        proposer_id=me.id, partner_id=partner.id, starts_at=starts, ends_at=ends,
+        mode=data["mode"], place=data.get("place", ""), link=data.get("link", ""),
+        status="proposed", sequence=0, created_at=ctx.now, updated_at=ctx.now,
+        expires_at=ctx.now + dt.timedelta(hours=ctx.programme.sessions.proposal_expires_hours),
+    )
+    ctx.db.add(session)
+    ctx.db.flush()
+    ctx.audit("session.propose", f"session:{session.id}", starts=starts.isoformat())
+    expires = session.expires_at.astimezone(ctx.programme.timezone)
+    ctx.notify(partner, f"{me.name} proposes a peer session: {describe(ctx.programme, session)}."
+               f"\nPlease accept or decline by {format_date(expires.date())} {expires:%H:%M}.",
+               kind="session_request", key=f"session:{session.id}:proposed",
+               choices=(Choice("Accept", "booking.accept", str(session.id)),
+                        Choice("Decline", "booking.decline", str(session.id))))
+    return [Reply(f"Sent to {partner.name}: {describe(ctx.programme, session)}. "
+                  "I'll tell you when they answer.")]
+
+
+BOOKING = Flow(
+    name="booking",
+    description="session booking",
+    steps={
+        "date": Step(_ask_date, _take_date, "10 April", lambda d: "date" not in d),
+        "time": Step(_ask_time, _take_time, "2pm", lambda d: "time" not in d),
+        "hours": Step(_ask_hours, _take_hours, "2.5h", lambda d: "hours" not in d),
+        "mode": Step(_ask_mode, _take_mode, "virtual", lambda d: "mode" not in d),
+        "place": Step(_ask_place, _take_place, "Leeds General Infirmary",
+                      lambda d: d.get("mode") == "face to face" and not d.get("place")),
+        "confirm": Step(_ask_confirm, _take_confirm, "yes", lambda d: not d.get("confirmed")),
+    },
+    finish=_finish,
+)
+
+
+# ---------------------------------------------------------------- answering and changing
+def _own_session(ctx: Context, value: str) -> PeerSession | None:
+    session = ctx.db.get(PeerSession, int(value)) if value.isdigit() else None
+    if session is None or ctx.me.id not in (session.proposer_id, session.partner_id):
+        return None
+    return session
+
+
+def _other(session: PeerSession, me: Participant) -> Participant:
+    return session.partner if session.proposer_id == me.id else session.proposer
+
+
+def accept(ctx: Context, value: str) -> list[Reply]:
+    session = _own_session(ctx, value)
+    if session is None or session.partner_id != ctx.me.id:
+        return [Reply("I can't find that proposal.")]
+    if session.status != "proposed" or session.expires_at <= ctx.now:
+        return [Reply(f"That proposal is no longer open (it is {_state(ctx, session)}).")]
+    lock_pair(ctx.db, session.proposer, session.partner)
+    problem = slot_problem(ctx, session.partner, session.proposer, session.starts_at,
+                           session.ends_at, moving=session)
+    if problem:
+        return [Reply(f"{problem} Nothing was booked; you could propose another time.")]
+    session.status = "booked"
+    session.updated_at = ctx.now
+    ctx.audit("session.accept", f"session:{session.id}")
+    ctx.notify(session.proposer, f"{ctx.me.name} accepted: {describe(ctx.programme, session)}.",
+               kind="session_update", key=f"session:{session.id}:booked")
+    return [Reply(f"Booked: {describe(ctx.programme, session)}. Here is a calendar file.",
+                  file=calendar_file(ctx, session))]
+
+
+def decline(ctx: Context, value: str) -> list[Reply]:
+    session = _own_session(ctx, value)
+    if session is None or session.partner_id != ctx.me.id or session.status != "proposed":
+        return [Reply("That proposal is no longer open.")]
+    session.status = "declined"
+    session.updated_at = ctx.now
+    ctx.audit("session.decline", f"session:{session.id}")
+    ctx.notify(session.proposer, f"{ctx.me.name} declined {describe(ctx.programme, session)}."
+               " Send /book to propose another time.",
+               kind="session_update", key=f"session:{session.id}:declined")
+    return [Reply("Declined. I've told your partner.")]
+
+
+def cancel(ctx: Context, value: str) -> list[Reply]:
+    session = _own_session(ctx, value)
+    if session is None or session.status not in ACTIVE:
+        return [Reply("That session can't be cancelled (it may already be over or cancelled).")]
+    was = session.status
+    session.status = "cancelled"
+    session.sequence += 1
+    session.updated_at = ctx.now
+    ctx.audit("session.cancel", f"session:{session.id}", was=was)
+    ctx.notify(_other(session, ctx.me), f"{ctx.me.name} cancelled the peer session "
+               f"{describe(ctx.programme, session)}.",
+               kind="session_update", key=f"session:{session.id}:cancelled")
+    file = calendar_file(ctx, session) if was == "booked" else None
+    return [Reply(f"Cancelled {describe(ctx.programme, session)}. I've told your partner.",
+                  file=file)]
+
+
+def start_move(ctx: Context, value: str) -> list[Reply]:
+    session = _own_session(ctx, value)
+    if session is None or session.status != "booked":
+        return [Reply("Only a booked session can be moved.")]
+    return ctx.start_flow(MOVE, {"session": session.id})
+
+
+def _take_new_when(ctx: Context, data: dict[str, Any], text: str) -> None:
+    _take_when(ctx, data, text)
+    if "date" not in data or "time" not in data:
+        raise Invalid("Please give the new day and time together, like 17 April 2pm.")
+    session = _own_session(ctx, str(data["session"]))
+    if session is not None:
+        hours = Decimal((session.ends_at - session.starts_at).total_seconds()) / 3600
+        starts, ends = _slot(ctx, {**data, "hours": str(hours)})
+        problem = slot_problem(ctx, session.proposer, session.partner, starts, ends,
+                               moving=session)
+        if problem:
+            raise Invalid(problem)
+
+
+def _finish_move(ctx: Context, data: dict[str, Any]) -> list[Reply]:
+    session = _own_session(ctx, str(data["session"]))
+    if session is None or session.status != "booked":
+        return [Reply("That session is no longer booked, so nothing was moved.")]
+    hours = Decimal((session.ends_at - session.starts_at).total_seconds()) / 3600
+    starts, ends = _slot(ctx, {**data, "hours": str(hours)})
+    lock_pair(ctx.db, session.proposer, session.partner)
+    problem = slot_problem(ctx, session.proposer, session.partner, starts, ends,
+                           moving=session)
+    if problem:
+        return [Reply(f"{problem} The session stays as it was.")]
+    old = describe(ctx.programme, session)
+    session.starts_at, session.ends_at = starts, ends
+    session.sequence += 1
+    session.updated_at = ctx.now
+    ctx.audit("session.move", f"session:{session.id}", starts=starts.isoformat())
+    ctx.notify(_other(session, ctx.me), f"{ctx.me.name} moved the peer session from {old} to "
+               f"{describe(ctx.programme, session)}.",
+               kind="session_update", key=f"session:{session.id}:moved:{session.sequence}")
+    return [Reply(f"Moved to {describe(ctx.programme, session)}. Here is the updated "
+                  "calendar file.", file=calendar_file(ctx, session))]
+
+
+MOVE = Flow(
+    name="move",
+    description="session move",
+    steps={"when": Step(lambda ctx, d: Reply("When should it be instead? For example "
+                                             "17 April 2pm."),
+                        _take_new_when, "17 April 2pm", lambda d: "time" not in d)},
+    finish=_finish_move,
+)
+
+
+def took_place(ctx: Context, value: str) -> list[Reply]:
+    """`booking.held.<yes|no>`: after its time, a member says whether the session happened."""
+    session_id, _, answer = value.partition(":")
+    session = _own_session(ctx, session_id)
+    if session is None or session.status not in ("booked", "held", "not_held"):
+        return [Reply("I can't find that session.")]
+    if session.ends_at > ctx.now:
+        return [Reply("That session hasn't finished yet.")]
+    session.status = "held" if answer == "yes" else "not_held"
+    session.updated_at = ctx.now
+    ctx.audit("session.outcome", f"session:{session.id}", status=session.status)
+    return [Reply("Thanks, noted. " + progress_line(ctx, ctx.me))]
+
+
+# ---------------------------------------------------------------- progress
+@dataclass(frozen=True)
+class Progress:
+    held: int
+    booked: int
+    behind: bool
+    pair: str
+
+
+def pair_progress(ctx: Context, person: Participant) -> Progress:
+    partner = person.partner
+    assert partner is not None
+    sessions = ctx.db.scalars(select(PeerSession).where(
+        PeerSession.pair_key == pair_key(person.id, partner.id))).all()
+    held = sum(1 for s in sessions if s.status == "held")
+    booked = sum(1 for s in sessions if s.status == "booked")
+    programme = ctx.programme
+    total_days = max((programme.ends - programme.starts).days, 1)
+    elapsed = min(max((ctx.today - programme.starts).days, 0), total_days)
+    expected_by_now = programme.sessions.min_count * elapsed // total_days
+    return Progress(held, booked, held + booked < expected_by_now,
+                    f"{person.name} & {partner.name}")
+
+
+def progress_line(ctx: Context, person: Participant) -> str:
+    if person.partner is None:
+        return ""
+    p = pair_progress(ctx, person)
+    rules = ctx.programme.sessions
+    months = max(0, (ctx.programme.ends.year - ctx.today.year) * 12
+                 + ctx.programme.ends.month - ctx.today.month)
+    line = (f"{p.held} held, {p.booked} booked, {rules.min_count} to {rules.max_count} "
+            f"expected, {months} month{'s' if months != 1 else ''} left.")
+    if p.behind:
+        line += (f" You're behind the pace needed to reach {rules.min_count} by "
+                 f"{format_date(ctx.programme.ends)}: /book the next one now?")
+    return line
+
+
+def my_sessions(ctx: Context, args: str) -> list[Reply]:
+    me = ctx.me
+    if me.partner is None or me.role not in PAIRED_ROLES:
+        return [Reply("You're not in a pair, so you have no peer sessions.")]
+    sessions = ctx.db.scalars(select(PeerSession).where(
+        PeerSession.pair_key == pair_key(me.id, me.partner.id),
+        PeerSession.status.in_(("proposed", "booked", "held")))
+        .order_by(PeerSession.starts_at)).all()
+    lines = [f"*Your sessions with {me.partner.name}*"]
+    choices: list[Choice] = []
+    for s in sessions:
+        lines.append(f"- {describe(ctx.programme, s)} ({_state(ctx, s)})")
+        if s.status == "proposed" and s.partner_id == me.id and s.expires_at > ctx.now:
+            choices += [Choice("Accept", "booking.accept", str(s.id)),
+                        Choice("Decline", "booking.decline", str(s.id))]
+        elif s.status == "booked" and s.starts_at > ctx.now and len(choices) < 6:
+            day = s.starts_at.astimezone(ctx.programme.timezone)
+            choices += [Choice(f"Move {day:%d/%m}", "booking.move", str(s.id)),
+                        Choice(f"Cancel {day:%d/%m}", "booking.cancel", str(s.id))]
+    if len(lines) == 1:
+        lines.append("- none yet: send /book to propose one")
+    lines.append(progress_line(ctx, me))
+    return [Reply("\n".join(lines), choices=tuple(choices), private_only=True)]
+
+
+def _state(ctx: Context, s: PeerSession) -> str:
+    if s.status == "proposed" and s.expires_at <= ctx.now:
+        return "expired"
+    if s.status == "booked" and s.ends_at <= ctx.now:
+        return "awaiting confirmation that it took place"
+    return {"proposed": "waiting for an answer", "not_held": "did not take place"}.get(
+        s.status, s.status)
+
+
+def pairs_report(db: Session, ctx: Context) -> list[tuple[Progress, Participant]]:
+    people = db.scalars(select(Participant).where(Participant.role == "peer",
+                                                  Participant.partner_id.is_not(None)))
+    rows = [(pair_progress(ctx, p), p) for p in people]
+    rows.sort(key=lambda row: (not row[0].behind, row[0].held + row[0].booked, row[0].pair))
+    return rows
+
+
+def pairs_csv(rows: list[tuple[Progress, Participant]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["pair", "held", "booked", "behind_pace"])
+    for progress, _person in rows:
+        writer.writerow([progress.pair, progress.held, progress.booked,
+                         "yes" if progress.behind else "no"])
+    return out.getvalue().encode()
+
+
+def pairs(ctx: Context, args: str) -> list[Reply]:
+    rows = pairs_report(ctx.db, ctx)
+    if not rows:
+        return [Reply("No pairs are registered yet.")]
+    lines = ["*Pairs' progress* (behind pace first)"]
+    lines += [f"- {p.pair}: {p.held} held, {p.booked} booked" + (" \u2013 behind pace"
+                                                                 if p.behind else "")
+              for p, _ in rows]
+    file = ReplyFile("pairs-progress.csv", "text/csv", pairs_csv(rows)) \
+        if "csv" in args.lower() else None
+    return [Reply("\n".join(lines), file=file, private_only=True)]
+
+
+# ---------------------------------------------------------------- calendar files
+def calendar_file(ctx: Context, session: PeerSession) -> ReplyFile:
+    from icalendar import Calendar, Event
+
+    calendar = Calendar()
+    calendar.add("prodid", "-//sps-bot//peer sessions//EN")
+    calendar.add("version", "2.0")
+    cancelled = session.status == "cancelled"
+    calendar.add("method", "CANCEL" if cancelled else "REQUEST")
+    event = Event()
+    event.add("uid", session.uid)
+    event.add("sequence", session.sequence)
+    event.add("dtstamp", ctx.now)
+    event.add("dtstart", session.starts_at)
+    event.add("dtend", session.ends_at)
+    event.add("summary", f"{ctx.programme.short_name} peer session: "
+                         f"{session.proposer.name} & {session.partner.name}")
+    event.add("location", session.place if session.mode == "face to face"
+              else (session.link or "Virtual"))
+    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    calendar.add_component(event)
+    return ReplyFile(f"peer-session-{session.id}.ics", "text/calendar", calendar.to_ical())
+
+
+# ---------------------------------------------------------------- jobs for the scheduler
+def expire_proposals(db: Session, programme: Programme, now: dt.datetime) -> int:
+    """Mark unanswered proposals expired and tell the proposer; returns how many."""
+    stale = db.scalars(select(PeerSession).where(PeerSession.status == "proposed",
+                                                 PeerSession.expires_at <= now)).all()
+    for session in stale:
+        session.status = "expired"
+        session.updated_at = now
+        enqueue(db, session.proposer, f"{session.partner.name} didn't answer your proposal "
+                f"for {describe(programme, session)}, so it has lapsed. Send /book to try "
+                "another time.", kind="session_update", key=f"session:{session.id}:expired",
+                now=now)
+    return len(stale)
+
+
+def ask_if_held(db: Session, programme: Programme, now: dt.datetime) -> int:
+    """After a booked session's time, ask both members whether it took place (once)."""
+    due = db.scalars(select(PeerSession).where(PeerSession.status == "booked",
+                                               PeerSession.ends_at <= now)).all()
+    queued = 0
+    for session in due:
+        for person in (session.proposer, session.partner):
+            queued += enqueue(db, person, f"Did your peer session on "
+                              f"{describe(programme, session)} take place?",
+                              kind="session_outcome", key=f"session:{session.id}:held?:"
+                              f"{person.id}", now=now,
+                              choices=(Choice("Yes", "booking.held", f"{session.id}:yes"),
+                                       Choice("No", "booking.held", f"{session.id}:no")))
+    return queued
+
+
+ROUTES = [
+    Route("book", start_booking, command="/book", personal=True,
+          roles=frozenset(PAIRED_ROLES), help="propose a peer session to your partner",
+          usage="/book [10 April 2pm 3h virtual]",
+          intent=re.compile(r"^\s*(i want to |can i |let'?s |please )?book (a |our )?"
+                            r"(peer )?sessions?\b", re.IGNORECASE)),
+    Route("book-button", start_booking, action="booking.start", personal=True,
+          roles=frozenset(PAIRED_ROLES)),
+    Route("sessions", my_sessions, command="/sessions", personal=True,
+          help="your peer sessions and progress"),
+    Route("accept", accept, action="booking.accept", personal=True),
+    Route("decline", decline, action="booking.decline", personal=True),
+    Route("cancel-session", cancel, action="booking.cancel", personal=True),
+    Route("move-session", start_move, action="booking.move", personal=True),
+    Route("held", took_place, action="booking.held", personal=True),
+    Route("pairs", pairs, command="/pairs", roles=TEAM, personal=True,
+          help="every pair's progress (add csv for a file)", usage="/pairs [csv]"),
+]
+FLOWS = [BOOKING, MOVE]

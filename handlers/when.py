@@ -1,0 +1,128 @@
+"""Reading dates, times and lengths the way British people type them, in the programme's zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+_TIME = re.compile(
+    r"\b(?:at\s+)?(?:(?P<h1>\d{1,2})[:.](?P<m1>\d{2})\s*(?P<ap1>am|pm)?"
+    r"|(?P<h2>\d{1,2})\s*(?P<ap2>am|pm)|at\s+(?P<h3>\d{1,2})(?![\d/:.-])|(?P<noon>noon|midday))\b",
+    re.IGNORECASE,
+)
+_LENGTH = re.compile(
+    r"\b(?:for\s+)?(?P<num>\d+(?:\.\d+)?|half an|an|a|one|two|three|four)\s*"
+    r"(?:and a half\s+)?(?P<unit>h|hrs?|hours?|mins?|minutes?)\b(?:\s+and\s+a\s+half)?",
+    re.IGNORECASE,
+)
+_WORD_NUMBERS = {"a": "1", "an": "1", "one": "1", "two": "2", "three": "3", "four": "4",
+                 "half an": "0.5"}
+
+
+class WhenError(ValueError):
+    """The text is not a usable date or time; the message says why, for the user."""
+
+
+@dataclass(frozen=True)
+class Parsed:
+    date: dt.date | None
+    time: dt.time | None
+
+
+def split_time(text: str) -> tuple[dt.time | None, str]:
+    """The time of day mentioned in the text, and the text without it."""
+    match = _TIME.search(text)
+    if not match:
+        return None, text
+    if match["noon"]:
+        hour, minute, suffix = 12, 0, None
+    else:
+        hour = int(match["h1"] or match["h2"] or match["h3"])
+        minute = int(match["m1"] or 0)
+        suffix = (match["ap1"] or match["ap2"] or "").lower() or None
+    if suffix == "pm" and hour < 12:
+        hour += 12
+    elif suffix == "am" and hour == 12:
+        hour = 0
+    elif suffix is None and match["h3"] and 1 <= hour <= 7:
+        hour += 12  # "at 3" for a meeting means the afternoon
+    if hour > 23 or minute > 59:
+        raise WhenError(f"{match.group(0).strip()} isn't a time of day. Try 14:00 or 2pm.")
+    rest = (text[: match.start()] + " " + text[match.end():]).strip()
+    return dt.time(hour, minute), rest
+
+
+def parse_date(text: str, today: dt.date) -> dt.date | None:
+    """Day first; 'next Tuesday', 'tomorrow'; None if the text holds no date."""
+    cleaned = re.sub(r"\b(on|the|of)\b", " ", text, flags=re.IGNORECASE).strip(" ,")
+    if not cleaned:
+        return None
+    iso = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", cleaned)
+    explicit = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{2,4}))?", cleaned)
+    try:
+        if iso:
+            return dt.date(int(iso[1]), int(iso[2]), int(iso[3]))
+        if explicit:
+            year = int(explicit[3]) if explicit[3] else today.year
+            return dt.date(year + 2000 if year < 100 else year, int(explicit[2]),
+                           int(explicit[1]))
+    except ValueError:
+        raise WhenError(f"{cleaned} isn't a real date.") from None
+    import dateparser  # slow to import; only booking needs it
+
+    base = dt.datetime.combine(today, dt.time(12))
+    found = dateparser.parse(cleaned, languages=["en"], settings={
+        "DATE_ORDER": "DMY", "PREFER_DATES_FROM": "future", "RELATIVE_BASE": base,
+        "REQUIRE_PARTS": ["day"], "STRICT_PARSING": False})
+    if found is None:
+        if re.search(r"\d", cleaned) and re.search(r"[a-z]{3}", cleaned, re.IGNORECASE):
+            raise WhenError(f"{cleaned} isn't a real date.")
+        return None
+    day = found.date()
+    if not re.search(r"\b\d{4}\b", cleaned) and not re.search(r"\b(next|tomorrow|today)\b",
+                                                              cleaned, re.IGNORECASE):
+        # "1 March" said on 2 March means this year's (and is then refused as past),
+        # not next year's; only a date long gone rolls over to next year.
+        this_year = day.replace(year=today.year) if not (day.month == 2 and day.day == 29) \
+            else day
+        day = this_year if (today - this_year).days < 183 else day
+    return day
+
+
+def parse_when(text: str, today: dt.date) -> Parsed:
+    time, rest = split_time(text)
+    return Parsed(parse_date(rest, today), time)
+
+
+def parse_length(text: str) -> tuple[Decimal | None, str]:
+    """A length like '3h', '2.5 hours', '90 minutes', 'two and a half hours'; and the rest."""
+    match = _LENGTH.search(text)
+    if not match:
+        return None, text
+    number = _WORD_NUMBERS.get(match["num"].lower(), match["num"])
+    try:
+        amount = Decimal(number)
+    except InvalidOperation:
+        return None, text
+    if "and a half" in match.group(0).lower():
+        amount += Decimal("0.5")
+    hours = amount / 60 if match["unit"].lower().startswith("m") else amount
+    rest = (text[: match.start()] + " " + text[match.end():]).strip()
+    return hours, rest
+
+
+def localise(day: dt.date, time: dt.time, zone: ZoneInfo) -> dt.datetime:
+    """The instant a local wall-clock time names, refusing the spring gap and autumn repeat."""
+    naive = dt.datetime.combine(day, time)
+    early, late = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
+    if early.utcoffset() != late.utcoffset():
+        round_trip = early.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None)
+        if round_trip != naive:
+            raise WhenError(f"{time:%H:%M} doesn't exist on that day: the clocks go forward. "
+                            "Please choose another time.")
+        raise WhenError(f"{time:%H:%M} happens twice on that day because the clocks go back. "
+                        "Please choose another time.")
+    return early.astimezone(dt.UTC)

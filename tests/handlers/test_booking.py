@@ -1,0 +1,213 @@
+"""Booking peer sessions through the router: rules, the accept/decline/move/cancel flow, .ics."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from handlers.app import build_router
+from handlers.booking import ask_if_held, expire_proposals
+from handlers.storage.models import OutboxMessage, PeerSession
+from handlers.when import WhenError, localise, parse_length, split_time
+from tests.conftest import AMIRA, GARETH, JAMES, LONDON, PRIYA, FrontDoor
+
+
+def outbox_for(services, email_fragment: str) -> list[OutboxMessage]:
+    with services.uow() as db:
+        return [m for m in db.scalars(select(OutboxMessage)).all()
+                if email_fragment in m.chat_id]
+
+
+def propose(door: FrontDoor, line: str = "10 April 2pm 3h virtual") -> str:
+    door.text(JAMES, "/whoami")  # James links his console account first
+    door.text(AMIRA, f"/book {line}")
+    return door.text(AMIRA, "yes")
+
+
+def test_one_line_booking_reads_back_in_full_before_booking(door: FrontDoor, services):
+    readback = door.text(AMIRA, "/book 10 April 2pm 3h virtual")
+    assert "Friday 10 April 2015, 14:00 to 17:00, virtual?" in readback
+    with services.uow() as db:
+        assert db.scalars(select(PeerSession)).first() is None
+
+
+def test_guided_form_asks_only_what_is_missing(door: FrontDoor):
+    assert "Which day?" in door.text(AMIRA, "/book")
+    assert "What time on Friday 10 April 2015" in door.text(AMIRA, "10 April")
+    assert "How long?" in door.text(AMIRA, "2pm")
+    assert "Face to face or virtual?" in door.press(AMIRA, "2h30")[0].text
+    assert "Where will you meet?" in door.text(AMIRA, "face to face")
+    readback = door.text(AMIRA, "Leeds General Infirmary")
+    assert "14:00 to 16:30, face to face at Leeds General Infirmary" in readback
+
+
+def test_partner_accepts_and_both_get_told(door: FrontDoor, services):
+    assert "Sent to Dr James Okafor" in propose(door)
+    request = outbox_for(services, JAMES)[-1]
+    assert "proposes a peer session" in request.text and request.choices[0][0] == "Accept"
+    session_id = request.choices[0][2]
+    replies = door.router.handle(door.incoming(JAMES, action_id="booking.accept",
+                                               action_value=session_id))
+    assert replies[0].text.startswith("Booked: Friday 10 April 2015, 14:00 to 17:00")
+    ics = replies[0].file.data.decode()
+    assert "METHOD:REQUEST" in ics and "SEQUENCE:0" in ics and "DTSTART:20150410T130000Z" in ics
+    assert any("accepted" in m.text for m in outbox_for(services, AMIRA))
+
+
+def test_decline_tells_the_proposer(door: FrontDoor, services):
+    propose(door)
+    session_id = outbox_for(services, JAMES)[-1].choices[1][2]
+    door.router.handle(door.incoming(JAMES, action_id="booking.decline",
+                                     action_value=session_id))
+    assert any("declined" in m.text for m in outbox_for(services, AMIRA))
+    with services.uow() as db:
+        assert db.get(PeerSession, int(session_id)).status == "declined"
+
+
+def test_only_the_partner_can_accept(door: FrontDoor, services):
+    propose(door)
+    session_id = outbox_for(services, JAMES)[-1].choices[0][2]
+    reply = door.router.handle(door.incoming(AMIRA, action_id="booking.accept",
+                                             action_value=session_id))
+    assert "can't find that proposal" in reply[0].text
+
+
+def accepted_session(door: FrontDoor, services) -> str:
+    propose(door)
+    session_id = outbox_for(services, JAMES)[-1].choices[0][2]
+    door.router.handle(door.incoming(JAMES, action_id="booking.accept", action_value=session_id))
+    return session_id
+
+
+def test_move_bumps_sequence_and_tells_the_other(door: FrontDoor, services):
+    session_id = accepted_session(door, services)
+    door.router.handle(door.incoming(JAMES, action_id="booking.move", action_value=session_id))
+    replies = door.router.handle(door.incoming(JAMES, "17 April 10am"))
+    assert "Moved to Friday 17 April 2015, 10:00 to 13:00" in replies[0].text
+    ics = replies[0].file.data.decode()
+    assert "SEQUENCE:1" in ics
+    assert any("moved the peer session" in m.text for m in outbox_for(services, AMIRA))
+
+
+def test_cancel_sends_a_cancelling_calendar_file(door: FrontDoor, services):
+    session_id = accepted_session(door, services)
+    replies = door.router.handle(door.incoming(AMIRA, action_id="booking.cancel",
+                                               action_value=session_id))
+    ics = replies[0].file.data.decode()
+    assert "METHOD:CANCEL" in ics and "SEQUENCE:1" in ics and "STATUS:CANCELLED" in ics
+    assert any("cancelled the peer session" in m.text for m in outbox_for(services, JAMES))
+
+
+@pytest.mark.parametrize("line, reason", [
+    ("30 February 2pm 2h virtual", "isn't a real date"),
+    ("1 March 2pm 2h virtual", "already passed"),
+    ("10 April 2pm 10 hours virtual", "2 to 3 hours (that was 10 hours)"),
+    ("10 April 2pm 45 minutes virtual", "(that was 45 minutes)"),
+    ("10 April 2pm 0h virtual", "(that was 0 hours)"),
+    ("18 March 10am 2h virtual", "programme event"),
+    ("8 July 10am 2h virtual", "Development day 2"),
+    ("1 December 10am 2h virtual", "within the programme"),
+    ("29 March 1:30am 2h virtual", "clocks go forward"),
+])
+def test_rules_refuse_with_a_reason_and_book_nothing(door: FrontDoor, services, line, reason):
+    assert reason in door.text(AMIRA, f"/book {line}")
+    with services.uow() as db:
+        assert db.scalars(select(PeerSession)).first() is None
+
+
+def test_autumn_repeated_hour_is_refused():
+    with pytest.raises(WhenError, match="twice"):
+        localise(__import__("datetime").date(2015, 10, 25),
+                 __import__("datetime").time(1, 30), LONDON)
+
+
+def test_overlap_with_either_members_session_is_refused(door: FrontDoor):
+    propose(door)
+    assert "overlaps another session" in door.text(AMIRA, "/book 10 April 3pm 2h virtual")
+
+
+def test_ninth_session_needs_the_programme_team(door: FrontDoor):
+    door.text(JAMES, "/whoami")
+    for day in range(6, 14):
+        door.text(AMIRA, f"/book {day} April 10am 2h virtual")
+        assert "Sent to" in door.text(AMIRA, "yes")
+    assert "maximum of 8" in door.text(AMIRA, "/book 20 April 10am 2h virtual")
+
+
+def test_not_in_a_pair_or_not_a_peer(door: FrontDoor):
+    assert "not in a pair" in door.text(PRIYA, "/book 10 April 2pm 3h virtual")
+    assert "only the expert peer or peer" in door.text(GARETH, "/book")
+
+
+def test_free_text_that_is_not_a_date_is_reasked(door: FrontDoor):
+    door.text(AMIRA, "/book")
+    assert "couldn't read a date" in door.text(AMIRA, "whenever suits")
+
+
+def test_unanswered_proposal_expires_and_proposer_is_told(door: FrontDoor, services, clock):
+    propose(door)
+    clock.advance(hours=73)
+    with services.uow() as db:
+        assert expire_proposals(db, services.programme, clock.now()) == 1
+    assert any("lapsed" in m.text for m in outbox_for(services, AMIRA))
+
+
+def test_held_sessions_count_toward_progress(door: FrontDoor, services, clock):
+    session_id = accepted_session(door, services)
+    clock.set(clock.now().replace(month=4, day=11))
+    with services.uow() as db:
+        assert ask_if_held(db, services.programme, clock.now()) == 2
+    replies = door.router.handle(door.incoming(AMIRA, action_id="booking.held",
+                                               action_value=f"{session_id}:yes"))
+    assert "1 held, 0 booked" in replies[0].text
+    assert "1 held" in door.text(GARETH, "/pairs")
+
+
+def test_pairs_report_lists_behind_pace_first_with_csv(door: FrontDoor, clock):
+    clock.set(clock.now().replace(month=6))
+    replies = door.send(GARETH, "/pairs csv")
+    assert "behind pace" in replies[0].text
+    assert replies[0].file.data.decode().startswith("pair,held,booked,behind_pace")
+
+
+def test_sessions_only_in_private_chat(door: FrontDoor):
+    assert "private chat" in door.text(AMIRA, "/sessions", private=False)
+
+
+def test_concurrent_overlapping_proposals_never_both_succeed(services):
+    routers = [build_router(services), build_router(services)]
+    FrontDoor(routers[0]).text(JAMES, "/whoami")
+    doors = [FrontDoor(r) for r in routers]
+    doors[0].text(AMIRA, "/book 10 April 2pm 3h virtual")
+    doors[1].text(JAMES, "/book 10 April 3pm 2h virtual")
+    results: list[str] = []
+    start = threading.Barrier(2)
+
+    def confirm(door: FrontDoor, who: str) -> None:
+        start.wait()
+        results.append(door.text(who, "yes"))
+
+    threads = [threading.Thread(target=confirm, args=(doors[0], AMIRA)),
+               threading.Thread(target=confirm, args=(doors[1], JAMES))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sum("Sent to" in r for r in results) == 1, results
+    with services.uow() as db:
+        assert len(db.scalars(select(PeerSession)).all()) == 1
+
+
+@pytest.mark.parametrize("text, hours", [("3h", "3"), ("2.5 hours", "2.5"),
+                                         ("90 minutes", "1.5"), ("two and a half hours", "2.5")])
+def test_lengths_people_type(text, hours):
+    assert str(parse_length(text)[0].normalize()) == hours
+
+
+@pytest.mark.parametrize("text, expected", [("2pm", "14:00"), ("14:00", "14:00"),
+                                            ("tomorrow at 10", "10:00"), ("at 3", "15:00"),
+                                            ("noon", "12:00")])
+def test_times_people_type(text, expected):
+    assert split_time(text)[0].strftime("%H:%M") == expected

@@ -1,0 +1,123 @@
+"""The delivery worker against a recording sender: sends once, retries, honours retry-after,
+stops for blocked users, and recovers rows left in flight by a crash."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from handlers.core import enqueue
+from handlers.messages import Reply
+from handlers.ports import Address, DeliveryError
+from handlers.storage.models import Account, OutboxMessage, Participant
+from scheduler.delivery import LEASE, DeliveryWorker, RateLimiter
+from tests.conftest import AMIRA, JAMES
+
+
+class RecordingSender:
+    platform = "console"
+
+    def __init__(self, failures: dict[str, list[DeliveryError]] | None = None) -> None:
+        self.sent: list[tuple[str, str]] = []
+        self.failures = failures or {}
+
+    def send(self, address: Address, reply: Reply) -> None:
+        queue = self.failures.get(address.chat_id)
+        if queue:
+            raise queue.pop(0)
+        self.sent.append((address.chat_id, reply.text))
+
+
+def queue(services, email: str, text: str, key: str) -> None:
+    with services.uow() as db:
+        person = db.scalars(select(Participant).where(Participant.email == email)).one()
+        if not person.accounts:
+            db.add(Account(participant=person, platform="console", account_id=f"console:{email}",
+                           chat_id=f"console:{email}", linked_at=services.clock.now()))
+            db.flush()
+            db.refresh(person)
+        enqueue(db, person, text, kind="test", key=key, now=services.clock.now())
+
+
+def statuses(services) -> list[str]:
+    with services.uow() as db:
+        return [m.status for m in db.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
+
+
+def test_each_message_is_sent_once(services):
+    queue(services, AMIRA, "hello", "k1")
+    queue(services, AMIRA, "hello again", "k1")  # same key: never queued twice
+    sender = RecordingSender()
+    worker = DeliveryWorker(services.uow, {"console": sender}, services.clock)
+    assert worker.run_once().sent == 1
+    assert worker.run_once().sent == 0
+    assert sender.sent == [(f"console:{AMIRA}", "hello")]
+
+
+def test_transient_failure_retries_with_backoff_then_sends(services, clock):
+    queue(services, AMIRA, "hello", "k1")
+    sender = RecordingSender({f"console:{AMIRA}": [DeliveryError("timeout")]})
+    worker = DeliveryWorker(services.uow, {"console": sender}, clock)
+    assert worker.run_once().retried == 1 and statuses(services) == ["pending"]
+    assert worker.run_once().sent == 0  # not due yet
+    clock.advance(seconds=31)
+    assert worker.run_once().sent == 1 and statuses(services) == ["sent"]
+
+
+def test_retry_after_is_honoured(services, clock):
+    queue(services, AMIRA, "hello", "k1")
+    sender = RecordingSender({f"console:{AMIRA}": [DeliveryError("429", retry_after=120)]})
+    worker = DeliveryWorker(services.uow, {"console": sender}, clock)
+    worker.run_once()
+    clock.advance(seconds=100)
+    assert worker.run_once().sent == 0
+    clock.advance(seconds=21)
+    assert worker.run_once().sent == 1
+
+
+def test_blocked_user_is_marked_and_not_retried(services, clock):
+    queue(services, AMIRA, "one", "k1")
+    queue(services, AMIRA, "two", "k2")
+    queue(services, JAMES, "three", "k3")
+    sender = RecordingSender({f"console:{AMIRA}": [DeliveryError("blocked", permanent=True)]})
+    stats = DeliveryWorker(services.uow, {"console": sender}, clock).run_once()
+    assert stats.failed == 2 and [t for _, t in sender.sent] == ["three"]
+    assert statuses(services) == ["failed", "failed", "sent"]
+    with services.uow() as db:
+        account = db.scalars(select(Account).where(Account.chat_id == f"console:{AMIRA}")).one()
+        assert account.blocked_at is not None
+
+
+def test_message_left_in_flight_by_a_crash_is_sent_after_the_lease(services, clock):
+    queue(services, AMIRA, "hello", "k1")
+    crashed = DeliveryWorker(services.uow, {"console": RecordingSender()}, clock)
+    crashed._claim(None)  # claimed, then the process died before sending
+    sender = RecordingSender()
+    worker = DeliveryWorker(services.uow, {"console": sender}, clock)
+    assert worker.run_once().sent == 0
+    clock.advance(seconds=LEASE.total_seconds() + 1)
+    assert worker.run_once().sent == 1
+
+
+def test_unknown_platform_rows_wait_for_a_process_that_has_the_sender(services):
+    queue(services, AMIRA, "hello", "k1")
+    assert DeliveryWorker(services.uow, {"slack": RecordingSender()},
+                          services.clock).run_once().sent == 0
+    assert statuses(services) == ["pending"]
+
+
+def test_rate_limiter_spaces_messages_in_one_chat():
+    now = [0.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    limiter = RateLimiter(per_second=30, per_chat_gap=1.0, monotonic=lambda: now[0], sleep=sleep)
+    for _ in range(3):
+        limiter.wait("chat-1")
+    assert now[0] >= 2.0  # three messages to one chat take at least two seconds
+    start = now[0]
+    for i in range(30):
+        limiter.wait(f"chat-{i + 10}")
+    assert now[0] - start < 1.5  # thirty different chats go at the platform's rate
