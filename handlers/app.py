@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from handlers import booking, faq, general
+from handlers import booking, claims, faq, general
 from handlers.core import Context, Route
 from handlers.messages import Reply
 from handlers.router import Router
 from handlers.services import Services
 
 TEAM = frozenset({"programme_team"})
-FEATURES = [booking]  # each has ROUTES: list[Route] and FLOWS: list[Flow]
+FEATURES = [booking, claims]  # each has ROUTES: list[Route] and FLOWS: list[Flow]
 
 
 def build_router(services: Services) -> Router:

@@ -1,0 +1,550 @@
+"""Expense claims: accommodation for development days, within the configured caps, reviewed by
+the programme team. Money is integer pence throughout; every figure comes from the programme
+configuration."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from handlers.core import Context, Flow, Invalid, Route, Step
+from handlers.messages import Choice, Reply, ReplyFile
+from handlers.storage.models import Claim, Participant, Receipt
+from knowledge.programme import Event, Programme, format_date, format_pence
+
+TEAM = frozenset({"programme_team"})
+LIVE = ("submitted", "approved", "paid")  # the statuses that hold a day's one claim
+MAX_PENCE = 100_000 * 100  # beyond this an amount is a typo, not a hotel bill
+PEER_SESSION = "peer-session"
+CANCEL = Choice("Cancel", "cancel")
+
+_AMOUNT = re.compile(
+    r"^(?P<minus>-)?\s*(?:£|gbp)?\s*(?P<minus2>-)?\s*"
+    r"(?P<number>[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?)"
+    r"\s*(?:pounds?|gbp|quid)?$", re.IGNORECASE)
+# An amount inside a longer sentence must be marked as money, so "8 July" is not £8.
+_MONEY_IN_TEXT = re.compile(
+    r"-?£\s*-?[0-9][0-9,.]*|-?[0-9][0-9,.]*\s*(?:pounds?|gbp|quid)\b", re.IGNORECASE)
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_DAY_MONTH = re.compile(r"\b([0-9]{1,2})(?:st|nd|rd|th)?\s+(" + "|".join(_MONTHS) + r")[a-z]*",
+                        re.IGNORECASE)
+_NUMERIC_DATE = re.compile(r"\b([0-9]{1,2})/([0-9]{1,2})(?:/[0-9]{2,4})?\b")
+_PEER = re.compile(r"\bpeer[\s-]*(support\s+)?sessions?\b", re.IGNORECASE)
+_TRAVEL = re.compile(r"\b(travel|train|rail|taxi|bus|mileage|petrol|fuel|parking|flights?|"
+                     r"tickets?)\b", re.IGNORECASE)
+
+
+# ---------------------------------------------------------------- money
+def parse_amount(text: str) -> int:
+    """`£120`, `120.50`, `120 pounds`, `£1,200.00` -> pence; anything else raises Invalid."""
+    cleaned = " ".join(text.split())
+    if len(cleaned) > 40:
+        raise Invalid("Please give just the amount, like £95 or 95.50.")
+    found = _AMOUNT.match(cleaned)
+    if found is None:
+        raise Invalid(f"I couldn't read an amount in \u201c{cleaned[:40]}\u201d. "
+                      "Please write it like £95 or 95.50.")
+    if found["minus"] or found["minus2"]:
+        raise Invalid("An amount can't be negative. Please give what you paid, like £95.")
+    number = found["number"].replace(",", "")
+    if len(number.partition(".")[2]) > 2:
+        raise Invalid("Please give pounds and pence with at most two decimals, like £95.50.")
+    pence = int(Decimal(number) * 100)
+    if pence <= 0:
+        raise Invalid("The amount must be more than zero.")
+    if pence > MAX_PENCE:
+        raise Invalid(f"{format_pence(pence)} looks too large to be right. "
+                      "Please check the amount.")
+    return pence
+
+
+def _pounds(pence: int) -> str:
+    """`95.00` for spreadsheets: no currency sign, always two decimals."""
+    sign = "-" if pence < 0 else ""
+    return f"{sign}{abs(pence) // 100}.{abs(pence) % 100:02d}"
+
+
+# ---------------------------------------------------------------- rules
+def match_day(programme: Programme, text: str) -> Event | None:
+    """The development day named by its id, date ("8 July", "08/07") or place ("Leeds")."""
+    days = programme.development_days
+    lowered = text.strip().lower()
+    for event in days:
+        if lowered == event.id:
+            return event
+    dates = {(int(d), _MONTHS.index(m[:3].lower()) + 1) for d, m in _DAY_MONTH.findall(text)}
+    dates |= {(int(d), int(m)) for d, m in _NUMERIC_DATE.findall(text)}
+    by_date = [e for e in days if (e.date.day, e.date.month) in dates]
+    if dates:
+        return by_date[0] if len(by_date) == 1 else None
+    words = set(re.findall(r"[a-z]{4,}", lowered))
+    by_place = [e for e in days if words & set(re.findall(r"[a-z]{4,}", e.place.lower()))]
+    return by_place[0] if len(by_place) == 1 else None
+
+
+def cap_reason(event: Event) -> str:
+    return "London" if event.london else "outside London"
+
+
+def describe(claim: Claim) -> str:
+    """`#3 Development day 2 (Wednesday 8 July 2015, Leeds): £95, submitted`."""
+    flag = ", exceptional" if claim.exceptional else ""
+    note = f" ({claim.review_note})" if claim.status == "rejected" and claim.review_note else ""
+    return (f"#{claim.id} {claim.event_label}: {format_pence(claim.amount_pence)}, "
+            f"{claim.status}{flag}{note}")
+
+
+def _live_claim(db: Session, person: Participant, event_id: str) -> Claim | None:
+    return db.scalars(select(Claim).where(
+        Claim.participant_id == person.id, Claim.event_id == event_id,
+        Claim.kind == "accommodation", Claim.status.in_(LIVE))).first()
+
+
+def _already(claim: Claim) -> list[Reply]:
+    return [Reply(f"You already have a claim for that day: {describe(claim)}. The programme "
+                  "pays one night per development day.", choices=_own_choices(claim))]
+
+
+def _event_label(event: Event) -> str:
+    return f"{event.title} ({format_date(event.date)}, {event.place})"
+
+
+def _not_covered(ctx: Context, text: str) -> list[Reply] | None:
+    """Travel and peer-session stays are outside the policy: say so before any form starts."""
+    policy = ctx.programme.expenses
+    if _TRAVEL.search(text) and not policy.travel_covered:
+        org = ctx.me.organisation or "your own organisation"
+        return [Reply("The programme doesn't pay travel costs. Please claim travel from "
+                      f"{org} under its usual expenses policy.")]
+    if _PEER.search(text):
+        return [Reply(f"Accommodation for peer sessions is not covered "
+                      f"({policy.peer_session_accommodation} cases only). If your case is "
+                      "exceptional you can ask the programme team, with a written reason.",
+                      choices=(Choice("Ask for an exception", "claims.peer"), CANCEL))]
+    return None
+
+
+# ---------------------------------------------------------------- the claim form
+def start_claim(ctx: Context, args: str) -> list[Reply]:
+    text = re.sub(r"^\s*(i('d| would) like to |can i |please )?claim\b", "", args,
+                  flags=re.IGNORECASE)
+    refusal = _not_covered(ctx, text)
+    if refusal:
+        return refusal
+    data: dict[str, Any] = {"kind": "accommodation"}
+    problems: list[str] = []
+    money = _MONEY_IN_TEXT.search(text)
+    if money:
+        try:
+            data["pence"] = parse_amount(money.group(0))
+        except Invalid as problem:
+            problems.append(str(problem))
+        text = text.replace(money.group(0), " ")
+    event = match_day(ctx.programme, text) if text.strip() else None
+    if event is not None:
+        existing = _live_claim(ctx.db, ctx.me, event.id)
+        if existing is not None:
+            return _already(existing)
+        _set_event(ctx, data, event)
+    notes = [Reply(f"{' '.join(problems)} I'll ask for it.")] if problems else []
+    return notes + ctx.start_flow(CLAIM, data)
+
+
+def start_peer_claim(ctx: Context, _value: str) -> list[Reply]:
+    return ctx.start_flow(CLAIM, {"kind": "peer_session", "event": PEER_SESSION, "cap": 0,
+                                  "exceptional": True})
+
+
+def _event(ctx: Context, data: dict[str, Any]) -> Event | None:
+    return ctx.programme.event(data["event"]) if data.get("kind") == "accommodation" else None
+
+
+def _cap(ctx: Context, data: dict[str, Any]) -> int:
+    """Peer-session stays have no allowance: any amount is an exception."""
+    event = _event(ctx, data)
+    return ctx.programme.expenses.cap_for(event) if event else 0
+
+
+def _set_event(ctx: Context, data: dict[str, Any], event: Event) -> None:
+    data["event"] = event.id
+    data["cap"] = ctx.programme.expenses.cap_for(event)  # the "over" step reads it
+
+
+def _ask_day(ctx: Context, data: dict[str, Any]) -> Reply:
+    days = ctx.programme.development_days
+    return Reply("Which development day is the claim for?",
+                 choices=tuple(Choice(f"{e.place}, {e.date.day} {e.date:%B}", "answer", e.id)
+                               for e in days) + (CANCEL,))
+
+
+def _take_day(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] | None:
+    event = match_day(ctx.programme, text)
+    if event is None:
+        places = ", ".join(f"{e.place} ({e.date.day} {e.date:%B})"
+                           for e in ctx.programme.development_days)
+        raise Invalid(f"Please choose one of the development days: {places}.")
+    existing = _live_claim(ctx.db, ctx.me, event.id)
+    if existing is not None:
+        return _already(existing)
+    _set_event(ctx, data, event)
+    return None
+
+
+def _ask_amount(ctx: Context, data: dict[str, Any]) -> Reply:
+    event = _event(ctx, data)
+    if event is None:
+        return Reply("How much did the accommodation cost? For example £95.50.")
+    return Reply(f"How much was one night's bed and breakfast for {event.title}? The programme "
+                 f"pays up to {format_pence(_cap(ctx, data))} ({cap_reason(event)}).")
+
+
+def _take_amount(ctx: Context, data: dict[str, Any], text: str) -> None:
+    data["pence"] = parse_amount(text)
+
+
+def _ask_over(ctx: Context, data: dict[str, Any]) -> Reply:
+    event = _event(ctx, data)
+    assert event is not None
+    cap = _cap(ctx, data)
+    return Reply(f"{format_pence(data['pence'])} is over the {format_pence(cap)} cap for "
+                 f"{event.title} because the venue, {event.venue or event.place}, is "
+                 f"{'in ' if event.london else ''}{cap_reason(event)}. You can claim "
+                 f"{format_pence(cap)} instead, or ask the programme team for an exception "
+                 "with a written reason.",
+                 choices=(Choice(f"Claim {format_pence(cap)}", "answer", "cap"),
+                          Choice("Ask for an exception", "answer", "exception"), CANCEL))
+
+
+def _take_over(ctx: Context, data: dict[str, Any], text: str) -> None:
+    answer = text.strip().lower()
+    if answer in ("cap", "claim the cap") or answer.startswith("claim £"):
+        data["pence"] = _cap(ctx, data)
+    elif "exception" in answer:
+        data["exceptional"] = True
+    else:
+        raise Invalid("Please answer cap (to claim the cap) or exception.")
+
+
+def _ask_reason(ctx: Context, data: dict[str, Any]) -> Reply:
+    return Reply("Please write the reason for the exception: the programme team reads it "
+                 "when they review your claim.")
+
+
+def _take_reason(ctx: Context, data: dict[str, Any], text: str) -> None:
+    reason = text.strip()
+    if not 10 <= len(reason) <= 1000:
+        raise Invalid("Please give the reason in a sentence or two (10 to 1,000 characters).")
+    data["reason"] = reason
+
+
+def _ask_receipt(ctx: Context, data: dict[str, Any]) -> Reply:
+    policy = ctx.programme.expenses
+    return Reply(f"Please send the receipt as a photo or PDF (up to "
+                 f"{policy.receipt_max_bytes // (1024 * 1024)} MB), or skip it for now.",
+                 choices=(Choice("Skip", "answer", "skip"), CANCEL))
+
+
+def _take_receipt(ctx: Context, data: dict[str, Any], text: str) -> None:
+    attachment = ctx.msg.attachment
+    if attachment is None:
+        if text.strip().lower() in ("skip", "no", "none", "later"):
+            data["receipt"] = None
+            return
+        raise Invalid("Please attach the receipt, or answer skip.")
+    policy = ctx.programme.expenses
+    limit = f"{policy.receipt_max_bytes // (1024 * 1024)} MB"
+    if attachment.content_type.lower() not in policy.receipt_types:
+        raise Invalid("I can only take a receipt as a photo (JPEG, PNG or HEIC) or a PDF, "
+                      f"not {attachment.content_type[:60] or 'that kind of file'}.")
+    if attachment.size > policy.receipt_max_bytes:
+        raise Invalid(f"That file is larger than {limit}. Please send a smaller photo or PDF.")
+    content = attachment.fetch()
+    if len(content) > policy.receipt_max_bytes:  # the declared size can be wrong
+        raise Invalid(f"That file is larger than {limit}. Please send a smaller photo or PDF.")
+    receipt = Receipt(participant_id=ctx.me.id, name=attachment.name[:200],
+                      content_type=attachment.content_type.lower(), size=len(content),
+                      data=content, uploaded_at=ctx.now)
+    ctx.db.add(receipt)
+    ctx.db.flush()
+    data["receipt"] = receipt.id
+
+
+def _read_back(ctx: Context, data: dict[str, Any]) -> str:
+    event = _event(ctx, data)
+    what = (f"accommodation for {_event_label(event)}" if event
+            else "accommodation for a peer session")
+    cap = (f"the cap is {format_pence(_cap(ctx, data))} ({cap_reason(event)})" if event
+           else "peer-session stays are not normally covered")
+    line = f"Claim {format_pence(data['pence'])} for {what}; {cap}."
+    if data.get("exceptional"):
+        line += f" Asking for an exception: \u201c{data['reason']}\u201d."
+    line += " Receipt attached." if data.get("receipt") else " No receipt yet."
+    return line
+
+
+def _ask_confirm(ctx: Context, data: dict[str, Any]) -> Reply:
+    return Reply(_read_back(ctx, data) + " Submit it?",
+                 choices=(Choice("Yes, submit", "answer", "yes"), CANCEL))
+
+
+def _take_confirm(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] | None:
+    answer = text.strip().lower()
+    if answer in ("no", "n"):
+        return [Reply("Nothing was claimed.")]
+    if answer not in ("yes", "y", "yes, submit", "submit", "ok"):
+        raise Invalid("Please answer yes to submit the claim, or cancel.")
+    data["confirmed"] = True
+    return None
+
+
+def _finish(ctx: Context, data: dict[str, Any]) -> list[Reply]:
+    me = ctx.me
+    event = _event(ctx, data)
+    if event is not None:
+        existing = _live_claim(ctx.db, me, event.id)  # the unique index backs this up
+        if existing is not None:
+            return _already(existing)
+    cap = _cap(ctx, data)
+    exceptional = bool(data.get("exceptional")) or data["pence"] > cap
+    claim = Claim(participant_id=me.id, kind=data["kind"], event_id=data["event"],
+                  event_label=_event_label(event) if event else "Peer session accommodation",
+                  amount_pence=data["pence"], cap_pence=cap, exceptional=exceptional,
+                  reason=data.get("reason", ""), status="submitted",
+                  receipt_id=data.get("receipt"), created_at=ctx.now, updated_at=ctx.now)
+    ctx.db.add(claim)
+    ctx.db.flush()
+    ctx.audit("claim.submitted", f"claim:{claim.id}",
+              **{"from": None, "to": "submitted", "amount_pence": claim.amount_pence})
+    review = "It's marked exceptional for the programme team to review." if exceptional \
+        else "The programme team will review it."
+    return [Reply(f"Submitted: {describe(claim)}. {review} I'll tell you when it changes.",
+                  choices=_own_choices(claim))]
+
+
+CLAIM = Flow(
+    name="claim",
+    description="expense claim",
+    steps={
+        "day": Step(_ask_day, _take_day, "Leeds or 8 July", lambda d: "event" not in d),
+        "amount": Step(_ask_amount, _take_amount, "£95.50", lambda d: "pence" not in d),
+        "over": Step(_ask_over, _take_over, "cap or exception",
+                     lambda d: not d.get("exceptional") and d["pence"] > d["cap"]),
+        "reason": Step(_ask_reason, _take_reason, "the hotel was full at the cap",
+                       lambda d: bool(d.get("exceptional")) and "reason" not in d),
+        "receipt": Step(_ask_receipt, _take_receipt, "a photo of the receipt, or skip",
+                        lambda d: "receipt" not in d),
+        "confirm": Step(_ask_confirm, _take_confirm, "yes", lambda d: not d.get("confirmed")),
+    },
+    finish=_finish,
+)
+
+
+# ---------------------------------------------------------------- a claim's life
+def _own_choices(claim: Claim) -> tuple[Choice, ...]:
+    if claim.status == "submitted":
+        return (Choice(f"Withdraw #{claim.id}", "claims.withdraw", str(claim.id)),)
+    return ()
+
+
+def _change(ctx: Context, claim: Claim, to: str, note: str = "") -> None:
+    """Move a claim on, audit it, and tell the claimant, all in this transaction."""
+    was = claim.status
+    claim.status = to
+    claim.updated_at = ctx.now
+    if note:
+        claim.review_note = note
+    if to != "withdrawn":
+        claim.reviewed_by = ctx.me.id
+    ctx.audit(f"claim.{to}", f"claim:{claim.id}", **{"from": was, "to": to})
+    if claim.participant_id != ctx.me.id:
+        ctx.notify(claim.participant, f"Your expense claim changed: {describe(claim)}.",
+                   kind="claim_update", key=f"claim:{claim.id}:{to}")
+
+
+def withdraw(ctx: Context, value: str) -> list[Reply]:
+    claim = ctx.db.get(Claim, int(value)) if value.strip().isdigit() else None
+    if claim is None or claim.participant_id != ctx.me.id:
+        return [Reply("I can't find that claim among yours.")]
+    if claim.status != "submitted":
+        return [Reply(f"That claim has already been reviewed ({claim.status}), so it can't "
+                      f"be withdrawn. Please contact {ctx.programme.contact.describe()}.")]
+    _change(ctx, claim, "withdrawn")
+    return [Reply(f"Withdrawn: {describe(claim)}. It stays on file but won't be paid.")]
+
+
+def my_claims(ctx: Context, args: str) -> list[Reply]:
+    claims = ctx.db.scalars(select(Claim).where(Claim.participant_id == ctx.me.id)
+                            .order_by(Claim.created_at, Claim.id)).all()
+    if not claims:
+        return [Reply("You have no expense claims. Send /claim to make one.")]
+    lines = ["*Your expense claims*"] + [f"- {describe(c)}" for c in claims]
+    claimed = sum(c.amount_pence for c in claims if c.status in LIVE)
+    approved = sum(c.amount_pence for c in claims if c.status in ("approved", "paid"))
+    paid = sum(c.amount_pence for c in claims if c.status == "paid")
+    lines.append(f"Claimed {format_pence(claimed)}, approved {format_pence(approved)}, "
+                 f"paid {format_pence(paid)}.")
+    choices = tuple(ch for c in claims for ch in _own_choices(c))[:6]
+    return [Reply("\n".join(lines), choices=choices, private_only=True)]
+
+
+def review(ctx: Context, args: str) -> list[Reply]:
+    queue = ctx.db.scalars(select(Claim).where(Claim.status == "submitted")
+                           .order_by(Claim.created_at, Claim.id).limit(10)).all()
+    if not queue:
+        return [Reply("No claims are waiting for review.")]
+    replies = [Reply(f"*{len(queue)} claim(s) to review*, oldest first.", private_only=True)]
+    for c in queue:
+        lines = [f"{'EXCEPTIONAL ' if c.exceptional else ''}{describe(c)}",
+                 f"From {c.participant.name}, cap {format_pence(c.cap_pence)}, "
+                 f"submitted {format_date(c.created_at.astimezone(ctx.programme.timezone))}."]
+        if c.reason:
+            lines.append(f"Reason: {c.reason}")
+        choices = [Choice(f"Approve #{c.id}", "claims.approve", str(c.id)),
+                   Choice(f"Reject #{c.id}", "claims.reject", str(c.id))]
+        if c.receipt_id:
+            choices.append(Choice(f"Receipt #{c.id}", "claims.receipt", str(c.id)))
+        replies.append(Reply("\n".join(lines), choices=tuple(choices), private_only=True))
+    return replies
+
+
+def _submitted(ctx: Context, value: str) -> Claim | None:
+    claim = ctx.db.get(Claim, int(value)) if value.strip().isdigit() else None
+    return claim if claim is not None and claim.status == "submitted" else None
+
+
+def approve(ctx: Context, value: str) -> list[Reply]:
+    claim = _submitted(ctx, value)
+    if claim is None:
+        return [Reply("That claim is no longer waiting for review.")]
+    _change(ctx, claim, "approved")
+    return [Reply(f"Approved: {describe(claim)}. I've told {claim.participant.name}.")]
+
+
+def start_reject(ctx: Context, value: str) -> list[Reply]:
+    claim = _submitted(ctx, value)
+    if claim is None:
+        return [Reply("That claim is no longer waiting for review.")]
+    return ctx.start_flow(REJECT, {"claim": claim.id})
+
+
+def _take_reject_reason(ctx: Context, data: dict[str, Any], text: str) -> None:
+    reason = text.strip()
+    if not 5 <= len(reason) <= 1000:
+        raise Invalid("Please give the reason in a few words (5 to 1,000 characters); "
+                      "the claimant will see it.")
+    data["reason"] = reason
+
+
+def _finish_reject(ctx: Context, data: dict[str, Any]) -> list[Reply]:
+    claim = _submitted(ctx, str(data["claim"]))
+    if claim is None:
+        return [Reply("That claim is no longer waiting for review, so nothing changed.")]
+    _change(ctx, claim, "rejected", data["reason"])
+    return [Reply(f"Rejected: {describe(claim)}. I've told {claim.participant.name}.")]
+
+
+REJECT = Flow(
+    name="claim-reject",
+    description="claim rejection",
+    steps={"reason": Step(lambda ctx, d: Reply(f"Why is claim #{d['claim']} rejected? The "
+                                               "claimant will see your reason."),
+                          _take_reject_reason, "over the cap without a reason",
+                          lambda d: "reason" not in d)},
+    finish=_finish_reject,
+)
+
+
+def mark_paid(ctx: Context, args: str) -> list[Reply]:
+    number = args.strip().lstrip("#")
+    claim = ctx.db.get(Claim, int(number)) if number.isdigit() else None
+    if claim is None:
+        return [Reply("Which claim? Send /paid N with the claim number.")]
+    if claim.status != "approved":
+        return [Reply(f"Only an approved claim can be marked paid; #{claim.id} is "
+                      f"{claim.status}.")]
+    _change(ctx, claim, "paid")
+    return [Reply(f"Marked paid: {describe(claim)}. I've told {claim.participant.name}.")]
+
+
+def show_receipt(ctx: Context, value: str) -> list[Reply]:
+    claim = ctx.db.get(Claim, int(value)) if value.strip().isdigit() else None
+    if claim is None or claim.receipt is None:
+        return [Reply("That claim has no receipt.")]
+    r = claim.receipt
+    return [Reply(f"Receipt for {describe(claim)}.", file=ReplyFile(r.name, r.content_type,
+                                                                    r.data),
+                  private_only=True)]
+
+
+# ---------------------------------------------------------------- for the CLI
+@dataclass(frozen=True)
+class ClaimRow:
+    id: int
+    name: str
+    email: str
+    claim_for: str
+    amount_pence: int
+    cap_pence: int
+    exceptional: bool
+    status: str
+    submitted_at: dt.datetime
+    reason: str
+    review_note: str
+    has_receipt: bool
+
+
+def claims_rows(db: Session, status: str | None = None) -> list[ClaimRow]:
+    query = select(Claim).order_by(Claim.created_at, Claim.id)
+    if status:
+        query = query.where(Claim.status == status)
+    return [ClaimRow(c.id, c.participant.name, c.participant.email, c.event_label,
+                     c.amount_pence, c.cap_pence, c.exceptional, c.status, c.created_at,
+                     c.reason, c.review_note, c.receipt_id is not None)
+            for c in db.scalars(query)]
+
+
+def claims_csv(db: Session) -> bytes:
+    """One row per claim, then a totals row for claims still payable or paid."""
+    rows = claims_rows(db)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "name", "email", "claim_for", "amount_gbp", "cap_gbp",
+                     "exceptional", "status", "submitted_at", "reason", "review_note",
+                     "receipt"])
+    for r in rows:
+        writer.writerow([r.id, r.name, r.email, r.claim_for, _pounds(r.amount_pence),
+                         _pounds(r.cap_pence), "yes" if r.exceptional else "no", r.status,
+                         r.submitted_at.isoformat(), r.reason, r.review_note,
+                         "yes" if r.has_receipt else "no"])
+    total = sum(r.amount_pence for r in rows if r.status in LIVE)
+    writer.writerow(["total", "", "", f"{len(rows)} claims", _pounds(total), "", "",
+                     "submitted+approved+paid", "", "", "", ""])
+    return out.getvalue().encode()
+
+
+ROUTES = [
+    Route("claim", start_claim, command="/claim", personal=True,
+          help="claim accommodation for a development day", usage="/claim [8 July £95]",
+          intent=re.compile(r"^\s*(i('d| would) like to |can i |please )?claim\b",
+                            re.IGNORECASE)),
+    Route("claim-peer", start_peer_claim, action="claims.peer", personal=True),
+    Route("claims", my_claims, command="/claims", personal=True,
+          help="your expense claims and totals"),
+    Route("claim-withdraw", withdraw, action="claims.withdraw", personal=True),
+    Route("review", review, command="/review", roles=TEAM, personal=True,
+          help="expense claims waiting for review"),
+    Route("claim-approve", approve, action="claims.approve", roles=TEAM, personal=True),
+    Route("claim-reject", start_reject, action="claims.reject", roles=TEAM, personal=True),
+    Route("claim-receipt", show_receipt, action="claims.receipt", roles=TEAM, personal=True),
+    Route("paid", mark_paid, command="/paid", roles=TEAM, personal=True,
+          help="mark an approved claim paid", usage="/paid N"),
+]
+FLOWS = [CLAIM, REJECT]

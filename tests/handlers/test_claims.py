@@ -1,0 +1,260 @@
+"""Expense claims through the front door: caps, odd amounts, receipts, review and export."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from handlers.claims import claims_csv, claims_rows, parse_amount
+from handlers.core import Invalid
+from handlers.messages import Attachment
+from handlers.storage.models import AuditEntry, Claim, OutboxMessage, Receipt
+from tests.conftest import AMIRA, GARETH, JAMES, PRIYA, FrontDoor
+
+
+def claims(services) -> list[Claim]:
+    with services.uow() as db:
+        rows = db.scalars(select(Claim).order_by(Claim.id)).all()
+        db.expunge_all()
+        return list(rows)
+
+
+def submit(door: FrontDoor, who: str, line: str) -> str:
+    """A one-line claim taken through to submission without a receipt."""
+    replies = [door.text(who, line)]
+    for answer in ("skip", "yes"):
+        replies.append(door.text(who, answer))
+    return "\n".join(replies)
+
+
+# ---------------------------------------------------------------- amounts
+@pytest.mark.parametrize("text, pence", [
+    ("£120", 12000), ("120.50", 12050), ("120 pounds", 12000), ("£1,200.00", 120000),
+    ("£ 95", 9500), ("0.01", 1), ("£100,000", 10_000_000), ("95 GBP", 9500),
+])
+def test_amounts_in_the_usual_formats(text: str, pence: int):
+    assert parse_amount(text) == pence
+
+
+@pytest.mark.parametrize("text, why", [
+    ("£0", "more than zero"), ("0.00", "more than zero"), ("-5", "negative"),
+    ("£-5", "negative"), ("£100,000.01", "too large"), ("99999999999", "too large"),
+    ("12.345", "two decimals"), ("£1,20", "couldn't read"), ("ninety", "couldn't read"),
+    ("", "couldn't read"), ("£", "couldn't read"), ("1e5", "couldn't read"),
+    ("1.2.3", "couldn't read"), ("\u0663\u0660", "couldn't read"),
+])
+def test_bad_amounts_are_refused_politely(text: str, why: str):
+    with pytest.raises(Invalid, match=why):
+        parse_amount(text)
+
+
+@given(st.text(max_size=60))
+def test_amount_parser_never_crashes_or_returns_a_float(text: str):
+    try:
+        pence = parse_amount(text)
+    except Invalid:
+        return
+    assert type(pence) is int and 0 < pence <= 10_000_000
+
+
+@given(st.integers(min_value=1, max_value=10_000_000))
+def test_amount_parser_reads_back_what_format_pence_writes(pence: int):
+    from knowledge.programme import format_pence
+
+    assert parse_amount(format_pence(pence)) == pence
+
+
+# ---------------------------------------------------------------- caps
+def test_exactly_at_the_cap_is_accepted(door: FrontDoor, services):
+    text = submit(door, AMIRA, "/claim 8 July £100")
+    assert "Submitted" in text and "exceptional" not in text
+    [claim] = claims(services)
+    assert (claim.amount_pence, claim.cap_pence, claim.exceptional) == (10000, 10000, False)
+    assert claim.event_id == "dev-day-leeds" and claim.status == "submitted"
+
+
+def test_a_penny_over_offers_the_cap_or_an_exception(door: FrontDoor, services):
+    text = door.text(AMIRA, "claim £100.01 for the Leeds day")
+    assert "over the £100 cap" in text and "outside London" in text
+    door.press(AMIRA, "Claim £100")
+    assert "Submitted" in "\n".join(door.text(AMIRA, a) for a in ("skip", "yes"))
+    assert claims(services)[0].amount_pence == 10000
+
+
+def test_over_the_london_cap_with_an_exception_is_flagged(door: FrontDoor, services):
+    door.text(AMIRA, "/claim")
+    door.press(AMIRA, "London")
+    over = door.text(AMIRA, "£180")  # the cap and the reason come from the config
+    assert "over the £150 cap" in over and "is in London" in over
+    door.press(AMIRA, "Ask for an exception")
+    assert "skip" in door.text(AMIRA, "Only hotel left near the venue that night")
+    read_back = door.text(AMIRA, "skip")
+    assert "£180" in read_back and "cap is £150 (London)" in read_back
+    door.text(AMIRA, "yes")
+    [claim] = claims(services)
+    assert claim.exceptional and claim.reason.startswith("Only hotel")
+    assert "EXCEPTIONAL" in door.text(GARETH, "/review")
+
+
+def test_a_bad_amount_in_the_form_re_asks_with_the_reason(door: FrontDoor):
+    door.text(AMIRA, "/claim Leeds")
+    assert "more than zero" in door.text(AMIRA, "£0")
+    assert "negative" in door.text(AMIRA, "-20")
+    assert "too large" in door.text(AMIRA, "£250,000")
+    assert "couldn't read" in door.text(AMIRA, "lots")
+    assert "two decimals" in door.text(AMIRA, "95.999")
+    assert "over the £100 cap" in door.text(AMIRA, "120 pounds")
+
+
+def test_travel_and_peer_session_stays_are_explained(door: FrontDoor, services):
+    travel = door.text(AMIRA, "/claim train to Leeds £40")
+    assert "doesn't pay travel" in travel
+    peer = door.text(AMIRA, "claim a hotel for our peer session")
+    assert "not covered" in peer
+    door.press(AMIRA, "Ask for an exception")
+    door.text(AMIRA, "£80")
+    door.text(AMIRA, "Session was in Truro, six hours from home")
+    door.text(AMIRA, "skip")
+    door.text(AMIRA, "yes")
+    [claim] = claims(services)
+    assert claim.kind == "peer_session" and claim.exceptional and claim.cap_pence == 0
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pence=st.integers(min_value=1, max_value=30000), take_cap=st.booleans())
+def test_an_accepted_claim_is_within_its_cap_unless_exceptional(door: FrontDoor, services,
+                                                              pence: int, take_cap: bool):
+    door.text(PRIYA, f"/claim Leeds {pence / 100:.2f} pounds")
+    if "over the" in "".join(r.text for r in door.last[PRIYA]):
+        if take_cap:
+            door.press(PRIYA, "Claim £")
+        else:
+            door.press(PRIYA, "Ask for an exception")
+            door.text(PRIYA, "A written reason for the exception")
+    door.text(PRIYA, "skip")
+    door.text(PRIYA, "yes")
+    with services.uow() as db:
+        claim = db.scalars(select(Claim).where(Claim.status == "submitted")).one()
+        assert claim.amount_pence <= claim.cap_pence or claim.exceptional
+        claim.status = "withdrawn"  # frees the day for the next example
+
+
+# ---------------------------------------------------------------- one per day
+def test_a_second_claim_for_the_same_day_shows_the_first(door: FrontDoor, services):
+    submit(door, AMIRA, "/claim 8 July £95")
+    again = door.text(AMIRA, "/claim Leeds £50")
+    assert "already have a claim" in again and "£95" in again
+    door.text(AMIRA, "/claim")
+    assert "already have a claim" in door.text(AMIRA, "8 July")
+    assert len(claims(services)) == 1
+    # someone else may claim the same day
+    assert "Submitted" in submit(door, JAMES, "/claim 8 July £95")
+
+
+def test_a_withdrawn_claim_frees_the_day_but_stays_on_file(door: FrontDoor, services):
+    submit(door, AMIRA, "/claim 8 July £95")
+    door.text(AMIRA, "/claims")
+    assert "Withdrawn" in door.press(AMIRA, "Withdraw #1")[0].text
+    assert "Submitted" in submit(door, AMIRA, "/claim 8 July £90")
+    assert [c.status for c in claims(services)] == ["withdrawn", "submitted"]
+
+
+# ---------------------------------------------------------------- receipts
+def attachment(content_type: str, size: int, name: str = "receipt.pdf") -> Attachment:
+    return Attachment(name=name, content_type=content_type, size=size,
+                      fetch=lambda: b"%PDF" + b"x" * (size - 4))
+
+
+def test_a_receipt_is_stored_with_the_claim(door: FrontDoor, services):
+    door.text(AMIRA, "/claim 8 July £95")
+    door.send(AMIRA, "", attachment=attachment("application/pdf", 2048))
+    assert "Receipt attached" in door.last[AMIRA][0].text
+    door.text(AMIRA, "yes")
+    with services.uow() as db:
+        receipt = db.scalars(select(Receipt)).one()
+        assert (receipt.content_type, receipt.size, receipt.data[:4]) == (
+            "application/pdf", 2048, b"%PDF")
+        assert db.scalars(select(Claim)).one().receipt_id == receipt.id
+    door.text(GARETH, "/review")
+    [file_reply] = door.press(GARETH, "Receipt #1")
+    assert file_reply.file is not None and file_reply.file.data[:4] == b"%PDF"
+
+
+def test_a_receipt_of_the_wrong_type_or_size_is_refused(door: FrontDoor, services):
+    door.text(AMIRA, "/claim 8 July £95")
+    wrong = door.send(AMIRA, "", attachment=attachment("application/zip", 100, "r.zip"))
+    assert "photo (JPEG, PNG or HEIC) or a PDF" in wrong[0].text
+    big = door.send(AMIRA, "", attachment=attachment("image/jpeg", 10 * 1024 * 1024 + 1))
+    assert "larger than 10 MB" in big[0].text
+    liar = Attachment("r.jpg", "image/jpeg", 10, fetch=lambda: b"x" * (10 * 1024 * 1024 + 1))
+    assert "larger than 10 MB" in door.send(AMIRA, "", attachment=liar)[0].text
+    with services.uow() as db:
+        assert db.scalars(select(Receipt)).all() == []
+
+
+# ---------------------------------------------------------------- review and life
+def test_only_the_programme_team_reviews(door: FrontDoor):
+    submit(door, AMIRA, "/claim 8 July £95")
+    assert "only the programme team" in door.text(AMIRA, "/review")
+    assert "only the programme team" in door.text(JAMES, "/paid 1")
+    refused = door.router.handle(door.incoming(JAMES, action_id="claims.approve",
+                                               action_value="1"))
+    assert "only the programme team" in refused[0].text
+
+
+def test_review_approve_pay_and_notifications(door: FrontDoor, services):
+    submit(door, AMIRA, "/claim 8 July £95")
+    submit(door, AMIRA, "/claim London £150")
+    assert "only an approved" in door.text(GARETH, "/paid 1").lower()
+    review = door.send(GARETH, "/review")
+    assert "#1" in review[1].text and "#2" in review[2].text  # oldest first
+    door.press(GARETH, "Approve #1")
+    assert "Marked paid" in door.text(GARETH, "/paid 1")
+    door.text(GARETH, "/review")
+    door.press(GARETH, "Reject #2")
+    assert "Rejected" in door.text(GARETH, "Already booked by the programme")
+    mine = door.text(AMIRA, "/claims")
+    assert "paid" in mine and "rejected (Already booked" in mine
+    assert "Claimed £95, approved £95, paid £95." in mine
+    with services.uow() as db:
+        outbox = db.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == "claim_update")).all()
+        assert sorted(m.idempotency_key.split("@")[0] for m in outbox) == [
+            "claim:1:approved", "claim:1:paid", "claim:2:rejected"]
+        audit = [(a.action, a.detail["from"], a.detail["to"]) for a in db.scalars(
+            select(AuditEntry).where(AuditEntry.subject == "claim:1").order_by(AuditEntry.id))]
+        assert audit == [("claim.submitted", None, "submitted"),
+                         ("claim.approved", "submitted", "approved"),
+                         ("claim.paid", "approved", "paid")]
+
+
+def test_withdraw_after_review_is_refused(door: FrontDoor, services):
+    submit(door, AMIRA, "/claim 8 July £95")
+    door.text(GARETH, "/review")
+    door.press(GARETH, "Approve #1")
+    refused = door.router.handle(door.incoming(AMIRA, action_id="claims.withdraw",
+                                               action_value="1"))
+    assert "already been reviewed" in refused[0].text
+    other = door.router.handle(door.incoming(JAMES, action_id="claims.withdraw",
+                                             action_value="1"))
+    assert "can't find" in other[0].text
+    assert claims(services)[0].status == "approved"
+
+
+def test_claims_export_has_a_totals_row(door: FrontDoor, services):
+    submit(door, AMIRA, "/claim 8 July £95.50")
+    submit(door, JAMES, "/claim London £150")
+    submit(door, PRIYA, "/claim Leeds £60")
+    door.router.handle(door.incoming(PRIYA, action_id="claims.withdraw", action_value="3"))
+    with services.uow() as db:
+        assert [r.id for r in claims_rows(db, "withdrawn")] == [3]
+        rows = list(csv.reader(io.StringIO(claims_csv(db).decode())))
+    assert rows[0][:5] == ["id", "name", "email", "claim_for", "amount_gbp"]
+    assert [r[4] for r in rows[1:4]] == ["95.50", "150.00", "60.00"]
+    assert rows[-1][0] == "total" and rows[-1][4] == "245.50"  # withdrawn not counted
