@@ -69,6 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     db_cmds.add_parser("upgrade", help="apply database migrations").set_defaults(
         run=cmd_db_upgrade)
 
+    claims = commands.add_parser("claims", help="expense claims for the programme team")
+    claims_cmds = claims.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = claims_cmds.add_parser("list", help="every claim, oldest first")
+    listing.add_argument("--status", choices=["submitted", "approved", "rejected", "paid",
+                                              "withdrawn"])
+    listing.set_defaults(run=cmd_claims_list)
+    export = claims_cmds.add_parser("export", help="one CSV row per claim plus totals")
+    export.add_argument("--csv", type=Path, required=True, metavar="FILE")
+    export.set_defaults(run=cmd_claims_export)
+
     knowledge = commands.add_parser("knowledge", help="the document corpus")
     knowledge_cmds = knowledge.add_subparsers(dest="action", metavar="ACTION", required=True)
     knowledge_cmds.add_parser("check", help="report what is indexed and any problem"
@@ -257,6 +267,33 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
     upgrade(make_engine(Settings.from_env().database_url))
     print("Database is up to date.")
+    return 0
+
+
+def cmd_claims_list(args: argparse.Namespace) -> int:
+    from handlers.claims import claims_rows
+    from knowledge.programme import format_pence
+
+    app = _app(args)
+    with app.services.uow() as db:
+        rows = claims_rows(db, args.status)
+    if not rows:
+        print("No claims.")
+    for r in rows:
+        flag = " (exceptional)" if r.exceptional else ""
+        print(f"#{r.id:<4} {r.name:<26} {r.claim_for:<34} {format_pence(r.amount_pence):>9} "
+              f"{r.status}{flag}")
+    return 0
+
+
+def cmd_claims_export(args: argparse.Namespace) -> int:
+    from handlers.claims import claims_csv
+
+    app = _app(args)
+    with app.services.uow() as db:
+        data = claims_csv(db)
+    args.csv.write_bytes(data)
+    print(f"Wrote {args.csv}: one row per claim, then the totals.")
     return 0
 
 

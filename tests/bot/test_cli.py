@@ -70,3 +70,16 @@ def test_invalid_programme_file_fails_at_start_naming_the_field(tmp_path):
 def test_unknown_participant_for_as_is_refused(tmp_path):
     result = sps(tmp_path, "chat", "--as", "nobody@example.org", stdin="hi\n")
     assert result.returncode == 2 and "not a registered participant" in result.stderr
+
+
+def test_claims_list_and_csv_export(tmp_path):
+    chat = sps(tmp_path, "chat", "--demo", "--as", "amira.khan@example.nhs.uk", "--today",
+               "2015-07-09", stdin="/claim 8 July £95\nskip\nyes\n")
+    assert "Submitted: #1" in chat.stdout, chat.stdout
+    assert "£95 submitted" in sps(tmp_path, "claims", "list").stdout
+    assert "No claims." in sps(tmp_path, "claims", "list", "--status", "paid").stdout
+    target = tmp_path / "claims.csv"
+    sps(tmp_path, "claims", "export", "--csv", str(target))
+    lines = target.read_text().splitlines()
+    assert lines[0].startswith("id,name,email") and lines[-1].startswith("total,")
+    assert "95.00" in lines[-1]
