@@ -7,10 +7,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from knowledge.corpus import DEFAULT_DOCS, Section, load_corpus
-from knowledge.search import Hit, SearchIndex, terms
+from knowledge.corpus import DEFAULT_DOCS, Section, load_corpus, slugify
+from knowledge.search import Hit, SearchIndex
+from knowledge.terms import terms
 
-ANSWER_THRESHOLD = 0.5  # below this a fallback is more honest than a guess
+ANSWER_THRESHOLD = 0.38  # below this a fallback is more honest than a guess
 SUGGESTION_THRESHOLD = 0.2
 MAX_EXCERPT = 600  # leaves room for the citation inside a chat-sized 800 characters
 TEAM_DOCUMENT = "Programme team answers"
@@ -35,15 +36,17 @@ class Answer:
 
 
 class KnowledgeBase:
-    def __init__(self, sections: Iterable[Section]) -> None:
+    def __init__(self, sections: Iterable[Section],
+                 parents: dict[str, str] | None = None) -> None:
         self._documents = list(sections)
+        self._parents = parents or {}
         self._extra: dict[str, Section] = {}
         self.extra_signature: tuple[object, ...] | None = None  # what the extras were built from
-        self.index = SearchIndex(self._documents)
+        self.index = SearchIndex(self._documents, self._parents)
 
     @classmethod
     def load(cls, folder: Path | str = DEFAULT_DOCS) -> KnowledgeBase:
-        return cls(load_corpus(folder).sections)
+        return cls(load_corpus(folder).sections, heading_parents(folder))
 
     @property
     def sections(self) -> list[Section]:
@@ -58,7 +61,7 @@ class KnowledgeBase:
         new = {s.id: s for s in extra}
         if new != self._extra:
             self._extra = new
-            self.index = SearchIndex([*self._documents, *new.values()])
+            self.index = SearchIndex([*self._documents, *new.values()], self._parents)
 
     def search(self, question: str, limit: int = 3) -> list[Hit]:
         """Best hits for the question or for its most question-like part."""
@@ -81,6 +84,23 @@ class KnowledgeBase:
         suggestions = [h.section for h in hits if h.confidence >= SUGGESTION_THRESHOLD][:3]
         score = round(hits[0].confidence, 3) if hits else 0.0
         return Answer(False, "", [], score, suggestions)
+
+
+def heading_parents(folder: Path | str) -> dict[str, str]:
+    """Section id -> the `##` heading a `###` section sits under (Markdown documents only).
+
+    A subsection such as one key line of enquiry is answered in its own words but asked about
+    in its parent's ("lines of enquiry on governance"), so the parent heading is its context.
+    """
+    parents: dict[str, str] = {}
+    for path in sorted(Path(folder).glob("*.md")):
+        parent = ""
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("## "):
+                parent = line[3:].strip()
+            elif line.startswith("### ") and parent:
+                parents[f"{slugify(path.stem)}/{slugify(line[4:].strip())}"] = parent
+    return parents
 
 
 def _candidates(question: str) -> list[str]:

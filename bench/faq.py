@@ -1,0 +1,129 @@
+"""FAQ quality and speed: accuracy on the development questions, per-question latency on the
+shipped corpus and on a synthetic 1,000-document corpus, index build times, and the wall time
+of `sps-bot ask --json` answering 200 questions in one process.
+
+Run: .venv/bin/python bench/faq.py
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import time
+import zlib
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from knowledge.base import KnowledgeBase  # noqa: E402
+from knowledge.corpus import Section, load_corpus, slugify  # noqa: E402
+from knowledge.terms import words  # noqa: E402
+
+DEV_SET = ROOT / "tests" / "knowledge" / "faq_dev_set.jsonl"
+
+
+def expected_id(row: dict) -> str | None:
+    if row["document"] is None:
+        return None
+    return f"{slugify(row['document'])}/{slugify(row['section'])}"
+
+
+def half(question: str) -> str:
+    """The split used for tuning: A tunes, B checks."""
+    return "A" if zlib.crc32(question.encode()) % 2 == 0 else "B"
+
+
+def accuracy(kb: KnowledgeBase, rows: list[dict]) -> None:
+    right: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    for row in rows:
+        answer = kb.ask(row["question"])
+        got = answer.sources[0].id if answer.answered else None
+        expected = expected_id(row)
+        kind = "refused" if expected is None else "answered"
+        good = got == expected
+        for key in (row["style"], kind, f"half {half(row['question'])}", "overall"):
+            right[key] += good
+            total[key] += 1
+    for key in ("overall", "answered", "refused", "half A", "half B"):
+        print(f"  {key:<11} {right[key] / total[key]:.3f}  ({right[key]}/{total[key]})")
+    print("  per style:")
+    for style in sorted(k for k in total if k not in
+                        ("overall", "answered", "refused", "half A", "half B")):
+        print(f"    {style:<11} {right[style] / total[style]:.3f}  ({right[style]}/{total[style]})")
+
+
+def latency(kb: KnowledgeBase, questions: list[str], label: str) -> None:
+    timings = []
+    for question in questions:
+        start = time.perf_counter()
+        kb.ask(question)
+        timings.append((time.perf_counter() - start) * 1000)
+    timings.sort()
+    p50 = timings[len(timings) // 2]
+    p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))]
+    print(f"  {label}: p50 {p50:.3f} ms, p99 {p99:.3f} ms over {len(timings)} questions")
+
+
+def synthetic_sections(documents: int = 1000, per_document: int = 20,
+                       seed: int = 7) -> list[Section]:
+    """Deterministic pseudo-text: real corpus words mixed with random made-up words."""
+    rng = random.Random(seed)
+    vocabulary = sorted({w for s in load_corpus().sections for w in words(s.text) if w.isalpha()})
+    invented = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(4, 10)))
+                for _ in range(20000)]
+    sections = []
+    for d in range(documents):
+        for n in range(per_document):
+            pick = [rng.choice(vocabulary) if rng.random() < 0.7 else rng.choice(invented)
+                    for _ in range(rng.randint(40, 160))]
+            title = " ".join(rng.choice(vocabulary) for _ in range(rng.randint(3, 8)))
+            sections.append(Section(id=f"doc-{d}/section-{n}", document=f"Document {d}",
+                                    source=f"doc-{d}.md", title=title.capitalize() + "?",
+                                    text=" ".join(pick) + "."))
+    return sections
+
+
+def cli_wall_time(questions: list[str]) -> None:
+    command = [str(ROOT / ".venv" / "bin" / "sps-bot"), "ask", "--json"]
+    start = time.perf_counter()
+    done = subprocess.run(command, input="\n".join(questions) + "\n", capture_output=True,
+                          text=True, cwd=ROOT, check=False)
+    wall = time.perf_counter() - start
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    answered = sum(json.loads(line)["answered"] for line in lines)
+    print(f"  sps-bot ask --json: {len(lines)} questions ({answered} answered) in {wall:.2f} s "
+          f"wall, exit {done.returncode}")
+
+
+def main() -> None:
+    rows = [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    questions = [row["question"] for row in rows]
+
+    start = time.perf_counter()
+    kb = KnowledgeBase.load()
+    print(f"shipped corpus: {len(kb.sections)} sections, "
+          f"index built in {(time.perf_counter() - start) * 1000:.1f} ms")
+    print("accuracy on the development set:")
+    accuracy(kb, rows)
+    print("latency:")
+    latency(kb, questions * 3, "shipped corpus")
+
+    sections = synthetic_sections()
+    start = time.perf_counter()
+    big = KnowledgeBase(sections)
+    print(f"synthetic corpus: {len(sections)} sections, "
+          f"index built in {time.perf_counter() - start:.2f} s")
+    latency(big, questions, "synthetic corpus")
+
+    print("start-up included:")
+    cli_wall_time((questions * 2)[:200])
+
+
+if __name__ == "__main__":
+    main()

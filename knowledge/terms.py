@@ -1,0 +1,319 @@
+"""Term normalisation shared by the index and the questions.
+
+A word goes through: lower case -> British spelling -> Porter stem. Multi-word forms that mean
+one thing (acronyms, "bed and breakfast", "one to one") are folded to one token first, on both
+sides, so the index and the question agree. Synonyms are *not* folded: they expand the
+question at a lower weight (see RELATED), so an exact match always beats a synonym match.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+# Function words and chat filler: they say nothing about which section answers.
+STOPWORDS = frozenset("""
+a about above after again all also am an and any are as at be been before being below between
+both but by can could did do does doing done down during each few for from further had has have
+having he her here hers him his how i if in into is it its itself just me more most my myself
+no nor not now of off on once only or other our ours out over own same she should so some such
+than that the their theirs them then there these they this those through to too under until up
+very was we were what when where which while who whom why will with would you your yours
+yourself yourselves ok okay please thanks thank hi hello hey quick quickly tell know need want
+wondering question let get gets got go going im ive dont doesnt isnt arent wont cant didnt
+shouldnt wouldnt anyone sure really actually still bit one thing things something anything way
+like mean us whats whos wheres hows theres youre thats is am via etc eg ie mine yes yeah
+sorry apologies again maybe perhaps right kind kinds sort sorts stuff much many often soon
+""".split())
+
+# Words that turn a question negative; kept apart because a negative question is
+# usually answered by the section that states the exception.
+NEGATIONS = frozenset("no not never isnt arent wont cant dont doesnt didnt shouldnt nor".split())
+
+# American or variant spellings that suffix rules below do not catch.
+SPELLINGS = {
+    "program": "programme", "programs": "programme", "center": "centre", "centers": "centre",
+    "color": "colour", "favor": "favour", "favors": "favours", "favored": "favoured",
+    "favoring": "favouring", "favorite": "favourite", "behavior": "behaviour",
+    "behaviors": "behaviours", "labor": "labour", "honor": "honour", "neighbor": "neighbour",
+    "endeavor": "endeavour", "judgment": "judgement", "enroll": "enrol", "enrollment":
+    "enrolment", "fulfill": "fulfil", "catalog": "catalogue", "dialog": "dialogue",
+    "traveling": "travelling", "traveled": "travelled", "traveler": "traveller",
+    "canceled": "cancelled", "canceling": "cancelling", "counseling": "counselling",
+    "inquiry": "enquiry", "inquiries": "enquiries", "license": "licence", "defense": "defence",
+    "focused": "focussed", "modeling": "modelling", "labeled": "labelled", "gray": "grey",
+}
+
+# Multi-word forms folded to one token (left: regex on lower-case text; right: the token).
+PHRASES = [
+    (r"\bbed\s*(?:and|&)\s*breakfast\b|\bb\s*&\s*b\b|\bbnb\b", " accommodation "),
+    (r"\bpatient\s*(?:and|&)\s*public\s+engagement\b|\bpatient\s+engagement\b", " ppe "),
+    (r"\bquality\s+improvement\s+leads?\b", " qil "),
+    (r"\bstrategic\s+clinical\s+networks?\b", " scn "),
+    (r"\bkey\s+lines?\s+of\s+(?:enquiry|inquiry|enquiries|inquiries)\b|\bkloes?\b", " kloe "),
+    (r"\bsustainability\s+and\s+transformation\s+partnerships?\b|\bstps\b", " stp "),
+    (r"\bintegrated\s+care\s+systems?\b", " ics "),
+    (r"\blocal\s+government\s+association\b", " lga "),
+    (r"\bnhs\s*improving\s+quality\b|\bnhs\s*iq\b|\bnhsiq\b", " nhsiq "),
+    (r"\bfaculty\s+of\s+medical\s+leadership\s+and\s+management\b", " fmlm "),
+    (r"\bnhs\s+confederation\b|\bconfed\b", " confederation "),
+    (r"\bquality\s+improvement\b|\bq\.?i\.?\b", " qi "),
+    (r"\bone\s*-?\s*to\s*-?\s*one\b|\b1\s*:\s*1\b|\b1-2-1\b", " individual "),
+    (r"\bface\s*-?\s*to\s*-?\s*face\b|\bin\s+person\b", " facetoface "),
+    (r"\bchief\s+executives?\b|\bceos?\b", " ceo "),
+    (r"\bdev\s+days?\b", " development day "),
+    (r"\bthird\s+sector\b|\bvoluntary\s+sector\b|\bcharit(?:y|ies)\b", " thirdsector "),
+    (r"\bpost\s*-?\s*its?\b", " postit "),
+    (r"\bflip\s*-?\s*charts?\b", " flipchart "),
+    (r"\bperson\s+specifications?\b|\bjob\s+descriptions?\b", " jobspec "),
+]
+# One pass over the text for all of them: group i is PHRASES[i].
+_PHRASE_PATTERN = re.compile("|".join(f"(?P<p{i}>{pattern})" for i, (pattern, _) in
+                                      enumerate(PHRASES)))
+_PHRASE_TOKENS = {f"p{i}": token for i, (_, token) in enumerate(PHRASES)}
+_WORD = re.compile(r"[a-z0-9]+(?:&[a-z0-9]+)?")
+_US_SUFFIXES = (("ization", "isation"), ("izations", "isations"), ("izing", "ising"),
+                ("ized", "ised"), ("izes", "ises"), ("izer", "iser"), ("ize", "ise"),
+                ("yzing", "ysing"), ("yzed", "ysed"), ("yze", "yse"))
+
+
+def fold(text: str) -> str:
+    """Lower case, plain apostrophes removed, multi-word forms folded to single tokens."""
+    text = text.lower().replace("\u2019", "'").replace("'", "")
+    return _PHRASE_PATTERN.sub(lambda m: _PHRASE_TOKENS[m.lastgroup or ""], text)
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(fold(text))
+
+
+def british(word: str) -> str:
+    if word in SPELLINGS:
+        return SPELLINGS[word]
+    for american, british_form in _US_SUFFIXES:
+        if word.endswith(american) and len(word) > len(american) + 2:
+            return word[: -len(american)] + british_form
+    return word
+
+
+# Words whose stem would merge them with a different meaning ("accommodate the needs").
+STEM_EXCEPTIONS = {"accommodation": "accommodation", "accommodations": "accommodation"}
+
+
+@lru_cache(maxsize=131072)
+def normalise_term(word: str) -> str:
+    """One canonical form per word: British spelling, then the Porter stem."""
+    word = british(word)
+    return STEM_EXCEPTIONS.get(word) or stem(word)
+
+
+def terms(text: str) -> list[str]:
+    return [normalise_term(w) for w in words(text) if w not in STOPWORDS]
+
+
+# Groups of words that mean the same in this programme's documents. A question word in a group
+# also matches the others at RELATED_WEIGHT. Each group must be true for the domain, not for a
+# particular question.
+RELATED_GROUPS = [
+    "accommodation hotel lodging overnight stay",
+    "expense expenses claim reimburse reimbursement refund cost costs pay paid payment "
+    "fund funded funding money",
+    "venue location held host hosted",
+    "meeting meet session interview interviews interviewing interviewed",
+    "destroy destroyed shred dispose delete discard bin erase",
+    "note notes notebook notebooks",
+    "document documents paperwork papers",
+    "confidential confidentiality private privacy secret nonattributable",
+    "contact email phone telephone call ring",
+    "mentor mentoring coach coaching",
+    "partner partnership pair paired pairing match matched",
+    "choose chosen chose select selected selection pick picked decide decided",
+    "online virtual virtually video zoom remote remotely",
+    "travel train mileage",
+    "duration long length",
+    "start begin commence commences",
+    "end finish final last conclude",
+    "agree agreed arrange arranged schedule scheduled fix",
+    "required essential compulsory mandatory obligatory",
+    "problem issue difficulty",
+    "complex thorny difficult tricky hard challenging",
+    "help support assist guidance advice",
+    "resource resources tool tools material materials",
+    "expect expected expectation expectations responsibility responsibilities role duty",
+    "findings feedback results conclusions",
+    "organisation trust employer",
+    "member members membership",
+    "participant participants attendee attendees delegate delegates",
+    "survey questionnaire",
+    "publish published publishing publication",
+    "finance financial money budget",
+    "surprise surprised surprises blindsided",
+    "share shared sharing pool collate",
+    "explore probe investigate",
+    "external externally outside",
+    "define defined definition understood",
+    "night evening",
+    "return returning",
+    "disagree disagreement conflict debate",
+    "group set",
+    "workshop workshops",
+    "click work",
+]
+
+# Short phrases that stand for a different wording in the documents: each adds that wording
+# to the question (or replaces a word that would mislead, like "paid" in "who paid for").
+PARAPHRASES = [
+    (r"\b(?:break|breaks|broken|breaking)\s+down\b|\bfall(?:s|ing)?\s+(?:apart|out)\b"
+     r"|\bgo(?:es)?\s+badly\b|\bnot\s+working\b|\bdon\W?t\s+click\b",
+     " partnership not working "),
+    (r"\bdiary\b", "diary time commitment"),
+    (r"\bhow\s+many\s+days\b|\bhow\s+much\s+time\b", " time commitment days "),
+    (r"\bwho\s+(?:paid|pays)\s+for\b", " who funded "),
+    (r"\bicebreakers?\b", " open question exercise "),
+    (r"\bmentee\b", " peer being supported "),
+    (r"\bmentor\b", " mentor expert peer "),
+    (r"\b(?:more\s+)?experienced\s+(?:partner|peer)\b|\bsenior\s+colleague\b", " expert peer "),
+    (r"\bsupposed\s+to\b", " expected to "),
+    (r"\bneed\s+to\s+attend\b", " required to attend "),
+    (r"\bgo-?\s*to\s+person\b|\bpoint\s+of\s+contact\b", " contact "),
+    (r"\bcame?\s+up\s+with\b", " initiated "),
+    (r"\bwhat\s+(?:we|you|they|the\s+team)\s+found\b", " findings feedback "),
+    (r"\bpush(?:es|ing)?\s+back\b", " challenge "),
+    (r"\blean\s+on\b", " support "),
+    (r"\b(?:get|go|come|going|getting)\s+back\s+to\b", " return to "),
+    (r"\bcheck-?\s?ins?\b", " update catch up "),
+    (r"\b(?:the\s+)?(?:night|evening)\s+before\b", " evening prior "),
+    (r"\b(?:pick|choose|select)\s+from\b", " options available "),
+]
+_PARAPHRASES = [(re.compile(pattern), replacement) for pattern, replacement in PARAPHRASES]
+RELATED_WEIGHT = 0.6
+
+
+def rewrite(text: str) -> str:
+    """The question folded, with the wording its known paraphrases stand for."""
+    folded = fold(text)
+    for pattern, replacement in _PARAPHRASES:
+        folded = pattern.sub(replacement, folded)
+    return folded
+
+
+def _related() -> dict[str, frozenset[str]]:
+    table: dict[str, set[str]] = {}
+    for group in RELATED_GROUPS:
+        stems = {normalise_term(w) for w in group.split()}
+        for s in stems:
+            table.setdefault(s, set()).update(stems - {s})
+    return {s: frozenset(others) for s, others in table.items()}
+
+
+
+# --- Porter stemmer (M.F. Porter, 1980), with -isation/-iser treated like -ization/-izer.
+
+def _consonant(word: str, i: int) -> bool:
+    ch = word[i]
+    if ch in "aeiou":
+        return False
+    if ch == "y":
+        return i == 0 or not _consonant(word, i - 1)
+    return True
+
+
+def _measure(word: str) -> int:
+    """The m in [C](VC)^m[V]."""
+    n, i, size = 0, 0, len(word)
+    while i < size and _consonant(word, i):
+        i += 1
+    while i < size:
+        while i < size and not _consonant(word, i):
+            i += 1
+        if i >= size:
+            break
+        while i < size and _consonant(word, i):
+            i += 1
+        n += 1
+    return n
+
+
+def _has_vowel(word: str) -> bool:
+    return any(not _consonant(word, i) for i in range(len(word)))
+
+
+def _double(word: str) -> bool:
+    return len(word) >= 2 and word[-1] == word[-2] and _consonant(word, len(word) - 1)
+
+
+def _cvc(word: str) -> bool:
+    return (len(word) >= 3 and _consonant(word, len(word) - 3)
+            and not _consonant(word, len(word) - 2) and _consonant(word, len(word) - 1)
+            and word[-1] not in "wxy")
+
+
+_STEP2 = (("ational", "ate"), ("tional", "tion"), ("enci", "ence"), ("anci", "ance"),
+          ("izer", "ize"), ("iser", "ise"), ("bli", "ble"), ("alli", "al"), ("entli", "ent"),
+          ("eli", "e"), ("ousli", "ous"), ("ization", "ize"), ("isation", "ise"),
+          ("ation", "ate"), ("ator", "ate"), ("alism", "al"), ("iveness", "ive"),
+          ("fulness", "ful"), ("ousness", "ous"), ("aliti", "al"), ("iviti", "ive"),
+          ("biliti", "ble"), ("logi", "log"))
+_STEP3 = (("icate", "ic"), ("ative", ""), ("alize", "al"), ("alise", "al"), ("iciti", "ic"),
+          ("ical", "ic"), ("ful", ""), ("ness", ""))
+_STEP4 = ("al", "ance", "ence", "er", "ic", "able", "ible", "ant", "ement", "ment", "ent",
+          "ion", "ou", "ism", "ate", "iti", "ous", "ive", "ize", "ise")
+
+
+def _replace(word: str, rules: tuple[tuple[str, str], ...], min_measure: int) -> str:
+    for suffix, replacement in rules:
+        if word.endswith(suffix):
+            base = word[: -len(suffix)]
+            return base + replacement if _measure(base) > min_measure else word
+    return word
+
+
+@lru_cache(maxsize=131072)
+def stem(word: str) -> str:
+    if len(word) <= 2 or not word.isalpha():
+        return word
+    # Step 1a: plurals.
+    if word.endswith("sses"):
+        word = word[:-2]
+    elif word.endswith("ies"):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    # Step 1b: -ed, -ing.
+    if word.endswith("eed"):
+        if _measure(word[:-3]) > 0:
+            word = word[:-1]
+    else:
+        for suffix in ("ed", "ing"):
+            if word.endswith(suffix) and _has_vowel(word[: -len(suffix)]):
+                word = word[: -len(suffix)]
+                if word.endswith(("at", "bl", "iz", "is")):
+                    word += "e"
+                elif _double(word) and word[-1] not in "lsz":
+                    word = word[:-1]
+                elif _measure(word) == 1 and _cvc(word):
+                    word += "e"
+                break
+    # Step 1c: y -> i.
+    if word.endswith("y") and _has_vowel(word[:-1]):
+        word = word[:-1] + "i"
+    word = _replace(word, _STEP2, 0)
+    word = _replace(word, _STEP3, 0)
+    # Step 4: drop a derivational suffix when the rest is long enough.
+    for suffix in _STEP4:
+        if word.endswith(suffix):
+            base = word[: -len(suffix)]
+            if _measure(base) > 1 and (suffix != "ion" or base.endswith(("s", "t"))):
+                word = base
+            break
+    # Step 5: final -e and -ll.
+    if word.endswith("e"):
+        base = word[:-1]
+        if _measure(base) > 1 or (_measure(base) == 1 and not _cvc(base)):
+            word = base
+    if _measure(word) > 1 and _double(word) and word.endswith("l"):
+        word = word[:-1]
+    return word
+
+
+RELATED = _related()  # built last: it needs the stemmer above
