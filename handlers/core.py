@@ -163,6 +163,20 @@ def enqueue(
     return added
 
 
+@dataclass(frozen=True)
+class ScheduledMessage:
+    """A message some rule says is due at a time: a reminder, a nudge. The scheduler turns
+    the ones whose time has come into outbox rows; `sps-bot reminders preview` lists them."""
+
+    key: str  # unique per reminder and recipient: the outbox never queues it twice
+    to: Participant
+    text: str
+    due_at: dt.datetime  # UTC
+    kind: str  # e.g. "event_reminder"; the opt-out unit for optional reminders
+    optional: bool = True  # broadcasts and note-destruction requests cannot be turned off
+    choices: tuple[Choice, ...] = ()
+
+
 Handler = Callable[[Context, str], list[Reply]]
 
 

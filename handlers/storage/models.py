@@ -259,3 +259,25 @@ Index("uq_claims_one_per_day", Claim.participant_id, Claim.event_id, unique=True
       & Claim.status.in_(("submitted", "approved", "paid")),
       postgresql_where=(Claim.kind == "accommodation")
       & Claim.status.in_(("submitted", "approved", "paid")))
+
+
+class JobLease(Base):
+    """Which process may run a scheduled job now. Several processes share one database, so
+    the lease (not APScheduler's job store, which cannot be shared) decides who fires, and
+    `last_run_at` tells a restarted process what it missed."""
+
+    __tablename__ = "job_leases"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[dt.datetime]
+    last_run_at: Mapped[dt.datetime | None]
+
+
+class ReminderOptOut(Base):
+    """A kind of optional reminder a participant has turned off."""
+
+    __tablename__ = "reminder_optouts"
+
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
