@@ -8,13 +8,14 @@ from sqlalchemy import Engine, inspect
 
 from bot.config import Settings
 from handlers.app import build_router
-from handlers.ports import Clock, SystemClock
+from handlers.ports import Clock, Sender, SystemClock
 from handlers.router import Router
 from handlers.services import Services
 from handlers.storage.db import UnitOfWork, make_engine, upgrade
 from knowledge.base import KnowledgeBase
 from knowledge.corpus import DEFAULT_DOCS
 from knowledge.programme import load_programme
+from scheduler.delivery import RateLimiter
 
 
 class NotMigrated(RuntimeError):
@@ -42,3 +43,21 @@ def build_app(settings: Settings, clock: Clock | None = None, *, migrate: bool =
     services = Services(programme=programme, knowledge=knowledge,
                         clock=clock or SystemClock(), uow=UnitOfWork(engine))
     return App(settings, engine, services, build_router(services))
+
+
+def build_senders(app: App) -> tuple[dict[str, Sender], dict[str, RateLimiter]]:
+    """A Sender (and the platform's rate limit) for every platform configured here."""
+    senders: dict[str, Sender] = {}
+    limiters: dict[str, RateLimiter] = {}
+    settings = app.settings
+    if settings.slack_bot_token:
+        from bot.adapters.slack import SlackSender
+
+        senders["slack"] = SlackSender.from_settings(settings)
+        limiters["slack"] = RateLimiter(per_second=20, per_chat_gap=1.0)  # ~1 a second a channel
+    if settings.telegram_bot_token:
+        from bot.adapters.telegram import TelegramSender
+
+        senders["telegram"] = TelegramSender(settings)
+        limiters["telegram"] = RateLimiter(per_second=30, per_chat_gap=1.0)
+    return senders, limiters

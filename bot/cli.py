@@ -23,6 +23,14 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date like 2015-04-01") from None
 
 
+def _local_time(text: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a time like 2015-03-04T09:05") \
+            from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sps-bot",
@@ -68,6 +76,35 @@ def build_parser() -> argparse.ArgumentParser:
     db_cmds = db.add_subparsers(dest="action", metavar="ACTION", required=True)
     db_cmds.add_parser("upgrade", help="apply database migrations").set_defaults(
         run=cmd_db_upgrade)
+
+    web = commands.add_parser("web", help="HTTP endpoints on $PORT: Slack events, Telegram "
+                              "webhook, /healthz (the Procfile's web process)")
+    web.set_defaults(run=cmd_web)
+    worker = commands.add_parser("worker", help="reminders, outbox delivery, Slack Socket Mode "
+                                 "and Telegram long polling (the Procfile's worker process)")
+    worker.set_defaults(run=cmd_worker)
+    everything = commands.add_parser("run", help="web and worker in one process")
+    everything.set_defaults(run=cmd_run)
+
+    reminders = commands.add_parser("reminders", help="automatic messages")
+    reminders_cmds = reminders.add_subparsers(dest="action", metavar="ACTION", required=True)
+    preview = reminders_cmds.add_parser("preview", help="list every automatic message the "
+                                        "configuration and database would send in a window")
+    preview.add_argument("--from", dest="start", type=_date, required=True, metavar="DATE")
+    preview.add_argument("--to", dest="end", type=_date, required=True, metavar="DATE")
+    preview.set_defaults(run=cmd_reminders_preview)
+    once = reminders_cmds.add_parser("run-once", help="queue what is due now, as the worker "
+                                     "does every minute (for cron, or to test a set-up)")
+    once.add_argument("--now", type=_local_time, metavar="YYYY-MM-DDTHH:MM",
+                      help="pretend it is this local time")
+    once.set_defaults(run=cmd_reminders_run_once)
+
+    sessions = commands.add_parser("sessions", help="peer sessions")
+    sessions_cmds = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
+    report = sessions_cmds.add_parser("report", help="every pair's progress, behind pace first")
+    report.add_argument("--csv", type=Path, metavar="FILE", help="also write it as CSV")
+    report.add_argument("--today", type=_date, metavar="YYYY-MM-DD")
+    report.set_defaults(run=cmd_sessions_report)
 
     claims = commands.add_parser("claims", help="expense claims for the programme team")
     claims_cmds = claims.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -116,13 +153,15 @@ def _app(args: argparse.Namespace) -> App:
     from handlers.ports import OffsetClock
 
     settings = Settings.from_env()
-    today = getattr(args, "today", None)
-    if today is None:
+    today, now = getattr(args, "today", None), getattr(args, "now", None)
+    if today is None and now is None:
         return build_app(settings)
+    from handlers.ports import FixedClock
     from knowledge.programme import load_programme
 
     zone = load_programme(settings.programme_file).timezone
-    return build_app(settings, clock=OffsetClock(today, zone))
+    clock = FixedClock(now.replace(tzinfo=zone)) if now else OffsetClock(today, zone)
+    return build_app(settings, clock=clock)
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -267,6 +306,115 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
     upgrade(make_engine(Settings.from_env().database_url))
     print("Database is up to date.")
+    return 0
+
+
+def _holder() -> str:
+    import os
+    import socket
+    import uuid
+
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def _serve_web(app: App) -> None:
+    import uvicorn
+
+    from bot.web import build_web_app
+
+    uvicorn.run(build_web_app(app), host="0.0.0.0", port=app.settings.port,
+                log_level="warning", access_log=False)  # access logs would carry ids
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    _serve_web(_app(args))
+    return 0
+
+
+def _start_worker(app: App) -> None:
+    """Start the background jobs, then serve the platforms that connect out (blocking)."""
+    import threading
+
+    from bot.app import build_senders
+    from scheduler.runtime import start_jobs
+
+    senders, limiters = build_senders(app)
+    start_jobs(app.services.uow, app.services.programme, app.services.clock, senders,
+               limiters, _holder())
+    settings = app.settings
+    if settings.slack_bot_token and settings.slack_app_token:
+        from bot.adapters.slack import run_socket_mode
+
+        threading.Thread(target=run_socket_mode, args=(app,), daemon=True,
+                         name="slack-socket-mode").start()
+    if settings.telegram_bot_token and not settings.telegram_webhook_url:
+        from bot.adapters.telegram import run_polling
+
+        run_polling(app)
+        return
+    threading.Event().wait()  # the jobs and adapters run in their own threads
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    _start_worker(_app(args))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import threading
+
+    app = _app(args)
+    threading.Thread(target=_serve_web, args=(app,), daemon=True, name="web").start()
+    _start_worker(app)
+    return 0
+
+
+def cmd_reminders_preview(args: argparse.Namespace) -> int:
+    from handlers.app import due_between
+    from handlers.when import localise
+
+    app = _app(args)
+    programme = app.services.programme
+    zone = programme.timezone
+    since = localise(args.start, dt.time(0), zone)
+    until = localise(args.end + dt.timedelta(days=1), dt.time(0), zone)
+    with app.services.uow() as db:
+        due = due_between(db, programme, since, until)
+        for message in due:
+            at = message.due_at.astimezone(zone)
+            print(f"{at:%a %d/%m/%Y %H:%M}  {message.kind:<18} to {message.to.name}: "
+                  f"{message.text.splitlines()[0][:90]}")
+    print(f"{len(due)} automatic messages from {args.start:%d/%m/%Y} to {args.end:%d/%m/%Y}.")
+    return 0
+
+
+def cmd_reminders_run_once(args: argparse.Namespace) -> int:
+    from scheduler.reminders import ReminderJob
+
+    app = _app(args)
+    result = ReminderJob(app.services.uow, app.services.programme, app.services.clock,
+                         _holder()).tick()
+    if not result.ran:
+        print("Another process holds the reminder lease; nothing done.")
+        return 0
+    print(f"Queued {result.queued} messages; skipped {result.skipped} that were too late.")
+    return 0
+
+
+def cmd_sessions_report(args: argparse.Namespace) -> int:
+    from handlers.booking import pairs_csv, pairs_report
+
+    app = _app(args)
+    with app.services.uow() as db:
+        rows = pairs_report(db, app.services.programme, app.services.clock.now())
+        for progress, _person in rows:
+            flag = "  behind pace" if progress.behind else ""
+            print(f"{progress.pair:<50} {progress.held} held, {progress.booked} booked{flag}")
+        if args.csv:
+            args.csv.write_bytes(pairs_csv(rows))
+            print(f"Wrote {args.csv}.")
+    if not rows:
+        print("No pairs are registered.")
     return 0
 
 

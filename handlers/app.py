@@ -1,15 +1,21 @@
-"""The route table: every feature module contributes its ROUTES and FLOWS here."""
+"""The route table and the reminder rules: every feature module contributes its ROUTES and
+FLOWS here, and optionally SCHEDULED rules (what automatic messages are due when)."""
 
 from __future__ import annotations
 
-from handlers import booking, claims, faq, general
-from handlers.core import Context, Route
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from handlers import booking, claims, faq, general, reminders
+from handlers.core import Context, Route, ScheduledMessage
 from handlers.messages import Reply
 from handlers.router import Router
 from handlers.services import Services
+from knowledge.programme import Programme
 
 TEAM = frozenset({"programme_team"})
-FEATURES = [booking, claims]  # each has ROUTES: list[Route] and FLOWS: list[Flow]
+FEATURES = [booking, claims, reminders]  # each has ROUTES and FLOWS; some have SCHEDULED
 
 
 def build_router(services: Services) -> Router:
@@ -44,3 +50,11 @@ def build_router(services: Services) -> Router:
         flows += feature.FLOWS
     router = Router(services, routes, flows, fallback=Route("faq", faq.ask, public=True))
     return router
+
+
+def due_between(db: Session, programme: Programme, since: dt.datetime,
+                until: dt.datetime) -> list[ScheduledMessage]:
+    """Every automatic message due in (since, until], opt-outs applied, in time order."""
+    due = [message for feature in FEATURES for rule in getattr(feature, "SCHEDULED", [])
+           for message in rule(db, programme, since, until)]
+    return sorted(reminders.without_opt_outs(db, due), key=lambda m: (m.due_at, m.key))

@@ -477,16 +477,15 @@ class Progress:
     pair: str
 
 
-def pair_progress(ctx: Context, person: Participant) -> Progress:
+def _progress(programme: Programme, today: dt.date, person: Participant,
+              statuses: list[str]) -> Progress:
+    """Held and booked counts, and whether the pair is behind a straight-line pace to the
+    minimum number of sessions by the end of the programme."""
     partner = person.partner
     assert partner is not None
-    sessions = ctx.db.scalars(select(PeerSession).where(
-        PeerSession.pair_key == pair_key(person.id, partner.id))).all()
-    held = sum(1 for s in sessions if s.status == "held")
-    booked = sum(1 for s in sessions if s.status == "booked")
-    programme = ctx.programme
+    held, booked = statuses.count("held"), statuses.count("booked")
     total_days = max((programme.ends - programme.starts).days, 1)
-    elapsed = min(max((ctx.today - programme.starts).days, 0), total_days)
+    elapsed = min(max((today - programme.starts).days, 0), total_days)
     expected_by_now = programme.sessions.min_count * elapsed // total_days
     return Progress(held, booked, held + booked < expected_by_now,
                     f"{person.name} & {partner.name}")
@@ -495,7 +494,9 @@ def pair_progress(ctx: Context, person: Participant) -> Progress:
 def progress_line(ctx: Context, person: Participant) -> str:
     if person.partner is None:
         return ""
-    p = pair_progress(ctx, person)
+    statuses = list(ctx.db.scalars(select(PeerSession.status).where(
+        PeerSession.pair_key == pair_key(person.id, person.partner.id))))
+    p = _progress(ctx.programme, ctx.today, person, statuses)
     rules = ctx.programme.sessions
     months = max(0, (ctx.programme.ends.year - ctx.today.year) * 12
                  + ctx.programme.ends.month - ctx.today.month)
@@ -541,10 +542,17 @@ def _state(ctx: Context, s: PeerSession) -> str:
         s.status, s.status)
 
 
-def pairs_report(db: Session, ctx: Context) -> list[tuple[Progress, Participant]]:
+def pairs_report(db: Session, programme: Programme,
+                 now: dt.datetime) -> list[tuple[Progress, Participant]]:
+    """Every pair (listed by its peer), behind pace first: the programme team's overview."""
+    by_pair: dict[str, list[str]] = {}
+    for key, status in db.execute(select(PeerSession.pair_key, PeerSession.status)):
+        by_pair.setdefault(key, []).append(status)
     people = db.scalars(select(Participant).where(Participant.role == "peer",
                                                   Participant.partner_id.is_not(None)))
-    rows = [(pair_progress(ctx, p), p) for p in people]
+    today = now.astimezone(programme.timezone).date()
+    rows = [(_progress(programme, today, p, by_pair.get(pair_key(p.id, p.partner_id or 0), [])),
+             p) for p in people]
     rows.sort(key=lambda row: (not row[0].behind, row[0].held + row[0].booked, row[0].pair))
     return rows
 
@@ -560,7 +568,7 @@ def pairs_csv(rows: list[tuple[Progress, Participant]]) -> bytes:
 
 
 def pairs(ctx: Context, args: str) -> list[Reply]:
-    rows = pairs_report(ctx.db, ctx)
+    rows = pairs_report(ctx.db, ctx.programme, ctx.now)
     if not rows:
         return [Reply("No pairs are registered yet.")]
     lines = ["*Pairs' progress* (behind pace first)"]

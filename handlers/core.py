@@ -121,11 +121,13 @@ def enqueue(
     choices: tuple[Choice, ...] = (),
     due_at: dt.datetime | None = None,
     broadcast_id: int | None = None,
+    skipped: str | None = None,
 ) -> int:
     """Write one outbox row per linked account of `to`; an existing key is never queued twice.
 
     Returns how many rows were added. Someone with no linked account gets one failed row,
-    so the programme team can see who could not be reached.
+    so the programme team can see who could not be reached. `skipped` records a message that
+    is deliberately not sent (a reminder gone stale while the bot was down), with the reason.
     """
     accounts = db.scalars(select(Account).where(Account.participant_id == to.id)).all()
     targets = [(a.platform, a.chat_id) for a in accounts] or [(UNREACHABLE, "")]
@@ -142,6 +144,9 @@ def enqueue(
         if row_key in existing:
             continue
         unreachable = platform == UNREACHABLE
+        status, reason = ("failed", "no linked account") if unreachable else ("pending", "")
+        if skipped:
+            status, reason = "skipped", skipped
         db.add(
             OutboxMessage(
                 idempotency_key=row_key,
@@ -153,8 +158,8 @@ def enqueue(
                 choices=[[c.label, c.action_id, c.value] for c in choices],
                 created_at=now,
                 due_at=due_at or now,
-                status="failed" if unreachable else "pending",
-                last_error="no linked account" if unreachable else "",
+                status=status,
+                last_error=reason,
                 attempts=0,
                 broadcast_id=broadcast_id,
             )

@@ -10,7 +10,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from handlers.messages import Incoming
@@ -192,7 +192,11 @@ def link_account(db: Session, participant: Participant, msg: Incoming,
                .where(OutboxMessage.participant_id == participant.id,
                       OutboxMessage.platform == UNREACHABLE, OutboxMessage.status == "failed")
                .values(platform=msg.platform, chat_id=chat_id, status="pending", last_error="",
-                       due_at=now))
+                       due_at=now,
+                       # the key names its target, so a later enqueue sees it as queued
+                       idempotency_key=func.replace(OutboxMessage.idempotency_key,
+                                                    f"@{UNREACHABLE}:",
+                                                    f"@{msg.platform}:{chat_id}")))
     db.flush()
     return account
 

@@ -83,3 +83,44 @@ def test_claims_list_and_csv_export(tmp_path):
     lines = target.read_text().splitlines()
     assert lines[0].startswith("id,name,email") and lines[-1].startswith("total,")
     assert "95.00" in lines[-1]
+
+
+def test_reminders_preview_lists_the_window(tmp_path):
+    sps(tmp_path, "participants", "import", str(ROOT / "knowledge/demo/cohort.csv"))
+    result = sps(tmp_path, "reminders", "preview", "--from", "2015-03-01", "--to",
+                 "2015-03-20")
+    assert "Wed 04/03/2015 09:00  event_reminder" in result.stdout
+    assert "15 automatic messages from 01/03/2015 to 20/03/2015." in result.stdout
+
+
+def test_sessions_report_puts_pairs_behind_pace_first(tmp_path):
+    sps(tmp_path, "participants", "import", str(ROOT / "knowledge/demo/cohort.csv"))
+    target = tmp_path / "pairs.csv"
+    result = sps(tmp_path, "sessions", "report", "--today", "2015-06-01", "--csv", str(target))
+    assert "Dr Amira Khan & Dr James Okafor" in result.stdout and "behind pace" in result.stdout
+    assert target.read_text().startswith("pair,held,booked,behind_pace")
+
+
+def test_web_process_answers_healthz(tmp_path):
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "PORT": str(port)}
+    server = subprocess.Popen([sys.executable, "-m", "bot.cli", "web"], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    assert r.status == 200 and b'"ok"' in r.read()
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "web process did not start"
+                time.sleep(0.1)
+    finally:
+        server.terminate()
+        server.wait(10)
