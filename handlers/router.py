@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from handlers.core import Context, Flow, Invalid, Route
@@ -248,11 +250,13 @@ def _first_delivery(db: Session, msg: Incoming, now: dt.datetime) -> bool:
     """Record the event id; False if it was handled before. Committed with the handling, so
     a crash before commit lets the redelivery through and a crash after it does not."""
     assert msg.event_id is not None
-    if db.get(ProcessedEvent, (msg.platform, msg.event_id)) is not None:
-        return False
-    db.add(ProcessedEvent(platform=msg.platform, event_id=msg.event_id, handled_at=now))
-    db.flush()
-    return True
+    # ON CONFLICT DO NOTHING: on PostgreSQL a retry racing the original waits for its commit
+    # and then inserts nothing, instead of failing on the unique key.
+    insert = postgresql_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    inserted = db.execute(insert(ProcessedEvent).values(
+        platform=msg.platform, event_id=msg.event_id, handled_at=now)
+        .on_conflict_do_nothing().returning(ProcessedEvent.event_id)).scalar()
+    return inserted is not None
 
 
 # ---------------------------------------------------------------------- input hygiene

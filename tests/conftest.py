@@ -1,10 +1,13 @@
-"""Shared fixtures: a real migrated SQLite database per test, a fixed clock, and a front door
-that sends messages through the real router as a given participant."""
+"""Shared fixtures: a real migrated database per test (SQLite; also PostgreSQL for modules
+marked `both_databases` when SPS_TEST_POSTGRES_URL is set, as .ci/run does), a fixed clock,
+and a front door that sends messages through the real router as a given participant."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,11 +51,58 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+POSTGRES_URL = os.environ.get("SPS_TEST_POSTGRES_URL", "")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+            "both_databases"):
+        if os.environ.get("SPS_REQUIRE_POSTGRES") and not POSTGRES_URL:
+            raise pytest.UsageError("SPS_REQUIRE_POSTGRES is set but SPS_TEST_POSTGRES_URL "
+                                    "is not")
+        metafunc.parametrize("backend", ["sqlite", "postgresql"] if POSTGRES_URL
+                             else ["sqlite"], indirect=True)
+
+
 @pytest.fixture
-def db_url(migrated_template: Path, tmp_path: Path) -> str:
-    path = tmp_path / "sps.db"
-    shutil.copy(migrated_template, path)
-    return f"sqlite:///{path}"
+def backend(request: pytest.FixtureRequest) -> str:
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> str:
+    """A migrated PostgreSQL database that each test copies (CREATE DATABASE ... TEMPLATE)."""
+    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql("DROP DATABASE IF EXISTS sps_template WITH (FORCE)")
+        connection.exec_driver_sql("CREATE DATABASE sps_template")
+    template = make_engine(_database(POSTGRES_URL, "sps_template"))
+    upgrade(template)
+    template.dispose()
+    admin.dispose()
+    return "sps_template"
+
+
+def _database(url: str, name: str) -> str:
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture
+def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        path = tmp_path / "sps.db"
+        shutil.copy(request.getfixturevalue("migrated_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    template = request.getfixturevalue("postgres_template")
+    name = f"sps_test_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE {template}")
+    yield _database(POSTGRES_URL, name)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from handlers.storage.models import OutboxMessage, PeerSession
 from handlers.when import WhenError, localise, parse_length, split_time
 from tests.conftest import AMIRA, GARETH, JAMES, LONDON, PRIYA, FrontDoor
 
+pytestmark = pytest.mark.both_databases
+
 
 def outbox_for(services, email_fragment: str) -> list[OutboxMessage]:
     with services.uow() as db:

@@ -16,6 +16,8 @@ from handlers.messages import Attachment
 from handlers.storage.models import AuditEntry, Claim, OutboxMessage, Receipt
 from tests.conftest import AMIRA, GARETH, JAMES, PRIYA, FrontDoor
 
+pytestmark = pytest.mark.both_databases
+
 
 def claims(services) -> list[Claim]:
     with services.uow() as db:

@@ -16,6 +16,8 @@ from handlers.router import Router
 from handlers.storage.models import Account, AuditEntry, Conversation, Participant
 from tests.conftest import AMIRA, GARETH, FrontDoor
 
+pytestmark = pytest.mark.both_databases
+
 
 def participant(services, email: str) -> Participant:
     with services.uow() as db:

@@ -3,6 +3,7 @@ stops for blocked users, and recovers rows left in flight by a crash."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from handlers.core import enqueue
@@ -11,6 +12,8 @@ from handlers.ports import Address, DeliveryError
 from handlers.storage.models import Account, OutboxMessage, Participant
 from scheduler.delivery import LEASE, DeliveryWorker, RateLimiter
 from tests.conftest import AMIRA, JAMES
+
+pytestmark = pytest.mark.both_databases
 
 
 class RecordingSender:

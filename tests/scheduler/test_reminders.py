@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, text
 
 from handlers.app import due_between
@@ -15,6 +16,8 @@ from handlers.storage.db import UnitOfWork, make_engine
 from handlers.storage.models import Account, OutboxMessage, Participant, PeerSession
 from scheduler.reminders import ReminderJob
 from tests.conftest import AMIRA, JAMES, LONDON, local
+
+pytestmark = pytest.mark.both_databases
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -156,8 +159,8 @@ def test_opted_out_optional_reminders_are_not_queued(door, services, clock):
                                                     OutboxMessage.participant_id == amira.id)) == 0
 
 
-def test_sqlite_runs_in_wal_with_a_busy_timeout(db_url):
-    engine = make_engine(db_url)
+def test_sqlite_runs_in_wal_with_a_busy_timeout(migrated_template):
+    engine = make_engine(f"sqlite:///{migrated_template}")
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 30000
