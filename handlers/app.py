@@ -7,7 +7,7 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from handlers import booking, claims, faq, general, reminders
+from handlers import booking, broadcast, claims, faq, general, notes, reminders
 from handlers.core import Context, Route, ScheduledMessage
 from handlers.messages import Reply
 from handlers.router import Router
@@ -15,7 +15,8 @@ from handlers.services import Services
 from knowledge.programme import Programme
 
 TEAM = frozenset({"programme_team"})
-FEATURES = [booking, claims, reminders]  # each has ROUTES and FLOWS; some have SCHEDULED
+# each has ROUTES and FLOWS; some have SCHEDULED
+FEATURES = [booking, claims, reminders, notes, broadcast]
 
 
 def build_router(services: Services) -> Router:

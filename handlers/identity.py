@@ -10,7 +10,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from handlers.messages import Incoming
@@ -19,13 +19,18 @@ from handlers.storage.models import (
     UNREACHABLE,
     Account,
     AuditEntry,
+    Challenge,
+    ChallengeMember,
     InviteCode,
     OutboxMessage,
     Participant,
 )
 
 CSV_COLUMNS = ("name", "email", "role", "organisation", "region", "partner_email")
+CHALLENGE_COLUMN = "challenge"  # optional, after CSV_COLUMNS: the peer-challenge team
 PAIRED_ROLES = ("peer", "expert_peer")
+CHALLENGE_ROLES = PAIRED_ROLES  # only peers do the challenging, so only they keep notes
+_CHALLENGE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,59}$")
 INVITE_LIFETIME = dt.timedelta(days=14)
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
 _EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
@@ -55,6 +60,16 @@ class _Row:
     organisation: str
     region: str
     partner_email: str
+    challenge: str = ""
+
+
+def challenge_slug(text: str) -> str:
+    """`STP North` -> `stp-north`; raises ValueError if it still isn't a usable team name."""
+    slug = "-".join(text.strip().lower().split())
+    if not _CHALLENGE_NAME.match(slug):
+        raise ValueError(f"'{text.strip()[:60]}' is not a usable challenge name: use letters, "
+                         "digits and hyphens, up to 60 characters, like stp-north")
+    return slug
 
 
 def import_participants(db: Session, csv_text: str, now: dt.datetime,
@@ -62,9 +77,16 @@ def import_participants(db: Session, csv_text: str, now: dt.datetime,
     """Add or update participants by email, all or nothing. Re-importing changes nothing."""
     rows = _parse_rows(csv_text)
     by_email = {p.email: p for p in db.scalars(select(Participant))}
-    problems = _check_partners(rows, by_email)
+    challenges = {c.name: c for c in db.scalars(select(Challenge))}
+    problems = _check_partners(rows, by_email) + _check_challenges(rows, by_email, challenges)
     if problems:
         raise ImportProblem(problems)
+    members = {(m.challenge_id, m.participant_id) for m in db.scalars(select(ChallengeMember))}
+
+    def joins(row: _Row, person: Participant) -> bool:
+        challenge = challenges.get(row.challenge)
+        return bool(row.challenge) and (challenge is None
+                                        or (challenge.id, person.id) not in members)
 
     added = updated = unchanged = 0
     for row in rows:
@@ -76,7 +98,7 @@ def import_participants(db: Session, csv_text: str, now: dt.datetime,
             db.add(person)
             by_email[row.email] = person
             added += 1
-        elif any(getattr(person, k) != v for k, v in fields.items()):
+        elif any(getattr(person, k) != v for k, v in fields.items()) or joins(row, person):
             for k, v in fields.items():
                 setattr(person, k, v)
             updated += 1
@@ -92,6 +114,18 @@ def import_participants(db: Session, csv_text: str, now: dt.datetime,
             person.partner_id = partner.id if partner else None
             if partner is not None:
                 partner.partner_id = person.id
+        # The file only adds team members: removals go through /team remove, which is
+        # audited, so re-importing an older file never silently drops someone.
+        if joins(row, person):
+            challenge = challenges.get(row.challenge)
+            if challenge is None:
+                challenge = challenges[row.challenge] = Challenge(name=row.challenge,
+                                                                  created_at=now)
+                db.add(challenge)
+                db.flush()
+            db.add(ChallengeMember(challenge_id=challenge.id, participant_id=person.id,
+                                   added_at=now))
+            members.add((challenge.id, person.id))
     db.add(AuditEntry(at=now, actor_id=actor_id, action="participants.import",
                       detail={"added": added, "updated": updated, "unchanged": unchanged}))
     return ImportResult(added, updated, unchanged)
@@ -102,6 +136,8 @@ def _parse_rows(csv_text: str) -> list[_Row]:
     header = [h.strip().lower() for h in next(reader, [])]
     if tuple(header[: len(CSV_COLUMNS)]) != CSV_COLUMNS:
         raise ImportProblem([f"line 1: the header must start with {','.join(CSV_COLUMNS)}"])
+    # Extra columns may follow; the challenge team is read from wherever its header is.
+    challenge_at = header.index(CHALLENGE_COLUMN) if CHALLENGE_COLUMN in header else None
     rows: list[_Row] = []
     problems: list[str] = []
     seen: dict[str, int] = {}
@@ -114,6 +150,17 @@ def _parse_rows(csv_text: str) -> list[_Row]:
             continue
         name, email, role, organisation, region, partner = (v.strip() for v in values[:6])
         email, partner, role = email.lower(), partner.lower(), role.lower()
+        challenge = ""
+        raw_challenge = values[challenge_at].strip() \
+            if challenge_at is not None and challenge_at < len(values) else ""
+        if raw_challenge:
+            try:
+                challenge = challenge_slug(raw_challenge)
+            except ValueError as problem:
+                problems.append(f"line {line}: {problem}")
+            if role not in CHALLENGE_ROLES:
+                problems.append(f"line {line}: only peers and expert peers join a challenge "
+                                f"team, not {role}")
         if not name:
             problems.append(f"line {line}: name is empty")
         if not _EMAIL.match(email):
@@ -125,7 +172,8 @@ def _parse_rows(csv_text: str) -> list[_Row]:
             problems.append(f"line {line}: role '{role}' is not one of {', '.join(ROLES)}")
         if partner and partner == email:
             problems.append(f"line {line}: a participant cannot be their own partner")
-        rows.append(_Row(line, name, email, role, organisation, region, partner))
+        rows.append(_Row(line, name, email, role, organisation, region, partner,
+                         challenge))
     if problems:
         raise ImportProblem(problems)
     return rows
@@ -150,6 +198,21 @@ def _check_partners(rows: list[_Row], existing: dict[str, Participant]) -> list[
         elif other is not None and other.role not in PAIRED_ROLES:
             problems.append(f"line {row.line}: partner {row.partner_email} is {other.role}, "
                             "not a peer or expert peer")
+    return problems
+
+
+def _check_challenges(rows: list[_Row], existing: dict[str, Participant],
+                      challenges: dict[str, Challenge]) -> list[str]:
+    """A signed-off team takes nobody new: they would never be asked to destroy notes."""
+    problems = []
+    for row in rows:
+        challenge = challenges.get(row.challenge)
+        if challenge is None or challenge.signed_off_at is None:
+            continue
+        person = existing.get(row.email)
+        if person is None or all(m.participant_id != person.id for m in challenge.members):
+            problems.append(f"line {row.line}: challenge {row.challenge} is already signed "
+                            "off, so nobody can join it")
     return problems
 
 
@@ -192,7 +255,8 @@ def link_account(db: Session, participant: Participant, msg: Incoming,
                .where(OutboxMessage.participant_id == participant.id,
                       OutboxMessage.platform == UNREACHABLE, OutboxMessage.status == "failed")
                .values(platform=msg.platform, chat_id=chat_id, status="pending", last_error="",
-                       due_at=now,
+                       # a scheduled message (a broadcast for later) keeps its time
+                       due_at=case((OutboxMessage.due_at > now, OutboxMessage.due_at), else_=now),
                        # the key names its target, so a later enqueue sees it as queued
                        idempotency_key=func.replace(OutboxMessage.idempotency_key,
                                                     f"@{UNREACHABLE}:",

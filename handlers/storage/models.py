@@ -283,3 +283,50 @@ class ReminderOptOut(Base):
 
     participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class Challenge(Base):
+    """A peer-challenge team. Once its report is signed off, every member must destroy their
+    notes and confirm it; `manager_id` is the challenge manager who signs it off."""
+
+    __tablename__ = "challenges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), unique=True)  # a slug, e.g. "stp-north"
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
+    created_at: Mapped[dt.datetime]
+    signed_off_at: Mapped[dt.datetime | None]
+    signed_off_by: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
+
+    manager: Mapped[Participant | None] = relationship(foreign_keys=[manager_id])
+    members: Mapped[list[ChallengeMember]] = relationship(back_populates="challenge",
+                                                          cascade="all, delete-orphan")
+
+
+class ChallengeMember(Base):
+    """A participant on a challenge team, and when they confirmed destroying their notes."""
+
+    __tablename__ = "challenge_members"
+
+    challenge_id: Mapped[int] = mapped_column(ForeignKey("challenges.id"), primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), primary_key=True,
+                                                index=True)
+    added_at: Mapped[dt.datetime]
+    notes_destroyed_at: Mapped[dt.datetime | None]
+
+    challenge: Mapped[Challenge] = relationship(back_populates="members")
+    participant: Mapped[Participant] = relationship()
+
+
+class Broadcast(Base):
+    """A programme-team message to an audience; its outbox rows carry `broadcast_id`."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    audience: Mapped[str] = mapped_column(String(120))  # "everyone", "role:peer", "region:North"
+    text: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
+    created_at: Mapped[dt.datetime]
+    scheduled_for: Mapped[dt.datetime] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(20), default="scheduled")  # scheduled|sent|cancelled

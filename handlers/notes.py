@@ -1,0 +1,351 @@
+"""Peer-challenge teams and the note-destruction rule: once a challenge report is signed off,
+every member destroys their notes and the background documents and confirms it to the
+challenge manager. The bot asks, reminds until each member confirms, and keeps the record."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from handlers.core import Context, Flow, Route, ScheduledMessage, enqueue
+from handlers.identity import CHALLENGE_ROLES, challenge_slug
+from handlers.messages import Choice, Reply
+from handlers.storage.models import AuditEntry, Challenge, ChallengeMember, Participant
+from knowledge.programme import Programme, format_date
+
+MANAGERS = frozenset({"challenge_manager", "programme_team"})
+DESTROYED = "notes.destroyed"
+
+
+class NotesError(ValueError):
+    """A challenge action that cannot be done; the message says why, for the user."""
+
+
+# ---------------------------------------------------------------- rules
+def find_challenge(db: Session, name: str) -> Challenge:
+    try:
+        slug = challenge_slug(name)
+    except ValueError as problem:
+        raise NotesError(f"{str(problem)[0].upper()}{str(problem)[1:]}.") from None
+    challenge = db.scalars(select(Challenge).where(Challenge.name == slug)).first()
+    if challenge is None:
+        known = ", ".join(db.scalars(select(Challenge.name).order_by(Challenge.name))) or "none"
+        raise NotesError(f"There is no challenge called {slug} (known: {known}).")
+    return challenge
+
+
+def _check_may_manage(challenge: Challenge, person: Participant | None) -> None:
+    """The programme team manages every challenge; a challenge manager only their own.
+    `person` None is the operator at the command line."""
+    if person is None or person.is_team or challenge.manager_id == person.id:
+        return
+    if challenge.manager is None:
+        raise NotesError(f"{challenge.name} has no challenge manager yet: send /challenge "
+                         f"create {challenge.name} to manage it.")
+    raise NotesError(f"Only {challenge.manager.name} or the programme team can manage "
+                     f"{challenge.name}.")
+
+
+def _when(programme: Programme, at: dt.datetime) -> str:
+    local = at.astimezone(programme.timezone)
+    return f"{format_date(local.date())} {local:%H:%M}"
+
+
+def _button(challenge: Challenge) -> Choice:
+    return Choice("I've destroyed my notes", DESTROYED, str(challenge.id))
+
+
+def _request_text(programme: Programme, challenge: Challenge) -> str:
+    assert challenge.signed_off_at is not None
+    day = format_date(challenge.signed_off_at.astimezone(programme.timezone).date())
+    return (f"The report of the {challenge.name} peer challenge was signed off on {day}. "
+            "Under the programme's rules, please now destroy all your notes from it, "
+            "handwritten and electronic, and delete the background documents from your "
+            "computer, email and any shared drive. Then confirm here so your challenge "
+            "manager knows.")
+
+
+def sign_off(db: Session, programme: Programme, challenge_name: str,
+             actor: Participant | None, now: dt.datetime) -> tuple[Challenge, int]:
+    """Mark the report signed off and ask every member to destroy their notes, in this one
+    transaction. Returns the challenge and how many members were asked."""
+    challenge = find_challenge(db, challenge_name)
+    _check_may_manage(challenge, actor)
+    if challenge.signed_off_at is not None:
+        raise NotesError(f"{challenge.name} was already signed off on "
+                         f"{_when(programme, challenge.signed_off_at)}.")
+    challenge.signed_off_at = now
+    challenge.signed_off_by = actor.id if actor else None
+    db.add(AuditEntry(at=now, actor_id=challenge.signed_off_by, action="challenge.signoff",
+                      subject=f"challenge:{challenge.id}",
+                      detail={"members": len(challenge.members)}))
+    for member in challenge.members:
+        enqueue(db, member.participant, _request_text(programme, challenge),
+                kind="notes_request", key=f"notes:{challenge.id}:request:{member.participant_id}",
+                now=now, choices=(_button(challenge),))
+    return challenge, len(challenge.members)
+
+
+def _rounds(start: dt.datetime, every: dt.timedelta, since: dt.datetime,
+            until: dt.datetime) -> Iterator[int]:
+    """The k >= 1 for which start + k * every falls in (since, until]."""
+    k = max(1, (since - start) // every + 1)
+    while start + k * every <= until:
+        yield k
+        k += 1
+
+
+def due_note_reminders(db: Session, programme: Programme, since: dt.datetime,
+                       until: dt.datetime) -> list[ScheduledMessage]:
+    """Reminders to each member of a signed-off challenge who has not confirmed yet, every
+    `note_destruction_every` after sign-off, and a summary to its manager each round.
+
+    Anyone who has confirmed gets none at all, even for a round that fell before their
+    confirmation: after downtime a catch-up would otherwise nag people who already did it."""
+    every = programme.reminders.note_destruction_every
+    due: list[ScheduledMessage] = []
+    challenges = db.scalars(select(Challenge).where(Challenge.signed_off_at.is_not(None))
+                            .order_by(Challenge.id))
+    for challenge in challenges:
+        assert challenge.signed_off_at is not None
+        members = sorted(challenge.members, key=lambda m: m.participant.name)
+        waiting = [m.participant for m in members if m.notes_destroyed_at is None]
+        if not waiting:
+            continue
+        for k in _rounds(challenge.signed_off_at, every, since, until):
+            at = challenge.signed_off_at + k * every
+            due += [ScheduledMessage(
+                key=f"notes:{challenge.id}:remind:{person.id}:{k}", to=person,
+                text="Reminder: " + _request_text(programme, challenge), due_at=at,
+                kind="notes_reminder", optional=False, choices=(_button(challenge),))
+                for person in waiting]
+            if challenge.manager is not None:
+                due.append(ScheduledMessage(
+                    key=f"notes:{challenge.id}:summary:{k}", to=challenge.manager,
+                    text=f"Notes destruction for {challenge.name}: "
+                         f"{len(members) - len(waiting)} of {len(members)} have confirmed; "
+                         f"still waiting for {', '.join(p.name for p in waiting)}. "
+                         f"I've reminded them. /notes status {challenge.name} has the details.",
+                    due_at=at, kind="notes_summary", optional=False))
+    return due
+
+
+# ---------------------------------------------------------------- managing challenges
+def _person(db: Session, email: str) -> Participant | None:
+    return db.scalars(select(Participant).where(Participant.email == email.strip().lower())
+                      ).first()
+
+
+def challenge_command(ctx: Context, args: str) -> list[Reply]:
+    """`/challenge` lists them; `/challenge create NAME [MANAGER_EMAIL]` creates one or sets
+    its manager (a challenge manager who leaves out the email manages it themselves)."""
+    words = args.split()
+    if not words:
+        return [_list_challenges(ctx)]
+    if words[0].lower() != "create" or len(words) not in (2, 3):
+        return [Reply("Send /challenge create NAME, or /challenge create NAME MANAGER_EMAIL "
+                      "to name its challenge manager.")]
+    try:
+        name = challenge_slug(words[1])
+    except ValueError as problem:
+        return [Reply(f"{str(problem)[0].upper()}{str(problem)[1:]}.")]
+    me = ctx.me
+    manager = _person(ctx.db, words[2]) if len(words) == 3 else (
+        me if me.role == "challenge_manager" else None)
+    if manager is None or manager.role != "challenge_manager":
+        return [Reply("Please name a registered challenge manager: "
+                      f"/challenge create {name} EMAIL.")]
+    challenge = ctx.db.scalars(select(Challenge).where(Challenge.name == name)).first()
+    if challenge is None:
+        challenge = Challenge(name=name, manager_id=manager.id, created_at=ctx.now)
+        ctx.db.add(challenge)
+        ctx.db.flush()
+        ctx.audit("challenge.create", f"challenge:{challenge.id}", manager=manager.id)
+        return [Reply(f"Created the challenge {name}, managed by {manager.name}. Add its "
+                      f"members with /team add {name} EMAIL.")]
+    if challenge.manager_id not in (None, manager.id) and not me.is_team:
+        return [Reply(f"{name} is already managed by {challenge.manager.name}; the programme "
+                      "team can change that.")]
+    challenge.manager_id = manager.id
+    ctx.audit("challenge.manager", f"challenge:{challenge.id}", manager=manager.id)
+    return [Reply(f"{name} is managed by {manager.name}. It has "
+                  f"{len(challenge.members)} member{'s' if len(challenge.members) != 1 else ''}.")]
+
+
+def _list_challenges(ctx: Context) -> Reply:
+    challenges = ctx.db.scalars(select(Challenge).order_by(Challenge.name)).all()
+    if not challenges:
+        return Reply("There are no challenges yet. Create one with /challenge create NAME.")
+    lines = ["*Challenges*"]
+    for c in challenges:
+        state = (f"signed off {_when(ctx.programme, c.signed_off_at)}" if c.signed_off_at
+                 else "in progress")
+        lines.append(f"- {c.name}: {len(c.members)} members, managed by "
+                     f"{c.manager.name if c.manager else 'nobody yet'}, {state}")
+    return Reply("\n".join(lines))
+
+
+def team_command(ctx: Context, args: str) -> list[Reply]:
+    """`/team add|remove CHALLENGE EMAIL`."""
+    words = args.split()
+    if len(words) != 3 or words[0].lower() not in ("add", "remove"):
+        return [Reply("Send /team add CHALLENGE EMAIL or /team remove CHALLENGE EMAIL.")]
+    action, name, email = words[0].lower(), words[1], words[2]
+    try:
+        challenge = find_challenge(ctx.db, name)
+        _check_may_manage(challenge, ctx.me)
+    except NotesError as problem:
+        return [Reply(str(problem))]
+    person = _person(ctx.db, email)
+    if person is None:
+        return [Reply(f"Nobody is registered with the email {email[:80]}.")]
+    member = ctx.db.get(ChallengeMember, (challenge.id, person.id))
+    if action == "remove":
+        if member is None:
+            return [Reply(f"{person.name} is not on {challenge.name}.")]
+        challenge.members.remove(member)
+        ctx.audit("challenge.member.remove", f"challenge:{challenge.id}", participant=person.id)
+        return [Reply(f"Removed {person.name} from {challenge.name}.")]
+    if member is not None:
+        return [Reply(f"{person.name} is already on {challenge.name}.")]
+    if person.role not in CHALLENGE_ROLES:
+        return [Reply(f"Only peers and expert peers join a challenge team; {person.name} is "
+                      f"{person.role.replace('_', ' ')}.")]
+    if challenge.signed_off_at is not None:
+        return [Reply(f"{challenge.name} is already signed off, so nobody can join it.")]
+    challenge.members.append(ChallengeMember(participant_id=person.id, added_at=ctx.now))
+    ctx.audit("challenge.member.add", f"challenge:{challenge.id}", participant=person.id)
+    return [Reply(f"Added {person.name} to {challenge.name} "
+                  f"({len(challenge.members)} members).")]
+
+
+def signoff_command(ctx: Context, args: str) -> list[Reply]:
+    if not args.strip():
+        return [Reply("Which challenge? Send /signoff CHALLENGE.")]
+    try:
+        challenge, asked = sign_off(ctx.db, ctx.programme, args, ctx.me, ctx.now)
+    except NotesError as problem:
+        return [Reply(str(problem))]
+    if not asked:
+        return [Reply(f"Signed off {challenge.name}. It has no members, so nobody was asked "
+                      "to destroy notes.")]
+    return [Reply(f"Signed off {challenge.name}. I've asked its {asked} member"
+                  f"{'s' if asked != 1 else ''} to destroy their notes and confirm; "
+                  f"/notes status {challenge.name} shows who has.")]
+
+
+# ---------------------------------------------------------------- confirming
+def _confirm(ctx: Context, member: ChallengeMember) -> str:
+    """Record the confirmation (once: a second one changes nothing) and tell the manager
+    when the last member has confirmed."""
+    challenge = member.challenge
+    if member.notes_destroyed_at is not None:
+        return (f"You already confirmed for {challenge.name} on "
+                f"{_when(ctx.programme, member.notes_destroyed_at)}. Thank you.")
+    member.notes_destroyed_at = ctx.now
+    ctx.audit("notes.destroyed", f"challenge:{challenge.id}")
+    if challenge.manager is not None and all(m.notes_destroyed_at for m in challenge.members):
+        ctx.notify(challenge.manager, f"All {len(challenge.members)} members of "
+                   f"{challenge.name} have confirmed they destroyed their notes.",
+                   kind="notes_summary", key=f"notes:{challenge.id}:all-confirmed")
+    return (f"Thank you. I've recorded that you destroyed your notes for {challenge.name}, "
+            f"{_when(ctx.programme, ctx.now)}.")
+
+
+def _memberships(ctx: Context) -> list[ChallengeMember]:
+    return sorted(ctx.db.scalars(select(ChallengeMember).where(
+        ChallengeMember.participant_id == ctx.me.id)).all(), key=lambda m: m.challenge.name)
+
+
+def destroyed(ctx: Context, value: str) -> list[Reply]:
+    """The one-tap button: value is the challenge id, or "all" for every pending one."""
+    pending = [m for m in _memberships(ctx) if m.challenge.signed_off_at is not None]
+    chosen = pending if value == "all" else [m for m in pending if str(m.challenge_id) == value]
+    if not chosen:
+        return [Reply("I can't find a signed-off challenge of yours for that button.")]
+    return [Reply("\n".join(_confirm(ctx, m) for m in chosen))]
+
+
+def notes_command(ctx: Context, args: str) -> list[Reply]:
+    """`/notes destroyed [CHALLENGE]`, `/notes status CHALLENGE`."""
+    sub, _, rest = args.strip().partition(" ")
+    sub = sub.lower()
+    if sub == "status":
+        return _status(ctx, rest)
+    if sub != "destroyed":
+        return [Reply("Send /notes destroyed to confirm you destroyed your notes after a "
+                      "challenge report was signed off"
+                      + (", or /notes status CHALLENGE to see who has confirmed."
+                         if ctx.me.role in MANAGERS else "."))]
+    mine = _memberships(ctx)
+    if rest.strip():
+        try:
+            challenge = find_challenge(ctx.db, rest)
+        except NotesError as problem:
+            return [Reply(str(problem))]
+        member = next((m for m in mine if m.challenge_id == challenge.id), None)
+        if member is None:
+            return [Reply(f"You're not on the {challenge.name} challenge.")]
+        if challenge.signed_off_at is None:
+            return [Reply(f"The {challenge.name} report isn't signed off yet, so please keep "
+                          "your notes until it is. I'll tell you when.")]
+        return [Reply(_confirm(ctx, member))]
+    signed = [m for m in mine if m.challenge.signed_off_at is not None]
+    pending = [m for m in signed if m.notes_destroyed_at is None]
+    if len(pending) == 1:
+        return [Reply(_confirm(ctx, pending[0]))]
+    if pending:
+        # A confirmation vouches for one team's notes, so with several open we ask rather
+        # than guess; one tap still confirms them all.
+        return [Reply("You have notes to destroy from " + ", ".join(m.challenge.name
+                                                                     for m in pending)
+                      + ". Which have you destroyed?",
+                      choices=tuple(Choice(m.challenge.name, DESTROYED, str(m.challenge_id))
+                                    for m in pending[:5])
+                      + (Choice(f"All {len(pending)}", DESTROYED, "all"),))]
+    if signed:
+        return [Reply("\n".join(_confirm(ctx, m) for m in signed))]
+    return [Reply("None of your challenge reports has been signed off yet, so there are no "
+                  "notes to destroy. I'll tell you when there are.")]
+
+
+def _status(ctx: Context, name: str) -> list[Reply]:
+    if ctx.me.role not in MANAGERS:
+        return [Reply("Sorry, only the challenge manager or programme team can do that.")]
+    if not name.strip():
+        return [Reply("Which challenge? Send /notes status CHALLENGE.")]
+    try:
+        challenge = find_challenge(ctx.db, name)
+        _check_may_manage(challenge, ctx.me)
+    except NotesError as problem:
+        return [Reply(str(problem))]
+    members = sorted(challenge.members, key=lambda m: m.participant.name)
+    if challenge.signed_off_at is None:
+        return [Reply(f"{challenge.name} isn't signed off yet. Members: "
+                      + (", ".join(m.participant.name for m in members) or "none") + ".")]
+    done = [m for m in members if m.notes_destroyed_at is not None]
+    lines = [f"*{challenge.name}*: signed off {_when(ctx.programme, challenge.signed_off_at)}. "
+             f"{len(done)} of {len(members)} have confirmed destroying their notes."]
+    lines += [f"- {m.participant.name}: confirmed {_when(ctx.programme, m.notes_destroyed_at)}"
+              for m in done if m.notes_destroyed_at is not None]
+    lines += [f"- {m.participant.name}: not yet" for m in members if m.notes_destroyed_at is None]
+    return [Reply("\n".join(lines), private_only=True)]
+
+
+ROUTES = [
+    Route("challenge", challenge_command, command="/challenge", roles=MANAGERS,
+          help="list peer challenges, or create one", usage="/challenge [create NAME [EMAIL]]"),
+    Route("team", team_command, command="/team", roles=MANAGERS,
+          help="add or remove a challenge team member", usage="/team add|remove CHALLENGE EMAIL"),
+    Route("signoff", signoff_command, command="/signoff", roles=MANAGERS,
+          help="sign off a challenge report; members are asked to destroy their notes",
+          usage="/signoff CHALLENGE"),
+    Route("notes", notes_command, command="/notes",
+          help="confirm you destroyed your challenge notes", usage="/notes destroyed"),
+    Route("notes-destroyed", destroyed, action=DESTROYED),
+]
+FLOWS: list[Flow] = []
+SCHEDULED = [due_note_reminders]

@@ -1,0 +1,246 @@
+"""Challenge teams and note destruction: sign-off asks every member, confirmations are
+recorded once, reminders repeat until each member confirms, the manager sees who has."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from handlers.identity import ImportProblem, import_participants
+from handlers.notes import NotesError, due_note_reminders, sign_off
+from handlers.storage.models import (
+    AuditEntry,
+    Challenge,
+    ChallengeMember,
+    OutboxMessage,
+    Participant,
+)
+from tests.conftest import AMIRA, GARETH, HELEN, JAMES, PRIYA, SIAN, FrontDoor
+
+HEADER = "name,email,role,organisation,region,partner_email,challenge\n"
+WEEK = dt.timedelta(days=7)
+
+
+def person_id(services, email: str) -> int:
+    with services.uow() as db:
+        return db.scalars(select(Participant.id).where(Participant.email == email)).one()
+
+
+def members(services, name: str = "stp-north") -> dict[str, dt.datetime | None]:
+    with services.uow() as db:
+        challenge = db.scalars(select(Challenge).where(Challenge.name == name)).one()
+        return {m.participant.email: m.notes_destroyed_at for m in challenge.members}
+
+
+def outbox(services, kind: str) -> list[OutboxMessage]:
+    with services.uow() as db:
+        return list(db.scalars(select(OutboxMessage).where(OutboxMessage.kind == kind)
+                               .order_by(OutboxMessage.id)))
+
+
+def audits(services, action: str) -> list[AuditEntry]:
+    with services.uow() as db:
+        return list(db.scalars(select(AuditEntry).where(AuditEntry.action == action)))
+
+
+def signed_off(door: FrontDoor) -> None:
+    door.text(HELEN, "/challenge create stp-north")
+    assert "Signed off stp-north" in door.text(HELEN, "/signoff stp-north")
+
+
+def press_destroyed(door: FrontDoor, who: str, services) -> str:
+    request = next(m for m in outbox(services, "notes_request")
+                   if m.participant_id == person_id(services, who))
+    label, action, value = request.choices[0]
+    assert label == "I've destroyed my notes"
+    replies = door.router.handle(door.incoming(who, action_id=action, action_value=value))
+    return replies[0].text
+
+
+# ---------------------------------------------------------------- teams
+def test_demo_cohort_has_a_challenge_team(services):
+    assert set(members(services)) == {AMIRA, JAMES, SIAN}
+
+
+def test_csv_challenge_column_adds_members_idempotently(services):
+    csv = HEADER.rstrip("\n") + ",notes\n" + (
+        "Ann Lee,ann@example.org,peer,Org,North,,ICB South,likes tea\n"
+        "Bob Day,bob@example.org,expert_peer,Org,North,,icb-south,\n"
+        "Cal Roe,cal@example.org,peer,Org,North,,,\n")
+    with services.uow() as db:
+        first = import_participants(db, csv, services.clock.now())
+    assert (first.added, first.updated) == (3, 0)
+    assert set(members(services, "icb-south")) == {"ann@example.org", "bob@example.org"}
+    with services.uow() as db:
+        again = import_participants(db, csv, services.clock.now())
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 3)
+    moved = csv.replace("Cal Roe,cal@example.org,peer,Org,North,,,",
+                        "Cal Roe,cal@example.org,peer,Org,North,,icb-south,")
+    with services.uow() as db:
+        assert import_participants(db, moved, services.clock.now()).updated == 1
+    assert len(members(services, "icb-south")) == 3
+
+
+@pytest.mark.parametrize("row, problem", [
+    ("Gail,gail@example.org,programme_team,O,R,,stp-north\n", "only peers and expert peers"),
+    ("Ann,ann@example.org,peer,O,R,,no/slashes\n", "not a usable challenge name"),
+])
+def test_csv_challenge_problems_import_nothing(services, row, problem):
+    with services.uow() as db, pytest.raises(ImportProblem, match=problem):
+        import_participants(db, HEADER + row, services.clock.now())
+    with services.uow() as db:
+        assert db.scalars(select(Participant).where(Participant.email.like("%ann@%"))).first() \
+            is None
+
+
+def test_peers_cannot_manage_challenges(door: FrontDoor):
+    for command in ("/signoff stp-north", "/challenge create x", "/team add stp-north "
+                    + PRIYA, "/notes status stp-north"):
+        assert "only the challenge manager or programme team" in door.text(AMIRA, command)
+
+
+def test_challenge_manager_creates_and_keeps_the_team(door: FrontDoor, services):
+    assert "no challenge manager yet" in door.text(HELEN, "/signoff stp-north")
+    assert "managed by Helen Price" in door.text(HELEN, "/challenge create stp-north")
+    assert "stp-north: 3 members, managed by Helen Price, in progress" in \
+        door.text(HELEN, "/challenge")
+    assert "Added Dr Priya Nair" in door.text(HELEN, f"/team add stp-north {PRIYA}")
+    assert "already on" in door.text(HELEN, f"/team add stp-north {PRIYA}")
+    assert "Only peers and expert peers" in door.text(HELEN, f"/team add stp-north {GARETH}")
+    assert "Removed Dr Priya Nair" in door.text(HELEN, f"/team remove stp-north {PRIYA}")
+    assert set(members(services)) == {AMIRA, JAMES, SIAN}
+    assert [a.action for a in audits(services, "challenge.member.add")] == ["challenge.member.add"]
+    assert "no challenge called nope" in door.text(GARETH, f"/team add nope {PRIYA}")
+
+
+def test_another_challenge_manager_cannot_sign_off(door: FrontDoor, services):
+    with services.uow() as db:
+        import_participants(db, HEADER + "Mo Ali,mo@example.org,challenge_manager,LGA,London,,\n",
+                            services.clock.now())
+    door.text(HELEN, "/challenge create stp-north")
+    assert "Only Helen Price or the programme team" in door.text("mo@example.org",
+                                                                 "/signoff stp-north")
+    assert "already managed by Helen Price" in door.text("mo@example.org",
+                                                         "/challenge create stp-north")
+
+
+# ---------------------------------------------------------------- sign-off and confirming
+def test_signoff_asks_every_member_and_only_them(door: FrontDoor, services, clock):
+    signed_off(door)
+    requests = outbox(services, "notes_request")
+    assert {m.participant_id for m in requests} == {person_id(services, e)
+                                                    for e in (AMIRA, JAMES, SIAN)}
+    text = requests[0].text
+    assert "handwritten and electronic" in text and "background documents" in text
+    with services.uow() as db:
+        challenge = db.scalars(select(Challenge)).one()
+        assert challenge.signed_off_at == clock.now()
+    assert len(audits(services, "challenge.signoff")) == 1
+    assert "already signed off" in door.text(GARETH, "/signoff stp-north")
+    assert len(outbox(services, "notes_request")) == 3
+
+
+def test_one_tap_confirmation_is_audited_with_time_and_harmless_twice(door, services, clock):
+    door.text(AMIRA, "/whoami")
+    signed_off(door)
+    clock.advance(hours=1)
+    assert "I've recorded that you destroyed your notes" in press_destroyed(door, AMIRA,
+                                                                             services)
+    clock.advance(hours=1)
+    assert "already confirmed for stp-north on Monday 2 March 2015 10:00" in \
+        press_destroyed(door, AMIRA, services)
+    assert members(services)[AMIRA] == clock.now() - dt.timedelta(hours=1)
+    [entry] = audits(services, "notes.destroyed")
+    assert entry.at == clock.now() - dt.timedelta(hours=1)
+    assert entry.actor_id == person_id(services, AMIRA)
+
+
+def test_command_confirmation_and_before_signoff(door: FrontDoor, services, clock):
+    assert "no notes to destroy" in door.text(JAMES, "/notes destroyed")
+    assert "isn't signed off yet" in door.text(JAMES, "/notes destroyed stp-north")
+    signed_off(door)
+    assert "I've recorded" in door.text(JAMES, "/notes destroyed")
+    assert members(services)[JAMES] == clock.now()
+    assert "already confirmed" in door.text(JAMES, "/notes destroyed")
+
+
+def test_several_pending_challenges_ask_which(door: FrontDoor, services):
+    door.text(HELEN, "/challenge create icb-south")
+    door.text(HELEN, f"/team add icb-south {AMIRA}")
+    signed_off(door)
+    door.text(HELEN, "/signoff icb-south")
+    assert "Which have you destroyed?" in door.text(AMIRA, "/notes destroyed")
+    assert members(services)[AMIRA] is None
+    replies = door.press(AMIRA, "All 2")
+    assert replies[0].text.count("I've recorded") == 2
+    assert members(services)[AMIRA] and members(services, "icb-south")[AMIRA]
+
+
+def test_status_lists_who_has_and_has_not_confirmed(door: FrontDoor, services, clock):
+    signed_off(door)
+    clock.advance(hours=1)
+    door.text(AMIRA, "/notes destroyed")
+    status = door.text(HELEN, "/notes status stp-north")
+    assert "1 of 3 have confirmed" in status
+    assert "- Dr Amira Khan: confirmed Monday 2 March 2015 10:00" in status
+    assert "- Dr James Okafor: not yet" in status and "- Dr Sian Roberts: not yet" in status
+    assert door.send(GARETH, "/notes status stp-north")[0].private_only
+
+
+def test_manager_told_when_the_last_member_confirms(door: FrontDoor, services):
+    signed_off(door)
+    for who in (AMIRA, JAMES, SIAN):
+        door.text(who, "/notes destroyed")
+    [done] = outbox(services, "notes_summary")
+    assert done.participant_id == person_id(services, HELEN)
+    assert "All 3 members of stp-north have confirmed" in done.text
+
+
+# ---------------------------------------------------------------- reminders
+def test_reminders_every_interval_until_each_member_confirms(door, services, clock):
+    signed_off(door)
+    start = clock.now()
+    programme = services.programme
+    assert programme.reminders.note_destruction_every == WEEK
+    with services.uow() as db:
+        assert due_note_reminders(db, programme, start, start + WEEK - dt.timedelta(1)) == []
+        first = due_note_reminders(db, programme, start, start + WEEK)
+        three_weeks = due_note_reminders(db, programme, start, start + 3 * WEEK)
+        later_only = due_note_reminders(db, programme, start + WEEK, start + 2 * WEEK)
+    reminders = [m for m in first if m.kind == "notes_reminder"]
+    assert {m.to.email for m in reminders} == {AMIRA, JAMES, SIAN}
+    assert all(m.due_at == start + WEEK and not m.optional for m in first)
+    assert reminders[0].choices[0].action_id == "notes.destroyed"
+    [summary] = [m for m in first if m.kind == "notes_summary"]
+    assert summary.to.email == HELEN
+    assert "0 of 3 have confirmed; still waiting for Dr Amira Khan, Dr James Okafor, " \
+        "Dr Sian Roberts" in summary.text
+    assert len(three_weeks) == 12 and len({m.key for m in three_weeks}) == 12
+    assert {m.due_at for m in later_only} == {start + 2 * WEEK}
+
+    clock.advance(days=8)
+    door.text(AMIRA, "/notes destroyed")
+    with services.uow() as db:
+        after = due_note_reminders(db, programme, start + WEEK, start + 3 * WEEK)
+    assert AMIRA not in {m.to.email for m in after}
+    assert len([m for m in after if m.kind == "notes_reminder"]) == 4
+    assert "1 of 3 have confirmed; still waiting for Dr James Okafor, Dr Sian Roberts" in \
+        next(m for m in after if m.kind == "notes_summary").text
+
+    door.text(JAMES, "/notes destroyed")
+    door.text(SIAN, "/notes destroyed")
+    with services.uow() as db:
+        assert due_note_reminders(db, programme, start, start + 10 * WEEK) == []
+
+
+def test_sign_off_for_the_command_line(services, clock):
+    with services.uow() as db:
+        challenge, asked = sign_off(db, services.programme, "STP North", None, clock.now())
+        assert (challenge.name, asked, challenge.signed_off_by) == ("stp-north", 3, None)
+    with services.uow() as db, pytest.raises(NotesError, match="already signed off"):
+        sign_off(db, services.programme, "stp-north", None, clock.now())
+    priya = person_id(services, PRIYA)
+    with services.uow() as db:
+        assert db.get(ChallengeMember, (challenge.id, priya)) is None
