@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from bot.app import App
+    from handlers.storage.models import Participant
 
 DEMO_COHORT = Path(__file__).resolve().parent.parent / "knowledge" / "demo" / "cohort.csv"
 
@@ -71,6 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
     invite = people_cmds.add_parser("invite", help="issue a one-time link code")
     invite.add_argument("email")
     invite.set_defaults(run=cmd_participants_invite)
+
+    export = people_cmds.add_parser("export", help="everything held about one participant, "
+                                    "as JSON (a subject access request)")
+    export.add_argument("email")
+    export.add_argument("--out", type=Path, metavar="FILE", help="write to FILE, not stdout")
+    export.set_defaults(run=cmd_participants_export)
+    erase = people_cmds.add_parser("erase", help="erase a participant's personal data "
+                                   "(keeps paid and approved claims, anonymised, for finance)")
+    erase.add_argument("email")
+    erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    erase.set_defaults(run=cmd_participants_erase)
 
     db = commands.add_parser("db", help="database maintenance")
     db_cmds = db.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -297,6 +311,58 @@ def cmd_participants_invite(args: argparse.Namespace) -> int:
     print(f"Link code for {person.name}: {code}\n"
           f"They send /link {code} to the bot (on Telegram: t.me/<bot>?start={code}). "
           "It works once, for 14 days.")
+    return 0
+
+
+def _find(db: Session, email: str) -> Participant | None:
+    from sqlalchemy import select
+
+    from handlers.storage.models import Participant
+
+    return db.scalars(select(Participant).where(Participant.email == email.lower())).first()
+
+
+def cmd_participants_export(args: argparse.Namespace) -> int:
+    from handlers.privacy import export_participant
+
+    app = _app(args)
+    with app.services.uow() as db:
+        person = _find(db, args.email)
+        if person is None:
+            print(f"sps-bot: {args.email} is not registered", file=sys.stderr)
+            return 1
+        data = json.dumps(export_participant(db, person), indent=2, ensure_ascii=False)
+    if args.out:
+        args.out.write_text(data + "\n", encoding="utf-8")
+        print(f"Wrote {args.out}.")
+    else:
+        print(data)
+    return 0
+
+
+def cmd_participants_erase(args: argparse.Namespace) -> int:
+    from handlers.privacy import erase_participant
+    from handlers.storage.db import checkpoint_wal
+
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("sps-bot: erasing cannot be undone; add --yes to confirm", file=sys.stderr)
+            return 2
+        if input(f"Erase {args.email}? This cannot be undone. Type ERASE: ").strip() != "ERASE":
+            print("Nothing erased.")
+            return 1
+    app = _app(args)
+    with app.services.uow() as db:
+        person = _find(db, args.email)
+        if person is None:
+            print(f"sps-bot: {args.email} is not registered", file=sys.stderr)
+            return 1
+        report = erase_participant(db, person, app.services.clock.now(), actor_id=None)
+    checkpoint_wal(app.engine)
+    print(f"Erased {args.email}: " + ", ".join(f"{k} {v}" for k, v in report.counts.items()
+                                               if v))
+    for kept in report.kept_claims:
+        print(f"Kept for finance (anonymised): {kept}")
     return 0
 
 

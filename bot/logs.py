@@ -35,3 +35,6 @@ def configure_logging(level: str, secrets: list[str]) -> None:
     # httpx logs every request URL at INFO, and Telegram's URLs contain the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # The platform SDKs log whole payloads (message text, emails) at DEBUG.
+    for sdk in ("slack_bolt", "slack_sdk", "telegram"):
+        logging.getLogger(sdk).setLevel(max(logging.INFO, root.level))

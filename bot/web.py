@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -23,6 +27,7 @@ def build_web_app(app: App) -> Starlette:
 
     routes: list[BaseRoute] = [Route("/healthz", healthz)]
     settings = app.settings
+    lifespan = None
     if settings.slack_bot_token and settings.slack_signing_secret:
         from bot.adapters import slack
 
@@ -31,4 +36,11 @@ def build_web_app(app: App) -> Starlette:
         from bot.adapters import telegram
 
         routes += telegram.web_routes(app)
-    return Starlette(routes=routes)
+
+        @asynccontextmanager
+        async def lifespan(_web: Starlette) -> AsyncIterator[None]:
+            # Tell Telegram where to deliver (with the secret) each time the web process starts.
+            await asyncio.to_thread(telegram.register_webhook, app)
+            yield
+
+    return Starlette(routes=routes, lifespan=lifespan)

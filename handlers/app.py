@@ -7,7 +7,7 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from handlers import booking, broadcast, claims, faq, general, notes, reminders
+from handlers import booking, broadcast, claims, faq, general, notes, privacy, reminders
 from handlers.core import Context, Route, ScheduledMessage
 from handlers.messages import Reply
 from handlers.router import Router
@@ -16,7 +16,7 @@ from knowledge.programme import Programme
 
 TEAM = frozenset({"programme_team"})
 # each has ROUTES and FLOWS; some have SCHEDULED
-FEATURES = [booking, claims, reminders, notes, broadcast]
+FEATURES = [booking, claims, reminders, privacy, notes, broadcast]
 
 
 def build_router(services: Services) -> Router:

@@ -13,7 +13,13 @@ from sqlalchemy.orm import Session
 from handlers.core import Context, Flow, Route, ScheduledMessage, enqueue
 from handlers.identity import CHALLENGE_ROLES, challenge_slug
 from handlers.messages import Choice, Reply
-from handlers.storage.models import AuditEntry, Challenge, ChallengeMember, Participant
+from handlers.storage.models import (
+    ERASED_ROLE,
+    AuditEntry,
+    Challenge,
+    ChallengeMember,
+    Participant,
+)
 from knowledge.programme import Programme, format_date
 
 MANAGERS = frozenset({"challenge_manager", "programme_team"})
@@ -112,7 +118,9 @@ def due_note_reminders(db: Session, programme: Programme, since: dt.datetime,
     for challenge in challenges:
         assert challenge.signed_off_at is not None
         members = sorted(challenge.members, key=lambda m: m.participant.name)
-        waiting = [m.participant for m in members if m.notes_destroyed_at is None]
+        # An erased member cannot confirm: the manager's status list still shows them.
+        waiting = [m.participant for m in members if m.notes_destroyed_at is None
+                   and m.participant.role != ERASED_ROLE]
         if not waiting:
             continue
         for k in _rounds(challenge.signed_off_at, every, since, until):

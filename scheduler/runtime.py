@@ -1,5 +1,6 @@
-"""The background jobs of a worker process: reminders (under the database lease) and the
-outbox delivery worker, on APScheduler with interval triggers and an in-memory job store."""
+"""The background jobs of a worker process: reminders and the daily purge (each under a
+database lease) and the outbox delivery worker, on APScheduler with interval triggers and an
+in-memory job store."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from handlers.ports import Clock, Sender
 from handlers.storage.db import UnitOfWork
 from knowledge.programme import Programme
 from scheduler.delivery import DeliveryWorker, RateLimiter
+from scheduler.purge import PurgeJob
 from scheduler.reminders import ReminderJob
 
 TICK_SECONDS = 60
@@ -28,6 +30,8 @@ def start_jobs(uow: UnitOfWork, programme: Programme, clock: Clock,
     reminders = ReminderJob(uow, programme, clock, holder)
     scheduler.add_job(reminders.tick, "interval", seconds=TICK_SECONDS, id="reminders",
                       next_run_time=first)
+    housekeeping = PurgeJob(uow, programme, clock, holder)
+    scheduler.add_job(housekeeping.run, "interval", hours=1, id="purge", next_run_time=first)
     if senders:
         delivery = DeliveryWorker(uow, senders, clock, limiters)
         scheduler.add_job(delivery.run_once, "interval", seconds=DELIVERY_SECONDS,

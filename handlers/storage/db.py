@@ -36,6 +36,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     # Erased personal data must not linger in freed pages of the file.
     cursor.execute("PRAGMA secure_delete=ON")
+    cursor.execute("PRAGMA journal_size_limit=0")  # shrink the WAL after each checkpoint
     cursor.close()
 
 
@@ -61,6 +62,15 @@ class UnitOfWork:
             raise
         finally:
             session.close()
+
+
+def checkpoint_wal(engine: Engine) -> None:
+    """Fold the SQLite write-ahead log into the file and truncate it. secure_delete zeroes
+    erased rows in the database file, but the WAL is reused, not wiped: old page images can
+    sit in it until overwritten. Run after an erasure or a purge has committed."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

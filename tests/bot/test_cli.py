@@ -124,3 +124,15 @@ def test_web_process_answers_healthz(tmp_path):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_participant_export_and_erase(tmp_path):
+    sps(tmp_path, "participants", "import", str(ROOT / "knowledge/demo/cohort.csv"))
+    exported = sps(tmp_path, "participants", "export", "amira.khan@example.nhs.uk")
+    assert '"email": "amira.khan@example.nhs.uk"' in exported.stdout
+    refused = sps(tmp_path, "participants", "erase", "amira.khan@example.nhs.uk")
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    erased = sps(tmp_path, "participants", "erase", "amira.khan@example.nhs.uk", "--yes")
+    assert erased.returncode == 0 and "Erased amira.khan@example.nhs.uk" in erased.stdout
+    listing = sps(tmp_path, "participants", "list").stdout
+    assert "amira.khan" not in listing and "Erased participant" in listing

@@ -30,7 +30,6 @@ from bot.adapters.telegram import (
     TelegramSender,
     TelegramSetupError,
     file_url,
-    register_webhook,
     render,
     run_polling,
     split_text,
@@ -368,8 +367,14 @@ def test_webhook_needs_the_secret_and_ignores_redelivery(fake, services, router,
     assert handled_ids(services) == [4242]
 
 
-def test_register_webhook_sets_url_secret_and_menus(fake, services, router, db_url):
-    register_webhook(webhook_app(fake, services, router, db_url))
+def test_web_process_start_registers_url_secret_and_menus(fake, services, router, db_url):
+    web = build_web_app(webhook_app(fake, services, router, db_url))
+
+    async def start_and_stop() -> None:
+        async with web.router.lifespan_context(web):
+            pass
+
+    asyncio.run(start_and_stop())
     [call] = fake.calls_to("setWebhook")
     assert call.params["url"] == WEBHOOK_URL
     assert call.params["secret_token"] == WEBHOOK_SECRET

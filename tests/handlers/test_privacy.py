@@ -1,0 +1,379 @@
+"""Data protection: export, erasure that leaves nothing in the file, and retention periods."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import ForeignKey, select
+
+from handlers.identity import import_participants, issue_invite
+from handlers.messages import Attachment
+from handlers.privacy import (
+    COVERED,
+    ERASED_ROLE,
+    cohort_deadline,
+    erase_participant,
+    export_participant,
+    purge,
+)
+from handlers.storage.db import checkpoint_wal
+from handlers.storage.models import (
+    Account,
+    AuditEntry,
+    Base,
+    Claim,
+    Conversation,
+    InviteCode,
+    OutboxMessage,
+    Participant,
+    PeerSession,
+    ProcessedEvent,
+    Receipt,
+    ReminderOptOut,
+    TeamAnswer,
+    UnansweredQuestion,
+)
+from tests.conftest import GARETH, PRIYA, FrontDoor
+
+NAME = "Zebedee Quimby-Fenwick"
+EMAIL = "zebedee.quimby@example.test"
+SURNAME = "Quimby"
+RECEIPT_BYTES = b"%PDF-1.4 hotel receipt for Zebedee Quimby-Fenwick, room 12"
+PERSONAL_COLUMN = re.compile(r"(participant_id|asker_id|actor_id)$")
+
+
+# ---------------------------------------------------------------- a person with a history
+def register(services) -> None:
+    csv = ("name,email,role,organisation,region,partner_email\n"
+           f"{NAME},{EMAIL},peer,Quimby Trust,North,{PRIYA}\n")
+    with services.uow() as db:
+        import_participants(db, csv, services.clock.now())
+
+
+def person(db, email: str = EMAIL) -> Participant:
+    return db.scalars(select(Participant).where(Participant.email == email)).one()
+
+
+def history(door: FrontDoor, services) -> None:
+    """Link, book, claim (one paid with a receipt, one pending), ask, opt out, leave a form."""
+    register(services)
+    door.text(GARETH, "/whoami")
+    door.text(PRIYA, "/whoami")
+    assert "Welcome" in door.text(EMAIL, "/link") or door.text(EMAIL, "/whoami")
+    door.text(EMAIL, "/book 10 April 2pm 3h face to face at Quimby House, Leeds")
+    assert "Sent to" in door.text(EMAIL, "yes")
+    with services.uow() as db:
+        session_id = db.scalars(select(PeerSession.id)).one()
+    door.router.handle(door.incoming(PRIYA, action_id="booking.accept",
+                                     action_value=str(session_id)))
+    door.text(EMAIL, "/claim 8 July £95")
+    door.send(EMAIL, "", attachment=Attachment("quimby-receipt.pdf", "application/pdf",
+                                               len(RECEIPT_BYTES), lambda: RECEIPT_BYTES))
+    assert "Submitted" in door.text(EMAIL, "yes")
+    door.router.handle(door.incoming(GARETH, action_id="claims.approve", action_value="1"))
+    assert "Marked paid" in door.text(GARETH, "/paid 1")
+    door.text(EMAIL, "/claim London £150")
+    door.text(EMAIL, "skip")
+    door.text(EMAIL, "yes")
+    door.send(EMAIL, f"/ask What colour is the moon cheese of {NAME}?")
+    door.press(EMAIL, "Ask the programme team")
+    with services.uow() as db:
+        db.add(ReminderOptOut(participant_id=person(db).id, kind="event_reminder"))
+        issue_invite(db, person(db), services.clock.now())
+    door.text(EMAIL, "/book")  # an unfinished form
+
+
+def raw_bytes(services, db_url: str) -> bytes:
+    """The database file and its write-ahead log, byte for byte, after a checkpoint."""
+    checkpoint_wal(services.uow.engine)
+    path = Path(db_url.removeprefix("sqlite:///"))
+    wal = path.with_name(path.name + "-wal")
+    return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+def forget(door: FrontDoor, who: str = EMAIL) -> str:
+    assert "Are you sure?" in door.text(who, "/forgetme")
+    assert "cannot be undone" in door.press(who, "Yes, continue")[0].text
+    return door.press(who, "Erase my data")[0].text
+
+
+# ---------------------------------------------------------------- the registry
+def _holds_someone(table) -> bool:
+    return any(PERSONAL_COLUMN.search(c.name)
+               or any(fk.column.table.name == "participants" for fk in c.foreign_keys)
+               for c in table.columns)
+
+
+def test_every_table_that_refers_to_a_person_is_exported_and_erased():
+    """Adding such a table without privacy support breaks this test, on purpose."""
+    needing = {t.name for t in Base.metadata.sorted_tables if _holds_someone(t)}
+    assert needing - set(COVERED) == set(), "add these tables to handlers.privacy.COVERED"
+    assert {"accounts", "claims", "outbox", "audit_log"} <= needing  # the walk finds them
+    assert set(COVERED) <= {t.name for t in Base.metadata.sorted_tables}
+
+
+# ---------------------------------------------------------------- export
+def test_export_holds_everything_and_no_receipt_bytes(door: FrontDoor, services):
+    history(door, services)
+    with services.uow() as db:
+        data = export_participant(db, person(db))
+    assert set(data) == set(COVERED)
+    text = json.dumps(data)  # serialisable as it is
+    assert data["participants"]["email"] == EMAIL
+    assert data["participants"]["partner"]["name"] == "Dr Priya Nair"
+    assert [a["platform"] for a in data["accounts"]] == ["console"]
+    assert [c["status"] for c in data["claims"]] == ["paid", "submitted"]
+    assert data["claims"][0]["amount_pence"] == 9500
+    assert data["receipts"] == [{"id": 1, "name": "quimby-receipt.pdf",
+                                 "content_type": "application/pdf",
+                                 "size": len(RECEIPT_BYTES),
+                                 "uploaded_at": data["receipts"][0]["uploaded_at"]}]
+    assert "hotel receipt" not in text
+    assert data["peer_sessions"][0]["place"] == "Quimby House, Leeds"
+    assert "moon cheese" in data["unanswered_questions"][0]["text"]
+    assert data["reminder_optouts"] == ["event_reminder"]
+    assert data["conversations"][0]["flow"] == "booking"
+    assert len(data["invite_codes"]) == 1
+    assert any(m["kind"] == "claim_update" for m in data["outbox"])
+    actions = {e["action"] for e in data["audit_log"]}
+    assert {"account.link", "session.propose", "claim.paid", "participants.invite"} <= actions
+
+
+def test_mydata_sends_a_json_file_in_private_only(door: FrontDoor, services):
+    history(door, services)
+    refused = door.text(EMAIL, "/mydata", private=False)
+    assert "private chat" in refused
+    reply = door.send(EMAIL, "/mydata")[-1]  # after a note that the /book form was set aside
+    assert reply.private_only and "expense claims: 2, receipts: 1" in reply.text
+    assert reply.file is not None and reply.file.content_type == "application/json"
+    assert json.loads(reply.file.data)["participants"]["name"] == NAME
+
+
+def test_team_answers_they_wrote_are_in_their_export(door: FrontDoor, services):
+    door.text(PRIYA, "/ask What colour is the moon cheese at the zeppelin hangar?")
+    door.press(PRIYA, "Ask the programme team")
+    door.text(GARETH, "/answer 1 No zeppelins, sorry.")
+    with services.uow() as db:
+        data = export_participant(db, person(db, GARETH))
+    assert data["team_answers"][0]["answer"] == "No zeppelins, sorry."
+
+
+# ---------------------------------------------------------------- erasure
+def test_forgetme_asks_twice_and_cancel_keeps_everything(door: FrontDoor, services):
+    history(door, services)
+    door.text(EMAIL, "/forgetme")
+    assert "Nothing from it was saved" in door.press(EMAIL, "Cancel")[0].text
+    door.text(EMAIL, "/forgetme")
+    door.press(EMAIL, "Yes, continue")
+    door.press(EMAIL, "Cancel")
+    with services.uow() as db:
+        assert person(db).name == NAME
+    assert "only do it in a private chat" in door.text(EMAIL, "/forgetme", private=False)
+
+
+def test_forgetme_erases_and_says_what_finance_keeps(door: FrontDoor, services):
+    history(door, services)
+    reply = forget(door)
+    assert "Kept for finance" in reply and "claim #1: £95" in reply and "paid" in reply
+    assert "Goodbye" in reply
+    with services.uow() as db:
+        erased = db.get(Participant, 8)
+        assert (erased.name, erased.email, erased.role) == (
+            "Erased participant #8", "erased-8@invalid", ERASED_ROLE)
+        assert (erased.organisation, erased.region, erased.partner_id) == ("", "", None)
+        assert person(db, PRIYA).partner_id is None
+        assert db.scalars(select(Account).where(Account.participant_id == 8)).all() == []
+        assert db.scalars(select(InviteCode)).all() == []
+        assert db.scalars(select(ReminderOptOut)).all() == []
+        assert db.scalars(select(Conversation).where(
+            Conversation.account_id.contains("zebedee"))).all() == []
+        assert db.scalars(select(Receipt)).all() == []
+        [claim] = db.scalars(select(Claim)).all()  # the submitted one is gone
+        assert (claim.status, claim.amount_pence, claim.receipt_id, claim.reason) == (
+            "paid", 9500, None, "")
+        [question] = db.scalars(select(UnansweredQuestion)).all()
+        assert (question.asker_id, question.asker_platform_account,
+                question.asker_chat_id) == (None, None, None)
+        assert NAME not in question.text
+        mine = db.scalars(select(OutboxMessage).where(OutboxMessage.participant_id == 8)).all()
+        assert all(m.status not in ("pending", "sending") and m.text == "" for m in mine)
+        [session] = db.scalars(select(PeerSession)).all()
+        assert (session.status, session.place) == ("cancelled", "")
+        told = db.scalars(select(OutboxMessage).where(
+            OutboxMessage.idempotency_key.startswith("session:1:erased"))).one()
+        assert told.participant_id == person(db, PRIYA).id and "left the programme" in told.text
+        audit = db.scalars(select(AuditEntry).where(AuditEntry.action == "privacy.erase")).one()
+        assert audit.actor_id == 8 and audit.subject == "participant:8"
+        assert all(isinstance(n, int) for n in audit.detail.values())
+    # The chat account is unlinked: the bot no longer knows them.
+    assert "I don't know who you are" in door.text(EMAIL, "/claims")
+
+
+def test_erasure_leaves_nothing_identifying_in_the_sqlite_file(door: FrontDoor, services,
+                                                               db_url: str):
+    history(door, services)
+    before = raw_bytes(services, db_url).lower()
+    assert NAME.lower().encode() in before and EMAIL.encode() in before  # the scan can see
+    assert RECEIPT_BYTES.lower() in before
+    forget(door)
+    after = raw_bytes(services, db_url).lower()
+    for needle in (NAME, EMAIL, SURNAME, "Quimby House"):
+        at = after.find(needle.lower().encode())
+        assert at < 0, (needle, after[max(at - 200, 0):at + 100])
+    assert RECEIPT_BYTES.lower() not in after
+
+
+def test_erasing_a_team_member_keeps_their_answers_under_the_anonymous_name(
+        door: FrontDoor, services):
+    door.text(PRIYA, "/ask What colour is the moon cheese at the zeppelin hangar?")
+    door.press(PRIYA, "Ask the programme team")
+    door.text(GARETH, "/answer 1 No zeppelins, sorry.")
+    with services.uow() as db:
+        gareth = person(db, GARETH)
+        report = erase_participant(db, gareth, services.clock.now(), actor_id=None)
+        assert report.kept_claims == []
+    with services.uow() as db:
+        answer = db.scalars(select(TeamAnswer)).one()
+        assert answer.answer == "No zeppelins, sorry."
+        assert db.get(Participant, answer.answered_by).name.startswith("Erased participant")
+        assert all("Gareth" not in m.text for m in db.scalars(select(OutboxMessage)))
+
+
+# ---------------------------------------------------------------- retention
+PERIODS = {  # from knowledge/programme.toml
+    "conversation_idle": dt.timedelta(minutes=60),
+    "unanswered_question": dt.timedelta(days=180),
+    "delivery_log": dt.timedelta(days=90),
+    "receipts_after_paid": dt.timedelta(days=365),
+}
+SECOND = dt.timedelta(seconds=1)
+
+
+def _seed(db, now: dt.datetime, age: dt.timedelta) -> None:
+    """One record of every kind, each `age` old by its own clock."""
+    then = now - age
+    amira = db.scalars(select(Participant).order_by(Participant.id)).first()
+    db.add(Conversation(platform="console", account_id="a", chat_id="a", flow="booking",
+                        step="date", data={}, updated_at=then))
+    db.add(UnansweredQuestion(text="zeppelins?", normalised="zeppelin", asked_at=then,
+                              platform="console", asker_id=amira.id,
+                              asker_platform_account="a", asker_chat_id="a"))
+    for status in ("sent", "failed", "pending"):
+        db.add(OutboxMessage(idempotency_key=f"k-{status}", kind="x", participant_id=amira.id,
+                             platform="console", chat_id="a", text="t", created_at=then,
+                             due_at=then, status=status))
+    db.add(ProcessedEvent(platform="slack", event_id="Ev1", handled_at=then))
+    receipt = Receipt(participant_id=amira.id, name="r.pdf", content_type="application/pdf",
+                      size=1, data=b"x", uploaded_at=then)
+    db.add(receipt)
+    db.flush()
+    db.add(Claim(participant_id=amira.id, kind="accommodation", event_id="dev-day-leeds",
+                 event_label="Leeds", amount_pence=9500, cap_pence=10000, status="paid",
+                 receipt_id=receipt.id, created_at=then, updated_at=then))
+
+
+def _remaining(db) -> dict[str, int]:
+    def count(model) -> int:
+        return len(db.scalars(select(model)).all())
+    return {"conversation_idle": count(Conversation),
+            "unanswered_question": count(UnansweredQuestion),
+            "delivery_log": len(db.scalars(select(OutboxMessage).where(
+                OutboxMessage.status != "pending")).all()),
+            "processed_events": count(ProcessedEvent),
+            "receipts_after_paid": count(Receipt)}
+
+
+@pytest.mark.parametrize("period", sorted(PERIODS))
+def test_each_period_keeps_records_just_inside_and_purges_just_outside(services, period):
+    now = services.clock.now()
+    age = PERIODS[period]
+    with services.uow() as db:
+        assert services.programme.retention.__getattribute__(period) == age
+        _seed(db, now, age - SECOND)  # just inside: kept
+    with services.uow() as db:
+        purge(db, services.programme, now)
+        assert _remaining(db)[period] == (2 if period == "delivery_log" else 1)  # sent, failed
+    with services.uow() as db:
+        purge(db, services.programme, now + 2 * SECOND)  # now just outside
+        left = _remaining(db)
+        assert left[period] == 0
+        if period == "delivery_log":
+            assert left["processed_events"] == 0  # same period
+            assert len(db.scalars(select(OutboxMessage)).all()) == 1  # pending stays
+        if period == "receipts_after_paid":
+            claim = db.scalars(select(Claim)).one()
+            assert (claim.receipt_id, claim.amount_pence) == (None, 9500)
+
+
+def test_purge_strips_askers_from_answered_questions_and_expired_codes(services):
+    now = services.clock.now()
+    with services.uow() as db:
+        amira = db.scalars(select(Participant)).first()
+        answer = TeamAnswer(question="q", answer="a", answered_at=now)
+        db.add(answer)
+        db.flush()
+        db.add(UnansweredQuestion(text="q", normalised="q", asked_at=now, platform="console",
+                                  asker_id=amira.id, asker_platform_account="a",
+                                  asker_chat_id="a", answer_id=answer.id))
+        issue_invite(db, amira, now - dt.timedelta(days=15))  # expired a day ago
+        issue_invite(db, amira, now)
+    with services.uow() as db:
+        counts = purge(db, services.programme, now)
+        assert counts["answered_questions_made_anonymous"] == 1
+        assert counts["expired_invite_codes"] == 1
+        assert db.scalars(select(UnansweredQuestion)).one().asker_id is None
+        assert len(db.scalars(select(InviteCode)).all()) == 1
+
+
+def test_a_receipt_left_by_a_cancelled_claim_form_goes_after_the_idle_period(door, services):
+    door.text(PRIYA, "/claim 8 July £95")
+    door.send(PRIYA, "", attachment=Attachment("r.pdf", "application/pdf", 4, lambda: b"%PDF"))
+    door.text(PRIYA, "/cancel")
+    with services.uow() as db:
+        assert purge(db, services.programme, services.clock.now())["receipts_without_claim"] == 0
+    with services.uow() as db:
+        later = services.clock.now() + dt.timedelta(minutes=61)
+        assert purge(db, services.programme, later)["receipts_without_claim"] == 1
+        assert db.scalars(select(Receipt)).all() == []
+
+
+def test_purge_writes_one_audit_row_with_counts_only(services):
+    now = services.clock.now()
+    with services.uow() as db:
+        _seed(db, now, dt.timedelta(days=400))
+    with services.uow() as db:
+        counts = purge(db, services.programme, now)
+    with services.uow() as db:
+        [row] = db.scalars(select(AuditEntry).where(AuditEntry.action == "privacy.purge")).all()
+        assert row.detail == counts and all(isinstance(n, int) for n in counts.values())
+        assert counts["delivery_log"] == 2 and counts["receipts_after_paid"] == 1
+    with services.uow() as db:
+        again = purge(db, services.programme, now)
+        assert sum(again.values()) == 0  # nothing left to do
+
+
+def test_the_whole_cohort_is_erased_once_the_period_after_the_end_has_passed(services):
+    deadline = cohort_deadline(services.programme)
+    assert deadline.astimezone(services.programme.timezone).date() == dt.date(2016, 9, 30)
+    with services.uow() as db:
+        assert purge(db, services.programme, deadline - SECOND)["participants_erased"] == 0
+    with services.uow() as db:
+        assert purge(db, services.programme, deadline)["participants_erased"] == 7
+        names = set(db.scalars(select(Participant.name)))
+        assert all(n.startswith("Erased participant #") for n in names)
+        actions = list(db.scalars(select(AuditEntry.action).where(
+            AuditEntry.action.startswith("privacy."))))
+        assert actions == ["privacy.purge", "privacy.purge"]  # one row per purge, no more
+    with services.uow() as db:
+        assert purge(db, services.programme, deadline)["participants_erased"] == 0
+
+
+def test_claims_fk_columns_are_found_by_the_walk():
+    """The walk is not just name matching: reviewed_by is found by its foreign key."""
+    column = Claim.__table__.c.reviewed_by
+    assert any(isinstance(fk, ForeignKey) and fk.column.table.name == "participants"
+               for fk in column.foreign_keys)
