@@ -120,6 +120,30 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--today", type=_date, metavar="YYYY-MM-DD")
     report.set_defaults(run=cmd_sessions_report)
 
+    broadcast = commands.add_parser("broadcast", help="announcements from the programme team")
+    broadcast_cmds = broadcast.add_subparsers(dest="action", metavar="ACTION", required=True)
+    send = broadcast_cmds.add_parser("send", help="send (or schedule) an announcement",
+                                     description="AUDIENCE: everyone, a role (peers, expert "
+                                     "peers, ...), a region, or 'challenge NAME'.")
+    send.add_argument("--to", dest="audience", required=True, metavar="AUDIENCE")
+    send.add_argument("--at", type=_local_time, metavar="YYYY-MM-DDTHH:MM",
+                      help="send at this local time instead of now")
+    send.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    send.add_argument("text")
+    send.set_defaults(run=cmd_broadcast_send)
+    broadcast_cmds.add_parser("status", help="sent, pending and failed counts").set_defaults(
+        run=cmd_broadcast_status)
+    cancel = broadcast_cmds.add_parser("cancel", help="cancel a broadcast before it goes")
+    cancel.add_argument("number", type=int)
+    cancel.set_defaults(run=cmd_broadcast_cancel)
+
+    challenges = commands.add_parser("challenges", help="peer-challenge teams")
+    challenges_cmds = challenges.add_subparsers(dest="action", metavar="ACTION", required=True)
+    signoff = challenges_cmds.add_parser("signoff", help="the report is signed off: ask the "
+                                         "team to destroy their notes and confirm")
+    signoff.add_argument("challenge")
+    signoff.set_defaults(run=cmd_challenges_signoff)
+
     claims = commands.add_parser("claims", help="expense claims for the programme team")
     claims_cmds = claims.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = claims_cmds.add_parser("list", help="every claim, oldest first")
@@ -481,6 +505,72 @@ def cmd_sessions_report(args: argparse.Namespace) -> int:
             print(f"Wrote {args.csv}.")
     if not rows:
         print("No pairs are registered.")
+    return 0
+
+
+def cmd_broadcast_send(args: argparse.Namespace) -> int:
+    from handlers.broadcast import BroadcastError, create_broadcast, parse_audience, recipients
+
+    app = _app(args)
+    programme = app.services.programme
+    at = args.at.replace(tzinfo=programme.timezone) if args.at else None
+    try:
+        with app.services.uow() as db:
+            audience = parse_audience(db, args.audience)
+            count = len(recipients(db, audience))
+        if not args.yes:
+            print(f"To {audience.label} ({count} people):\n{args.text}")
+            if not sys.stdin.isatty() or input("Send it? [y/N] ").strip().lower() != "y":
+                print("Not sent. (Add --yes to send without asking.)")
+                return 1
+        with app.services.uow() as db:
+            broadcast, count = create_broadcast(db, programme, None, args.audience, args.text,
+                                                at, app.services.clock.now())
+    except BroadcastError as problem:
+        print(f"sps-bot: {problem}", file=sys.stderr)
+        return 1
+    print(f"Broadcast #{broadcast.id} queued for {count} people; the worker sends it.")
+    return 0
+
+
+def cmd_broadcast_status(args: argparse.Namespace) -> int:
+    from handlers.broadcast import status_lines
+
+    app = _app(args)
+    with app.services.uow() as db:
+        lines = status_lines(db, app.services.programme)
+    print("\n".join(lines) or "No broadcasts yet.")
+    return 0
+
+
+def cmd_broadcast_cancel(args: argparse.Namespace) -> int:
+    from handlers.broadcast import BroadcastError, cancel_broadcast
+
+    app = _app(args)
+    try:
+        with app.services.uow() as db:
+            cancel_broadcast(db, args.number, None, app.services.clock.now())
+    except BroadcastError as problem:
+        print(f"sps-bot: {problem}", file=sys.stderr)
+        return 1
+    print(f"Broadcast #{args.number} cancelled.")
+    return 0
+
+
+def cmd_challenges_signoff(args: argparse.Namespace) -> int:
+    from handlers.notes import NotesError, sign_off
+
+    app = _app(args)
+    try:
+        with app.services.uow() as db:
+            challenge, asked = sign_off(db, app.services.programme, args.challenge, None,
+                                        app.services.clock.now())
+            name = challenge.name
+    except NotesError as problem:
+        print(f"sps-bot: {problem}", file=sys.stderr)
+        return 1
+    print(f"{name} is signed off; {asked} team members were asked to destroy their notes "
+          "and confirm.")
     return 0
 
 

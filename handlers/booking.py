@@ -639,8 +639,8 @@ ROUTES = [
     Route("book", start_booking, command="/book", personal=True,
           roles=frozenset(PAIRED_ROLES), help="propose a peer session to your partner",
           usage="/book [10 April 2pm 3h virtual]",
-          intent=re.compile(r"^\s*(i want to |can i |let'?s |please )?book (a |our )?"
-                            r"(peer )?sessions?\b", re.IGNORECASE)),
+          intent=re.compile(r"^\s*(i want to |let'?s |please )?book (a |our )?"
+                            r"(peer )?sessions?\b(?!.*\?\s*$)", re.IGNORECASE)),
     Route("book-button", start_booking, action="booking.start", personal=True,
           roles=frozenset(PAIRED_ROLES)),
     Route("sessions", my_sessions, command="/sessions", personal=True,

@@ -11,10 +11,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from handlers.core import Context, Flow, Invalid, Route, Step, enqueue
+from handlers.core import Context, Flow, Invalid, Route, Step, enqueue_each
 from handlers.messages import Choice, Reply
 from handlers.notes import NotesError, find_challenge
 from handlers.storage.models import (
+    ERASED_ROLE,
     ROLES,
     AuditEntry,
     Broadcast,
@@ -93,7 +94,7 @@ def parse_audience(db: Session, text: str) -> Audience:
 
 def recipients(db: Session, audience: Audience) -> list[Participant]:
     kind, _, value = audience.key.partition(":")
-    query = select(Participant).order_by(Participant.id)
+    query = select(Participant).where(Participant.role != ERASED_ROLE).order_by(Participant.id)
     if kind == "role":
         query = query.where(Participant.role == value)
     elif kind == "region":
@@ -144,9 +145,9 @@ def create_broadcast(db: Session, programme: Programme, actor: Participant | Non
                           created_at=now, scheduled_for=at or now, status="scheduled")
     db.add(broadcast)
     db.flush()
-    for person in people:
-        enqueue(db, person, text, kind="broadcast", key=f"broadcast:{broadcast.id}:to:{person.id}",
-                now=now, due_at=broadcast.scheduled_for, broadcast_id=broadcast.id)
+    enqueue_each(db, [(person, f"broadcast:{broadcast.id}:to:{person.id}") for person in people],
+                 text, kind="broadcast", now=now, due_at=broadcast.scheduled_for,
+                 broadcast_id=broadcast.id)
     db.add(AuditEntry(at=now, actor_id=broadcast.created_by, action="broadcast.create",
                       subject=f"broadcast:{broadcast.id}",
                       detail={"audience": chosen.key, "recipients": len(people),

@@ -533,8 +533,11 @@ def claims_csv(db: Session) -> bytes:
 ROUTES = [
     Route("claim", start_claim, command="/claim", personal=True,
           help="claim accommodation for a development day", usage="/claim [8 July £95]",
-          intent=re.compile(r"^\s*(i('d| would) like to |can i |please )?claim\b",
-                            re.IGNORECASE)),
+          # "claim £95 for Leeds" starts a claim; "can I claim ...?" is a question for the FAQ,
+          # whose answer offers the form instead of jumping into it.
+          intent=re.compile(r"^\s*(i('d| would) like to |i want to |please )?claim\b"
+                            r"(?!.*\?\s*$)", re.IGNORECASE)),
+    Route("claim-button", start_claim, action="claims.start", personal=True),
     Route("claim-peer", start_peer_claim, action="claims.peer", personal=True),
     Route("claims", my_claims, command="/claims", personal=True,
           help="your expense claims and totals"),

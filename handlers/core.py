@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from handlers.messages import Choice, Incoming, Reply
@@ -123,49 +123,67 @@ def enqueue(
     broadcast_id: int | None = None,
     skipped: str | None = None,
 ) -> int:
-    """Write one outbox row per linked account of `to`; an existing key is never queued twice.
+    """Queue one message to one person: see enqueue_each."""
+    return enqueue_each(db, [(to, key)], text, kind=kind, now=now, choices=choices,
+                        due_at=due_at, broadcast_id=broadcast_id, skipped=skipped)
+
+
+_CHUNK = 2000  # stays under every database's limit on bound parameters
+
+
+def enqueue_each(
+    db: Session,
+    recipients: Sequence[tuple[Participant, str]],
+    text: str,
+    *,
+    kind: str,
+    now: dt.datetime,
+    choices: tuple[Choice, ...] = (),
+    due_at: dt.datetime | None = None,
+    broadcast_id: int | None = None,
+    skipped: str | None = None,
+) -> int:
+    """Write one outbox row per linked account of each (person, key); an existing key is
+    never queued twice. A few queries for any number of people, so a broadcast to thousands
+    is quick.
 
     Returns how many rows were added. Someone with no linked account gets one failed row,
     so the programme team can see who could not be reached. `skipped` records a message that
     is deliberately not sent (a reminder gone stale while the bot was down), with the reason.
     """
-    accounts = db.scalars(select(Account).where(Account.participant_id == to.id)).all()
-    targets = [(a.platform, a.chat_id) for a in accounts] or [(UNREACHABLE, "")]
-    wanted = {f"{key}@{platform}:{chat}": (platform, chat) for platform, chat in targets}
-    existing = set(
-        db.scalars(
-            select(OutboxMessage.idempotency_key).where(
-                OutboxMessage.idempotency_key.in_(list(wanted))
-            )
-        )
-    )
-    added = 0
-    for row_key, (platform, chat) in wanted.items():
+    ids = [person.id for person, _ in recipients]
+    accounts: dict[int, list[tuple[str, str]]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        for account in db.scalars(select(Account).where(
+                Account.participant_id.in_(ids[start:start + _CHUNK]))):
+            accounts.setdefault(account.participant_id, []).append(
+                (account.platform, account.chat_id))
+    wanted: dict[str, tuple[int, str, str]] = {}
+    for person, key in recipients:
+        for platform, chat in accounts.get(person.id) or [(UNREACHABLE, "")]:
+            wanted[f"{key}@{platform}:{chat}"] = (person.id, platform, chat)
+    keys = list(wanted)
+    existing: set[str] = set()
+    for start in range(0, len(keys), _CHUNK):
+        existing.update(db.scalars(select(OutboxMessage.idempotency_key).where(
+            OutboxMessage.idempotency_key.in_(keys[start:start + _CHUNK]))))
+    stored_choices = [[c.label, c.action_id, c.value] for c in choices]
+    rows = []
+    for row_key, (person_id, platform, chat) in wanted.items():
         if row_key in existing:
             continue
-        unreachable = platform == UNREACHABLE
-        status, reason = ("failed", "no linked account") if unreachable else ("pending", "")
+        status, reason = ("failed", "no linked account") if platform == UNREACHABLE \
+            else ("pending", "")
         if skipped:
             status, reason = "skipped", skipped
-        db.add(
-            OutboxMessage(
-                idempotency_key=row_key,
-                kind=kind,
-                participant_id=to.id,
-                platform=platform,
-                chat_id=chat,
-                text=text,
-                choices=[[c.label, c.action_id, c.value] for c in choices],
-                created_at=now,
-                due_at=due_at or now,
-                status=status,
-                last_error=reason,
-                attempts=0,
-                broadcast_id=broadcast_id,
-            )
-        )
-        added += 1
-    return added
+        rows.append({"idempotency_key": row_key, "kind": kind, "participant_id": person_id,
+                     "platform": platform, "chat_id": chat, "text": text,
+                     "choices": stored_choices, "created_at": now, "due_at": due_at or now,
+                     "status": status, "last_error": reason, "attempts": 0,
+                     "broadcast_id": broadcast_id})
+    if rows:
+        db.execute(insert(OutboxMessage), rows)
+    return len(rows)
 
 
 @dataclass(frozen=True)

@@ -31,23 +31,26 @@ FIRST_RETRY = dt.timedelta(seconds=30)
 class RateLimiter:
     """A token bucket per platform plus a minimum gap per chat (Telegram: 30/s, 1/s a chat).
 
+    The bucket holds `burst` tokens: 1 spaces messages evenly, which is what keeps a platform
+    that counts over any sliding second (Telegram) from ever answering 429.
     `monotonic` and `sleep` are injected so tests and benchmarks control time."""
 
-    def __init__(self, per_second: float, per_chat_gap: float = 0.0,
+    def __init__(self, per_second: float, per_chat_gap: float = 0.0, burst: int = 1,
                  monotonic: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.per_second = per_second
         self.per_chat_gap = per_chat_gap
+        self.burst = burst
         self._monotonic = monotonic
         self._sleep = sleep
-        self._tokens = per_second
+        self._tokens = float(burst)
         self._last = monotonic()
         self._chat_last: dict[str, float] = {}
 
     def wait(self, chat_id: str) -> None:
         while True:
             now = self._monotonic()
-            self._tokens = min(self.per_second, self._tokens + (now - self._last) * self.per_second)
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.per_second)
             self._last = now
             chat_wait = self._chat_last.get(chat_id, -1e18) + self.per_chat_gap - now
             if self._tokens >= 1 and chat_wait <= 0:

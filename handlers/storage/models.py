@@ -168,7 +168,10 @@ class PeerSession(Base):
     """A peer-support session between the two members of a pair."""
 
     __tablename__ = "peer_sessions"
-    __table_args__ = (Index("ix_peer_sessions_pair", "pair_key", "status"),)
+    # No index on status alone: SQLite would pick it for the overlap check and scan every
+    # live session, where the proposer and partner indexes find a person's few directly.
+    __table_args__ = (Index("ix_peer_sessions_pair", "pair_key", "status"),
+                      Index("ix_peer_sessions_due", "status", "ends_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(80), unique=True)  # the calendar event's UID
@@ -181,7 +184,7 @@ class PeerSession(Base):
     place: Mapped[str] = mapped_column(String(300), default="")
     link: Mapped[str] = mapped_column(String(500), default="")
     # proposed -> booked | declined | expired; booked -> cancelled | held | not_held
-    status: Mapped[str] = mapped_column(String(20), index=True)
+    status: Mapped[str] = mapped_column(String(20))
     sequence: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime]
     expires_at: Mapped[dt.datetime]

@@ -136,3 +136,19 @@ def test_participant_export_and_erase(tmp_path):
     assert erased.returncode == 0 and "Erased amira.khan@example.nhs.uk" in erased.stdout
     listing = sps(tmp_path, "participants", "list").stdout
     assert "amira.khan" not in listing and "Erased participant" in listing
+
+
+def test_broadcast_and_challenge_signoff_from_the_command_line(tmp_path):
+    sps(tmp_path, "participants", "import", str(ROOT / "knowledge/demo/cohort.csv"))
+    refused = sps(tmp_path, "broadcast", "send", "--to", "everyone", "Hello")
+    assert refused.returncode == 1 and "To everyone (7 people)" in refused.stdout
+    sent = sps(tmp_path, "broadcast", "send", "--to", "peers", "--yes", "Dev day soon")
+    assert sent.returncode == 0 and "queued for 3 people" in sent.stdout
+    # nobody has linked a chat account yet, so all three are recorded as unreachable
+    assert "#1 to peers" in sps(tmp_path, "broadcast", "status").stdout
+    assert "0 sent, 0 pending, 3 failed" in sps(tmp_path, "broadcast", "status").stdout
+    assert "cancelled" in sps(tmp_path, "broadcast", "cancel", "1").stdout
+    signed = sps(tmp_path, "challenges", "signoff", "stp-north")
+    assert signed.returncode == 0 and "3 team members were asked" in signed.stdout, signed
+    again = sps(tmp_path, "challenges", "signoff", "stp-north")
+    assert again.returncode == 1

@@ -1,8 +1,9 @@
 """The Telegram adapter end to end: real python-telegram-bot code, the real router and a
 migrated SQLite database, against a fake Bot API server on 127.0.0.1 (tests/fakes).
 
-Each scenario is one test built from the same few helpers (`push`, `poll`, `replies_to`), so
-booking, claims and broadcast scenarios are added the same way once those features settle.
+Each scenario is one test built from the same few helpers (`push`, `poll`, `replies_to`);
+test_telegram_scenarios.py uses them for the booking, claim and broadcast scenarios that also
+run the delivery worker.
 """
 
 from __future__ import annotations
@@ -192,8 +193,9 @@ def test_a_button_from_before_a_restart_with_a_long_value_is_reported_stale(app,
 
 
 class AttachmentSpy:
-    """Stands in for the router where a handler would read a receipt (claims are not
-    stable yet): it calls fetch() from the core's thread, as a handler does."""
+    """Stands in for the router so the adapter's attachment translation is checked alone
+    (the real claim flow is in test_telegram_scenarios.py): it calls fetch() from the core's
+    thread, as a handler does."""
 
     def __init__(self) -> None:
         self.seen: list[Incoming] = []
@@ -258,9 +260,7 @@ def test_restart_refetches_unconfirmed_updates_and_handles_each_once(services, r
         assert handled_ids(services) == ids
 
 
-def test_restart_in_the_middle_of_a_booking_form(app, fake, services, router):
-    if not any(r.command == "/book" for r in router.routes):
-        pytest.skip("booking is not in the router yet")
+def test_restart_in_the_middle_of_a_booking_form(app, fake, services):
     code = link_code(services, AMIRA)
     fake.push(text_update(AMIRA_TG, f"/start {code}"))
     fake.push(text_update(AMIRA_TG, "/book"))

@@ -213,3 +213,11 @@ def test_lengths_people_type(text, hours):
                                             ("noon", "12:00")])
 def test_times_people_type(text, expected):
     assert split_time(text)[0].strftime("%H:%M") == expected
+
+
+def test_a_question_about_booking_is_answered_with_an_offer_not_a_form(door: FrontDoor):
+    replies = door.send(AMIRA, "how do we book our sessions?")
+    assert "Source:" in replies[0].text
+    assert "Which day?" in door.press(AMIRA, "Book a session")[0].text
+    door.text(AMIRA, "cancel")
+    assert "Which day?" in door.text(AMIRA, "book a session")  # an instruction starts it

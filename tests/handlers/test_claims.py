@@ -260,3 +260,9 @@ def test_claims_export_has_a_totals_row(door: FrontDoor, services):
     assert rows[0][:5] == ["id", "name", "email", "claim_for", "amount_gbp"]
     assert [r[4] for r in rows[1:4]] == ["95.50", "150.00", "60.00"]
     assert rows[-1][0] == "total" and rows[-1][4] == "245.50"  # withdrawn not counted
+
+
+def test_start_a_claim_button_from_an_answer_or_reminder_opens_the_form(door):
+    door.text(AMIRA, "can I claim for a hotel?")
+    reply = door.press(AMIRA, "Start a claim")
+    assert "development day" in reply[0].text.lower()

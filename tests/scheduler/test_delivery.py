@@ -124,3 +124,64 @@ def test_rate_limiter_spaces_messages_in_one_chat():
     for i in range(30):
         limiter.wait(f"chat-{i + 10}")
     assert now[0] - start < 1.5  # thirty different chats go at the platform's rate
+
+
+class StrictPlatform:
+    """Answers 429 (retry after 1 s) past 30 a second or one a second a chat, and records
+    when each message arrived, on the injected clock."""
+
+    platform = "console"
+
+    def __init__(self, now) -> None:
+        self.now = now
+        self.arrivals: list[tuple[float, str]] = []
+        self.rejected = 0
+
+    def send(self, address: Address, reply: Reply) -> None:
+        t = self.now()
+        recent = [a for a, _ in self.arrivals if t - a < 1.0]
+        same_chat = [a for a, chat in self.arrivals if chat == address.chat_id and t - a < 1.0]
+        if len(recent) >= 30 or same_chat:
+            self.rejected += 1
+            raise DeliveryError("429", retry_after=1)
+        self.arrivals.append((t, address.chat_id))
+
+
+def test_rate_limit_respected_without_a_single_429(services, clock):
+    with services.uow() as db:
+        people = db.scalars(select(Participant).order_by(Participant.id)).all()
+    for i in range(60):  # 60 messages to the first person and one each to the others
+        queue(services, people[0].email, f"m{i}", f"k{i}")
+    for person in people[1:]:
+        queue(services, person.email, "hello", f"to-{person.id}")
+    fake_time = [0.0]
+
+    def sleep(seconds: float) -> None:
+        fake_time[0] += seconds
+
+    platform = StrictPlatform(lambda: fake_time[0])
+    limiter = RateLimiter(per_second=30, per_chat_gap=1.0, monotonic=lambda: fake_time[0],
+                          sleep=sleep)
+    stats = DeliveryWorker(services.uow, {"console": platform}, clock,
+                           {"console": limiter}).run_once()
+    assert platform.rejected == 0 and stats.sent == 60 + len(people) - 1
+    first_chat = [t for t, chat in platform.arrivals if chat == f"console:{people[0].email}"]
+    assert all(b - a >= 1.0 for a, b in zip(first_chat, first_chat[1:], strict=False))
+
+
+def test_a_429_pauses_the_platform_for_retry_after(services, clock):
+    queue(services, AMIRA, "hello", "k1")
+    fake_time = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        fake_time[0] += seconds
+
+    limiter = RateLimiter(per_second=30, monotonic=lambda: fake_time[0], sleep=sleep)
+    sender = RecordingSender({f"console:{AMIRA}": [DeliveryError("429", retry_after=5)]})
+    worker = DeliveryWorker(services.uow, {"console": sender}, clock, {"console": limiter})
+    worker.run_once()
+    queue(services, JAMES, "next", "k2")
+    worker.run_once()  # the next send on the platform waits out the 5 seconds first
+    assert sum(slept) >= 5.0 and [t for _, t in sender.sent] == ["next"]
