@@ -1,6 +1,8 @@
 """FAQ quality and speed: accuracy on the development questions, per-question latency on the
-shipped corpus and on a synthetic 1,000-document corpus, index build times, and the wall time
-of `sps-bot ask --json` answering 200 questions in one process.
+shipped corpus and on a synthetic 1,000-document corpus, index build times, the wall time
+of `sps-bot ask --json` answering 200 questions in one process, and the 5-fold
+cross-validated accuracy of the fitted model (bench/fit_faq.py), the honest estimate for
+questions it was not fitted on.
 
 Run: .venv/bin/python bench/faq.py
 """
@@ -8,6 +10,7 @@ Run: .venv/bin/python bench/faq.py
 from __future__ import annotations
 
 import json
+import math
 import random
 import subprocess
 import sys
@@ -22,6 +25,9 @@ sys.path.insert(0, str(ROOT))
 from knowledge.base import KnowledgeBase  # noqa: E402
 from knowledge.corpus import Section, load_corpus, slugify  # noqa: E402
 from knowledge.terms import words  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+import fit_faq  # noqa: E402
 
 DEV_SET = ROOT / "tests" / "knowledge" / "faq_dev_set.jsonl"
 
@@ -57,16 +63,28 @@ def accuracy(kb: KnowledgeBase, rows: list[dict]) -> None:
         print(f"    {style:<11} {right[style] / total[style]:.3f}  ({right[style]}/{total[style]})")
 
 
-def latency(kb: KnowledgeBase, questions: list[str], label: str) -> None:
-    timings = []
-    for question in questions:
-        start = time.perf_counter()
-        kb.ask(question)
-        timings.append((time.perf_counter() - start) * 1000)
-    timings.sort()
-    p50 = timings[len(timings) // 2]
-    p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))]
-    print(f"  {label}: p50 {p50:.3f} ms, p99 {p99:.3f} ms over {len(timings)} questions")
+def _percentiles(timings: list[float]) -> tuple[float, float]:
+    timings = sorted(timings)
+    return timings[len(timings) // 2], timings[min(len(timings) - 1, int(len(timings) * 0.99))]
+
+
+def latency(kb: KnowledgeBase, questions: list[str], label: str, rounds: int = 3) -> None:
+    """Every question asked `rounds` times, in rounds. Reported: p50/p99 over all asks, and
+    p99 over each question's fastest ask, which is what the code costs when the machine is
+    not also busy with something else (on a shared two-CPU box single asks get preempted)."""
+    every: list[float] = []
+    fastest = [math.inf] * len(questions)
+    for _ in range(rounds):
+        for n, question in enumerate(questions):
+            start = time.perf_counter()
+            kb.ask(question)
+            took = (time.perf_counter() - start) * 1000
+            every.append(took)
+            fastest[n] = min(fastest[n], took)
+    p50, p99 = _percentiles(every)
+    best50, best99 = _percentiles(fastest)
+    print(f"  {label}: p50 {p50:.3f} ms, p99 {p99:.3f} ms over {len(every)} asks; "
+          f"per question best of {rounds}: p50 {best50:.3f} ms, p99 {best99:.3f} ms")
 
 
 def synthetic_sections(documents: int = 1000, per_document: int = 20,
@@ -112,7 +130,7 @@ def main() -> None:
     print("accuracy on the development set:")
     accuracy(kb, rows)
     print("latency:")
-    latency(kb, questions * 3, "shipped corpus")
+    latency(kb, questions, "shipped corpus")
 
     sections = synthetic_sections()
     start = time.perf_counter()
@@ -120,9 +138,14 @@ def main() -> None:
     print(f"synthetic corpus: {len(sections)} sections, "
           f"index built in {time.perf_counter() - start:.2f} s")
     latency(big, questions, "synthetic corpus")
+    del big
 
     print("start-up included:")
     cli_wall_time((questions * 2)[:200])
+
+    print(f"{fit_faq.FOLDS}-fold cross-validation of the fitted model (the estimate for unseen "
+          "questions):")
+    fit_faq.cross_validate(fit_faq.collect(kb, rows))
 
 
 if __name__ == "__main__":

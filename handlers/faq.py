@@ -56,7 +56,7 @@ def citation(section: Section) -> str:
 
 
 def fallback_reply(ctx: Context, answer: Answer, question_id: int) -> Reply:
-    choices = [Choice(s.title[:60], "faq.section", s.id) for s in answer.suggestions]
+    choices = [Choice(s.title[:60], "faq.section", s.key) for s in answer.suggestions]
     choices.append(Choice("Ask the programme team", "faq.escalate", str(question_id)))
     lead = "I couldn't find that in the programme documents."
     if answer.suggestions:

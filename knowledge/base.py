@@ -5,14 +5,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from knowledge.corpus import DEFAULT_DOCS, Section, load_corpus, slugify
 from knowledge.search import Hit, SearchIndex
 from knowledge.terms import terms
 
-ANSWER_THRESHOLD = 0.38  # below this a fallback is more honest than a guess
-SUGGESTION_THRESHOLD = 0.2
+# Confidence is the fitted probability that the top section answers (knowledge.model): below
+# an even chance a fallback is more honest than a guess.
+ANSWER_THRESHOLD = 0.5
+SUGGESTION_THRESHOLD = 0.15
 MAX_EXCERPT = 600  # leaves room for the citation inside a chat-sized 800 characters
 TEAM_DOCUMENT = "Programme team answers"
 
@@ -52,8 +55,9 @@ class KnowledgeBase:
     def sections(self) -> list[Section]:
         return self.index.sections
 
-    def section(self, section_id: str) -> Section | None:
-        return next((s for s in self.index.sections if s.id == section_id), None)
+    def section(self, id_or_key: str) -> Section | None:
+        """A section by its id or its short button key."""
+        return next((s for s in self.index.sections if id_or_key in (s.id, s.key)), None)
 
     def replace_extra(self, extra: Iterable[Section], signature: tuple[object, ...]) -> None:
         """Swap in the current programme-team answers (they live in the database)."""
@@ -71,8 +75,7 @@ class KnowledgeBase:
                 known = best.get(hit.section.id)
                 if known is None or hit.confidence > known.confidence:
                     best[hit.section.id] = hit
-        ranked = sorted(best.values(), key=lambda h: (h.confidence >= ANSWER_THRESHOLD,
-                                                      h.score * h.confidence), reverse=True)
+        ranked = sorted(best.values(), key=lambda h: (h.confidence, h.score), reverse=True)
         return ranked[:limit]
 
     def ask(self, question: str) -> Answer:
@@ -112,10 +115,9 @@ def excerpt(section: Section, question: str, limit: int = MAX_EXCERPT) -> str:
     """The sentences or bullets of the section that answer, in their order, within `limit`."""
     if len(section.text) <= limit:
         return section.text
-    units = _units(section.text)
+    units, unit_terms = _unit_terms(section.text)
     wanted = set(terms(question))
-    ranked = sorted(range(len(units)),
-                    key=lambda i: (-len(wanted & set(terms(units[i]))), i))
+    ranked = sorted(range(len(units)), key=lambda i: (-len(wanted & unit_terms[i]), i))
     chosen: list[int] = []
     used = 0
     for i in ranked:
@@ -126,6 +128,14 @@ def excerpt(section: Section, question: str, limit: int = MAX_EXCERPT) -> str:
     if not chosen:
         return units[ranked[0]][: limit - 1].rsplit(" ", 1)[0] + "…"
     return "\n".join(units[i] for i in sorted(chosen))
+
+
+@lru_cache(maxsize=256)
+def _unit_terms(text: str) -> tuple[tuple[str, ...], tuple[frozenset[str], ...]]:
+    """A long section's sentences and bullets with their terms (sections are answered again
+    and again, so this is kept)."""
+    units = tuple(_units(text))
+    return units, tuple(frozenset(terms(unit)) for unit in units)
 
 
 def _units(text: str) -> list[str]:

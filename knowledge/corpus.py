@@ -7,6 +7,8 @@ or capitalised heading lines. Each section gets a stable id: document slug / sec
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -22,6 +24,12 @@ class Section:
     source: str  # where the document came from
     title: str  # section title
     text: str  # the section body, Markdown-light: paragraphs and "- " bullets
+
+    @property
+    def key(self) -> str:
+        """A short stable handle for buttons (Telegram allows 64 bytes of button data)."""
+        digest = hashlib.blake2s(self.id.encode(), digest_size=9).digest()
+        return base64.urlsafe_b64encode(digest).decode()
 
 
 @dataclass(frozen=True)

@@ -9,19 +9,28 @@ keeps `sps-bot ask` fast from a cold start.
 Ranking, in order:
 1. Known paraphrases are rewritten into the documents' wording. The question then becomes
    *concepts*: each informative word (repaired if misspelt) with its domain synonyms. A concept
-   scores a section by its best variant, so a synonym never counts twice.
+   scores a section by its best variant, so a synonym never counts twice. Everyday words
+   ("people", "make") count a fraction of their IDF.
 2. BM25 over one bag per section in which the section heading counts TITLE_WEIGHT times and
-   the document title once (FAQ headings are the questions themselves).
-3. The best candidates are re-scored with features BM25 does not see: how much of the
-   question's information (IDF) the heading covers, adjacent word pairs shared with the
-   section, and whether the section holds the kind of fact the question type asks for.
-4. Confidence is the IDF-weighted share of the question the section accounts for, lifted by
-   heading agreement; words the corpus has never seen count against it, which is how questions
-   about things the documents do not cover ("parking", "wifi") are refused.
+   the document title once (FAQ headings are the questions themselves) gives a shortlist.
+3. Each shortlisted section gets a feature vector (knowledge.model.FEATURES): BM25, how much of
+   the question's information (IDF) the section, its heading, its document title and its best
+   single sentence cover, adjacent word pairs, fuzzy heading similarity (rapidfuzz), whether it
+   holds the kind of fact the question type asks for, heading question-word agreement, length.
+4. A linear ranker fitted offline (bench/fit_faq.py) orders the shortlist, and a logistic model
+   over the top section's features and its lead over the runner-up gives the confidence: the
+   probability that it answers the question. Words the corpus has never seen count against
+   it, which is how questions about things the documents do not cover ("parking", "wifi") are
+   refused.
+
+Per-section facts (fact types per sentence, term -> sentences) are computed at build for a
+corpus up to EAGER_FACTS sections and on first use beyond that, which keeps building a
+20,000-section index quick.
 """
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
 import re
@@ -29,16 +38,21 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rapidfuzz import process
+from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from knowledge.corpus import Section
+from knowledge.model import MAX_MARGIN as MODEL_MAX_MARGIN
+from knowledge.model import answer_probability, rank_score
 from knowledge.terms import (
+    LIGHT_WEIGHT,
+    LIGHT_WORDS,
     NEGATIONS,
     RELATED,
     RELATED_WEIGHT,
     STOPWORDS,
     british,
+    fold,
     normalise_term,
     rewrite,
     terms,
@@ -75,6 +89,7 @@ class Hit:
     coverage: float = 0.0  # share of the question's information (IDF) found in the section
     title_cover: float = 0.0  # share found in its headings
     unknown: float = 0.0  # share of the question's information the corpus has no word for
+    features: tuple[float, ...] = ()  # what the model saw (knowledge.model.FEATURES)
 
 
 @dataclass(frozen=True)
@@ -93,7 +108,12 @@ class SearchIndex:
     B = 0.6
     TITLE_WEIGHT = 3
     DOCUMENT_WEIGHT = 1
-    RESCORE = 30  # candidates that get the feature re-scoring
+    RESCORE = 15  # candidates that get the feature re-scoring
+    # In a question of up to this many ideas every word is likely on its topic; in a longer one
+    # an unknown word is likelier to be chat around it ("my inbox is a disaster, but...").
+    SHORT_QUESTION = 5
+    FREEZE_AT = 5000  # an index of this many sections is exempted from cyclic GC (see below)
+    EAGER_FACTS = 2000  # corpora up to this many sections get their text facts at build
     COMMON_POSTINGS = 200  # an idea in more sections than this (or 1%) is "common"
     # A corpus word is a known spelling; an unknown question word within this many edits of one
     # is taken to be a typo of it (OSA counts a swapped pair of letters as one edit).
@@ -108,33 +128,70 @@ class SearchIndex:
         self._title_terms: list[frozenset[str]] = []
         self._pairs: list[frozenset[tuple[str, str]]] = []
         self._title_asks: list[frozenset[str]] = []
+        self._title_text: list[str] = []
+        self._document_terms: list[frozenset[str]] = []
+        self._terms: list[frozenset[str]] = []
+        # Per section: the fact types its text can supply and whether it states an exception.
+        # Regexes over every body are the slowest part of a big build, so a large corpus
+        # fills this on demand; a small one (the shipped corpus) up front.
+        self._facts: dict[int, tuple[frozenset[int], bool, tuple[frozenset[int], ...]]] = {}
+        self._generic: list[bool] = []
+        body_lengths: list[int] = []
+        self._sequences: list[tuple[str, ...]] = []  # body terms, "" where a sentence ends
         spellings: Counter[str] = Counter()
+        # Token -> term: None for a function word, "" for a sentence end; filled as met.
+        norm: dict[str, str | None] = dict.fromkeys(_BREAKS, "")
+        context: dict[str, list[str]] = {}  # document title and parent heading -> terms
         for index, section in enumerate(self.sections):
             title_words = words(section.title)
-            if section.title.strip().lower() in GENERIC_HEADINGS:
+            generic = section.title.strip().lower() in GENERIC_HEADINGS
+            if generic:
                 title_words += words(section.document)  # an introduction is about its document
-            body_words = words(section.text)
+            tokens = _TOKEN.findall(fold(section.text))  # words and sentence ends
+            for token in set(tokens).difference(norm):
+                norm[token] = None if token in STOPWORDS else normalise_term(token)
             spellings.update(title_words)
-            spellings.update(body_words)
+            spellings.update(t for t in tokens if norm[t])
             title = [normalise_term(w) for w in title_words if w not in STOPWORDS]
-            body = [normalise_term(w) for w in body_words if w not in STOPWORDS]
+            sequence = tuple(term for term in map(norm.__getitem__, tokens) if term is not None)
+            body = [t for t in sequence if t]
             counts = Counter(body)
             for term in title:
                 counts[term] += self.TITLE_WEIGHT
-            for term in terms(f"{section.document} {parents.get(section.id, '')}"):
+            key = f"{section.document} {parents.get(section.id, '')}"
+            if key not in context:
+                context[key] = terms(key)
+            for term in context[key]:
                 counts[term] += self.DOCUMENT_WEIGHT
             for term, count in counts.items():
                 postings[term].append((index, count))
             lengths.append(sum(counts.values()))
+            self._terms.append(frozenset(counts))
             self._title_terms.append(frozenset(title))
+            self._title_text.append(" ".join(sorted(set(title))))
+            if section.document not in context:
+                context[section.document] = terms(section.document)
+            self._document_terms.append(frozenset(context[section.document]))
             self._title_asks.append(_asks(section.title))
+            self._generic.append(generic)
+            body_lengths.append(len(body))
+            self._sequences.append(sequence)
             self._pairs.append(frozenset(zip(title, title[1:], strict=False))
                                | frozenset(zip(body, body[1:], strict=False)))
+        self._sentence_index: dict[int, dict[str, tuple[int, ...]]] = {}
+        if len(self.sections) <= self.EAGER_FACTS:
+            for index in range(len(self.sections)):
+                self._facts_of(index)
+                self._where(index)
         count = max(len(self.sections), 1)
         average = sum(lengths) / count if lengths else 1.0
         self._idf = {term: math.log(1 + (count - len(posts) + 0.5) / (len(posts) + 0.5))
                      for term, posts in postings.items()}
         self._max_idf = math.log(1 + (count + 0.5) / 0.5)
+        # Log of the body length against the corpus median: a long section matches more words
+        # by chance, a one-line one rarely answers a question by itself.
+        median = sorted(body_lengths)[len(body_lengths) // 2] if body_lengths else 1
+        self._length_prior = [math.log((n + 1) / (median + 1)) for n in body_lengths]
         # BM25 term weights are fixed per posting, so they are computed once here.
         norms = [self.K1 * (1 - self.B + self.B * length / average) for length in lengths]
         self._postings: dict[str, list[tuple[int, float]]] = {
@@ -147,6 +204,29 @@ class SearchIndex:
         for word in list(spellings) + sorted(STOPWORDS):
             if word.isalpha():
                 self._by_length[len(word)].append(word)
+        if len(self.sections) >= self.FREEZE_AT:
+            # Millions of long-lived index objects make every full garbage collection a pause
+            # of half a second in the middle of some question; frozen, the collector skips them.
+            gc.freeze()
+
+    def _facts_of(self, index: int) -> tuple[frozenset[int], bool, tuple[frozenset[int], ...]]:
+        """The fact types (QUESTION_TYPES) the section text supplies, whether it states an
+        exception, and the fact types per sentence (aligned with its term sequence)."""
+        facts = self._facts.get(index)
+        if facts is None:
+            text = self.sections[index].text
+            kinds = frozenset(kind for kind, (_, answer) in enumerate(QUESTION_TYPES)
+                              if answer.search(text))
+            parts = _SENTENCE_BREAK.split(text) if kinds else []
+            if len(parts) == self._sequences[index].count("") + 1:
+                per_sentence = tuple(frozenset(kind for kind in kinds
+                                               if QUESTION_TYPES[kind][1].search(part))
+                                     for part in parts)
+            else:  # folding moved a sentence end: fall back to the whole section
+                per_sentence = (kinds,) * (self._sequences[index].count("") + 1)
+            facts = (kinds, _NEGATIVE_TEXT.search(text) is not None, per_sentence)
+            self._facts[index] = facts
+        return facts
 
     def idf(self, term: str) -> float:
         return self._idf.get(term, self._max_idf)
@@ -205,22 +285,39 @@ class SearchIndex:
             variants += [(other, RELATED_WEIGHT) for other in RELATED.get(term, ())
                          if other in self._postings]
             idf = max((self._idf[t] for t, _ in variants), default=self._max_idf)
+            if word in LIGHT_WORDS:
+                idf *= LIGHT_WEIGHT
             found[term] = Concept(term, tuple(variants), idf)
         return list(found.values())
 
-    def search(self, text: str, limit: int = 3) -> list[Hit]:
+    def candidates(self, text: str) -> list[tuple[int, tuple[float, ...]]]:
+        """The shortlisted sections for a question, each with its feature vector (see
+        knowledge.model.FEATURES); the learned model turns these into ranking and confidence."""
         concepts = self.concepts(text)
         total = sum(c.weight for c in concepts)
         if not concepts or total <= 0:
             return []
         unknown = sum(c.weight for c in concepts if not c.variants) / total
         scores: dict[int, float] = defaultdict(float)
-        matched: dict[int, float] = defaultdict(float)
         # Rare ideas first. A long posting list of a synonym, or of any idea past the two rarest,
         # only re-weighs the sections already found: this keeps 20,000 sections fast.
         common = max(self.COMMON_POSTINGS, len(self.sections) // 100)
         for rank, concept in enumerate(sorted(concepts, key=lambda c: -c.weight)):
-            best: dict[int, tuple[float, float]] = {}
+            if not concept.variants:
+                continue
+            restrict = bool(scores) and rank >= 2
+            if len(concept.variants) == 1 and concept.variants[0][1] == 1.0:
+                postings = self._postings[concept.variants[0][0]]
+                if restrict and len(postings) > common:
+                    for index, value in postings:
+                        if index in scores:
+                            scores[index] += value
+                else:
+                    for index, value in postings:
+                        scores[index] += value
+                continue
+            # A concept scores a section by its best variant, so a synonym never counts twice.
+            best: dict[int, float] = {}
             for term, weight in concept.variants:
                 postings = self._postings[term]
                 found = scores or best
@@ -228,40 +325,129 @@ class SearchIndex:
                     postings = [(i, v) for i, v in postings if i in found]
                 for index, value in postings:
                     value *= weight
-                    if index not in best or value > best[index][0]:
-                        best[index] = (value, weight)
-            for index, (value, weight) in best.items():
+                    if value > best.get(index, 0.0):
+                        best[index] = value
+            for index, value in best.items():
                 scores[index] += value
-                matched[index] += concept.weight * weight
         if not scores:
             return []
         folded = text.lower()
-        wanted = [answer for question, answer in QUESTION_TYPES if question.search(folded)]
+        wanted = [kind for kind, (question, _) in enumerate(QUESTION_TYPES)
+                  if question.search(folded)]
         query_pairs = frozenset(zip((c.term for c in concepts),
                                     (c.term for c in concepts[1:]), strict=False))
         negative = any(w in NEGATIONS for w in words(text))
         asks = _asks(text)
+        query_terms = " ".join(sorted(c.term for c in concepts))
         shortlist = heapq.nlargest(self.RESCORE, scores, key=scores.__getitem__)
-        hits = []
+        top_bm25 = scores[shortlist[0]] or 1.0
+        size = math.log1p(len(concepts))
+        unknown_words = min(sum(1 for c in concepts if not c.variants), 3) / 3
+        found_out = []
+        forms = [(frozenset(t for t, _ in c.variants), c.weight) for c in concepts]
+        concept_of: dict[str, list[int]] = defaultdict(list)
+        for n, (variants, _) in enumerate(forms):
+            for term in variants:
+                concept_of[term].append(n)
         for index in shortlist:
-            section = self.sections[index]
-            title_share = sum(c.weight for c in concepts
-                              if any(t in self._title_terms[index] for t, _ in c.variants))
-            title_cover = title_share / total
-            coverage = min(1.0, matched[index] / total)
+            title_terms = self._title_terms[index]
+            title_cover = sum(w for v, w in forms if not v.isdisjoint(title_terms)) / total
+            document_terms = self._document_terms[index]
+            document_cover = sum(w for v, w in forms if not v.isdisjoint(document_terms)) / total
+            section_terms = self._terms[index]
+            coverage = 0.0
+            for concept in concepts:  # by its best variant: the word itself comes first
+                for term, weight in concept.variants:
+                    if term in section_terms:
+                        coverage += concept.weight * weight
+                        break
+            coverage /= total
+            cover, sentence = self._sentence_cover(index, concept_of, forms)
+            sentence_cover = cover / total
             pairs = len(query_pairs & self._pairs[index])
-            fits = sum(1 for pattern in wanted if pattern.search(section.text))
-            states_exception = negative and _NEGATIVE_TEXT.search(section.text) is not None
+            supplies, states_exception, per_sentence = self._facts_of(index)
+            fits = sum(1 for kind in wanted if kind in supplies)
+            # The asked-for fact in the very sentence that matches the question best.
+            sentence_fits = 1.0 if wanted and not per_sentence[sentence].isdisjoint(wanted) \
+                else 0.0
             # A heading that is itself a question agrees or disagrees on what is asked.
             title_asks = self._title_asks[index]
-            agree = 1.0 if not asks or not title_asks else 1.25 if asks & title_asks else 0.85
-            score = scores[index] * (1 + 0.6 * title_cover) * (1 + 0.15 * pairs) \
-                * (1 + 0.15 * fits) * (1.1 if states_exception else 1.0) * (0.5 + coverage) * agree
-            # Weights fitted on one half of the development questions, checked on the other.
-            confidence = max(0.0, min(1.0, 0.8 * coverage + 0.4 * title_cover - 0.2 * unknown))
-            hits.append(Hit(section, score, confidence, coverage, title_cover, unknown))
-        hits.sort(key=lambda h: (h.score, h.confidence), reverse=True)
-        return hits[:limit]
+            agree = 0.0 if not asks or not title_asks else 1.0 if asks & title_asks else -1.0
+            heading = self._title_text[index]
+            found_out.append((index, (
+                math.log1p(scores[index]),
+                scores[index] / top_bm25,
+                coverage,
+                title_cover,
+                min(pairs, 3) / 3,
+                fits / len(wanted) if wanted else 0.0,
+                1.0 if wanted and not fits else 0.0,
+                agree,
+                1.0 if negative and states_exception else 0.0,
+                fuzz.token_set_ratio(query_terms, heading) / 100 if heading else 0.0,
+                fuzz.token_sort_ratio(query_terms, heading) / 100 if heading else 0.0,
+                self._length_prior[index],
+                1.0 if self._generic[index] else 0.0,
+                document_cover,
+                unknown,
+                size,
+                sentence_cover,
+                unknown_words,
+                sentence_fits,
+                unknown if len(concepts) <= self.SHORT_QUESTION else 0.0,
+            )))
+        return found_out
+
+    def _sentence_cover(self, index: int, concept_of: dict[str, list[int]],
+                        forms: list[tuple[frozenset[str], float]]) -> tuple[float, int]:
+        """The most question information (IDF) one sentence of the section accounts for, and
+        which sentence: words that answer together stand together; scattered ones match by
+        chance."""
+        where = self._where(index)
+        found: dict[int, set[int]] = {}  # sentence -> the question's concepts in it
+        for term, concepts in concept_of.items():
+            for sentence in where.get(term, ()):
+                found.setdefault(sentence, set()).update(concepts)
+        best, place = 0.0, 0
+        for sentence, concepts in found.items():
+            cover = sum(forms[n][1] for n in concepts)
+            if cover > best or (cover == best and sentence < place):
+                best, place = cover, sentence
+        return best, place
+
+    def _where(self, index: int) -> dict[str, tuple[int, ...]]:
+        """Term -> the sentences of the section body it occurs in (kept once computed)."""
+        where = self._sentence_index.get(index)
+        if where is None:
+            positions: dict[str, list[int]] = {}
+            sentence = 0
+            for term in self._sequences[index]:
+                if not term:
+                    sentence += 1
+                elif not positions.get(term) or positions[term][-1] != sentence:
+                    positions.setdefault(term, []).append(sentence)
+            where = {term: tuple(places) for term, places in positions.items()}
+            self._sentence_index[index] = where
+        return where
+
+    def search(self, text: str, limit: int = 3) -> list[Hit]:
+        """The best sections for the question, ranked and with calibrated confidence."""
+        found = self.candidates(text)
+        if not found:
+            return []
+        ranked = sorted(((rank_score(f), i, f) for i, f in found), reverse=True)
+        hits = []
+        for place, (score, index, features) in enumerate(ranked[:limit]):
+            if place == 0:
+                rival, rival_features = ((ranked[1][0], ranked[1][2]) if len(ranked) > 1
+                                         else (score - MODEL_MAX_MARGIN, None))
+            else:
+                rival, rival_features = ranked[0][0], ranked[0][2]
+            confidence = answer_probability(features, score, rival, rival_features)
+            hits.append(Hit(self.sections[index], score, confidence,
+                            coverage=features[2], title_cover=features[3],
+                            unknown=features[14], features=features))
+        return hits
 
 
 GENERIC_HEADINGS = frozenset({"introduction", "overview", "background", "summary"})
@@ -282,4 +468,7 @@ def _asks(text: str) -> frozenset[str]:
     return frozenset(kind for kind, pattern in _ASKS if pattern.search(text))
 
 
+_SENTENCE_BREAK = re.compile(r"[.!?]+(?=\s)|\n")  # where _TOKEN finds a sentence end
+_TOKEN = re.compile(r"[a-z0-9]+(?:&[a-z0-9]+)?|[.!?]+(?=\s)|\n")
+_BREAKS = frozenset({"\n", ".", "!", "?", "..", "...", "?!", "!?"})
 _NEGATIVE_TEXT = re.compile(r"\b(?:not|no|unless|rather than|never|cannot)\b", re.IGNORECASE)

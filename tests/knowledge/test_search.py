@@ -112,3 +112,69 @@ def test_unknown_words_lower_confidence(index):
 def test_empty_and_stopword_questions_find_nothing(index):
     assert index.search("") == []
     assert index.search("what is the") == []
+
+
+def test_model_weights_match_the_features():
+    from knowledge import model
+
+    assert len(model.RANK_WEIGHTS) == len(model.FEATURES)
+    assert len(model.ANSWER_WEIGHTS) == len(model.ANSWER_FEATURES)
+    features = (0.5,) * len(model.FEATURES)
+    assert len(model.answer_features(features, 1.0, 0.0)) == len(model.ANSWER_FEATURES)
+
+
+def test_candidates_have_one_value_per_feature(index):
+    from knowledge import model
+
+    found = index.candidates("expenses for my hotel in London")
+    assert found
+    assert all(len(features) == len(model.FEATURES) for _, features in found)
+
+
+def test_confidence_is_a_probability(index):
+    for question in ("hotel costs in London", "where will the sessions take place", "lasagne"):
+        for hit in index.search(question, limit=3):
+            assert 0.0 <= hit.confidence <= 1.0
+
+
+def test_best_sentence_covers_the_question(index):
+    # "destroyed" and "report" share one sentence of the notes section.
+    found = dict(index.candidates("are notes destroyed after the report"))
+    position = SECTIONS.index(next(s for s in SECTIONS if s.id == "brief/notes"))
+    assert found[position][model_feature("sentence_cover")] > 0.5
+
+
+def test_everyday_words_weigh_less_than_topic_words(index):
+    weights = {c.term: c.weight for c in index.concepts("people notes")}
+    assert weights[normalise_term("people")] < weights[normalise_term("notes")]
+
+
+def test_large_corpus_fills_section_facts_on_demand():
+    many = [Section(f"d/{n}", "Doc", "d.txt", f"Heading {n}", f"Text number {n}. It costs £{n}.")
+            for n in range(30)]
+    small = SearchIndex(many)
+    assert len(small._facts) == 30  # a small corpus: filled at build
+    SearchIndex.EAGER_FACTS, saved = 10, SearchIndex.EAGER_FACTS
+    try:
+        lazy = SearchIndex(many)
+        assert lazy._facts == {}
+        assert lazy.search("how much does number 7 cost", limit=1)
+        assert lazy._facts  # filled for the shortlisted sections only
+    finally:
+        SearchIndex.EAGER_FACTS = saved
+
+
+def model_feature(name):
+    from knowledge import model
+
+    return model.FEATURES.index(name)
+
+
+def test_every_section_has_a_short_unique_button_key():
+    from knowledge.base import KnowledgeBase
+
+    kb = KnowledgeBase.load()
+    keys = [s.key for s in kb.sections]
+    assert len(set(keys)) == len(keys) and all(len(k) == 12 for k in keys)
+    section = kb.sections[5]
+    assert kb.section(section.key) is section and kb.section(section.id) is section
