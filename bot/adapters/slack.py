@@ -1,4 +1,5 @@
-"""Slack: Events API over HTTP or Socket Mode, the `/sps` command, buttons, files, App Home.
+"""Slack: Events API over HTTP or Socket Mode, the `/sps` command, buttons, modals, files,
+App Home.
 
 Only translation lives here: Slack payloads become `Incoming`, `Reply`s become Slack messages.
 Every listener acknowledges first and works after (bolt's `process_before_response=False`):
@@ -7,6 +8,7 @@ events are acknowledged by bolt itself, commands and buttons call `ack()` before
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import re
@@ -15,6 +17,7 @@ import urllib.request
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import partial
 from typing import Any
 from urllib.parse import urlparse
@@ -39,6 +42,7 @@ from bot.app import App
 from bot.config import Settings
 from handlers.messages import Attachment, Incoming, Reply
 from handlers.ports import Address, DeliveryError
+from knowledge.programme import Programme
 
 log = logging.getLogger("sps.slack")
 
@@ -47,6 +51,7 @@ SLACK_API_URL = "https://slack.com/api/"
 COMMAND = "/sps"
 MAX_FILE_BYTES = 10 * 1024 * 1024
 BUTTON_ACTION = re.compile(r"^sps:\d+$")
+FORM_VIEW = re.compile(r"^sps:form:(?P<command>[a-z]+)$")
 # Errors that will not go away by trying again later (the person left, the DM is gone).
 PERMANENT_ERRORS = frozenset({"account_inactive", "user_not_found", "channel_not_found",
                               "is_archived", "cannot_dm_bot"})
@@ -294,6 +299,94 @@ def _attachment(client: WebClient, event: dict[str, Any]) -> Attachment | None:
                       size=size, fetch=partial(_download, client, url, size))
 
 
+# ---------------------------------------------------------------------- forms (modals)
+# A form is another way to type a one-line command: its answers become the line the router
+# already reads, and every rule stays in the router (it re-asks in the DM when a part is wrong).
+def _input(name: str, label: str, element: dict[str, Any], *, optional: bool = False,
+           hint: str | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "input", "block_id": name, "optional": optional,
+                             "label": {"type": "plain_text", "text": label},
+                             "element": {**element, "action_id": name}}
+    if hint:
+        block["hint"] = {"type": "plain_text", "text": hint}
+    return block
+
+
+def _select(options: list[tuple[str, str]]) -> dict[str, Any]:
+    return {"type": "static_select", "options": [
+        {"text": {"type": "plain_text", "text": label[:BUTTON_LABEL_LIMIT]}, "value": value}
+        for label, value in options]}
+
+
+def _modal(command: str, title: str, submit: str, blocks: list[dict[str, Any]]
+           ) -> dict[str, Any]:
+    return {"type": "modal", "callback_id": f"sps:form:{command}",
+            "title": {"type": "plain_text", "text": title},
+            "submit": {"type": "plain_text", "text": submit},
+            "close": {"type": "plain_text", "text": "Cancel"}, "blocks": blocks}
+
+
+def claim_form(programme: Programme) -> dict[str, Any]:
+    days = [(f"{e.place}, {e.date.day} {e.date:%B}", f"{e.date.day} {e.date:%B}")
+            for e in programme.development_days]
+    return _modal("claim", "Expense claim", "Next", [
+        _input("day", "Development day", _select(days)),
+        _input("amount", "One night's bed and breakfast (£)",
+               {"type": "plain_text_input", "placeholder": {"type": "plain_text",
+                                                            "text": "95.50"}}),
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": (
+            "I'll answer in our messages, and ask there for anything more (a receipt, or "
+            "a reason if you need an exception).")}]},
+    ])
+
+
+def book_form(programme: Programme) -> dict[str, Any]:
+    rules = programme.sessions
+    steps = int((rules.max_hours - rules.min_hours) * 2) + 1  # half-hour steps
+    lengths = [f"{(rules.min_hours + Decimal('0.5') * n).normalize():f}" for n in range(steps)]
+    return _modal("book", "Peer session", "Next", [
+        _input("date", "Date", {"type": "datepicker"}),
+        _input("time", "Start time", {"type": "timepicker"}),
+        _input("length", "Length", _select([(f"{h} hour{'' if h == '1' else 's'}", f"{h}h")
+                                            for h in lengths])),
+        _input("mode", "How", _select([(m.capitalize(), m) for m in rules.modes])),
+        _input("place", "Where (face to face)", {"type": "plain_text_input"}, optional=True,
+               hint="For example: Leeds General Infirmary, meeting room 2"),
+    ])
+
+
+def _answer_of(values: dict[str, Any], name: str) -> str:
+    state = (values.get(name) or {}).get(name) or {}
+    chosen = state.get("selected_option") or {}
+    answer = (state.get("value") or chosen.get("value") or state.get("selected_date")
+              or state.get("selected_time") or "")
+    return " ".join(str(answer).split())  # one line: a newline would end the command
+
+
+def claim_line(values: dict[str, Any]) -> str:
+    """`/claim 8 July £150`; the amount box is in pounds, so "150" and "£150" read alike."""
+    amount = _answer_of(values, "amount").removeprefix("£").strip()
+    return f"/claim {_answer_of(values, 'day')} £{amount}"
+
+
+def book_line(values: dict[str, Any]) -> str:
+    """`/book 10 April 2015 14:00 3h face to face at Leeds General Infirmary`."""
+    day = dt.date.fromisoformat(_answer_of(values, "date"))
+    parts = ["/book", f"{day.day} {day:%B %Y}", _answer_of(values, "time"),
+             _answer_of(values, "length"), _answer_of(values, "mode")]
+    place = _answer_of(values, "place")
+    if place:
+        parts.append(f"at {place}")
+    return " ".join(parts)
+
+
+FORMS: dict[str, tuple[Callable[[Programme], dict[str, Any]],
+                       Callable[[dict[str, Any]], str]]] = {
+    "/claim": (claim_form, claim_line),
+    "/book": (book_form, book_line),
+}
+
+
 # ---------------------------------------------------------------------- the bolt app
 def build_slack_app(app: App, *, client: WebClient | None = None,
                     executor: Executor | None = None) -> BoltApp:
@@ -349,10 +442,33 @@ def build_slack_app(app: App, *, client: WebClient | None = None,
         user_id = command["user_id"]
         dm = directory.dm(user_id)
         private = command.get("channel_id") == dm
+        text = command_text(plain_text(command.get("text") or "", None))
+        form = FORMS.get(text.lower())
+        if private and form is not None:
+            try:
+                client.views_open(trigger_id=command["trigger_id"],
+                                  view=form[0](app.services.programme))
+                return
+            except (SlackApiError, SlackClientError, OSError) as exc:
+                # e.g. the trigger expired: the router asks step by step in the DM instead.
+                log.warning("views.open failed", extra={"error": _error_code(exc)})
         msg = incoming(user_id, dm if private else command["channel_id"], private,
-                       f"command:{command['trigger_id']}",
-                       text=command_text(plain_text(command.get("text") or "", None)))
+                       f"command:{command['trigger_id']}", text=text)
         answer(msg, _Where(dm) if private else _Where(dm, response_url=command["response_url"]))
+
+    @bolt.view(FORM_VIEW)
+    def on_form(ack: Callable[..., None], body: dict[str, Any],
+                view: dict[str, Any]) -> None:
+        ack()  # closes the modal; the router's replies arrive in the DM
+        found = FORM_VIEW.match(view.get("callback_id") or "")
+        form = FORMS.get(f"/{found['command']}") if found else None
+        if form is None:
+            return
+        user_id = body["user"]["id"]
+        dm = directory.dm(user_id)
+        msg = incoming(user_id, dm, True, f"view:{view['id']}",
+                       text=form[1](view["state"]["values"]))
+        answer(msg, _Where(dm))
 
     @bolt.action(BUTTON_ACTION)
     def on_button(ack: Callable[..., None], body: dict[str, Any],

@@ -1,8 +1,9 @@
 """The Slack adapter end to end: signed requests through the real Starlette route into the
 real bolt app and router, replies to a fake Slack Web API on 127.0.0.1.
 
-New scenarios (booking, claims, broadcast) need only a payload from `event`/`command`/`press`
-and assertions on `fake.wait_for(...)`.
+Scenarios are built from `event`/`command`/`press`/`submit` payloads, `deliver()` (the real
+delivery worker draining the outbox through SlackSender) and assertions on what the fake
+Slack recorded.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -32,11 +34,13 @@ from bot.adapters import slack
 from bot.app import App
 from bot.config import Settings
 from handlers.app import build_router
+from handlers.broadcast import create_broadcast
 from handlers.messages import Choice, Incoming, Reply, ReplyFile
 from handlers.ports import Address, DeliveryError
 from handlers.services import Services
-from handlers.storage.models import Account
-from tests.conftest import AMIRA
+from handlers.storage.models import Account, Claim, OutboxMessage, Participant, PeerSession
+from scheduler.delivery import DeliveryStats, DeliveryWorker
+from tests.conftest import AMIRA, GARETH, JAMES
 from tests.fakes.slack_api import (
     BOT_USER_ID,
     FakeSlack,
@@ -166,15 +170,55 @@ class Harness:
         return self.post(urlencode({"payload": json.dumps(payload)}),
                          "application/x-www-form-urlencoded")
 
+    def submit(self, opened: dict[str, Any], answers: dict[str, str], *,
+               user: str = "U0AMIRA") -> httpx.Response:
+        """Fill in and submit a modal the bot opened, the way Slack reports its state."""
+        payload = fixture("view_submission")
+        values: dict[str, Any] = {}
+        for block in opened["blocks"]:
+            name = block.get("block_id")
+            if block["type"] != "input" or name not in answers:
+                continue
+            kind, answer = block["element"]["type"], answers[name]
+            if kind == "static_select":
+                option = next(o for o in block["element"]["options"] if o["value"] == answer)
+                state = {"selected_option": option}
+            else:
+                state = {{"datepicker": "selected_date", "timepicker": "selected_time"}.get(
+                    kind, "value"): answer}
+            values[name] = {name: {"type": kind, **state}}
+        payload["user"]["id"] = user
+        payload["view"].update(id=opened["id"], callback_id=opened["callback_id"],
+                               blocks=opened["blocks"], state={"values": values})
+        return self.post(urlencode({"payload": json.dumps(payload)}),
+                         "application/x-www-form-urlencoded")
+
+    def deliver(self) -> DeliveryStats:
+        """One run of the real delivery worker, sending due outbox rows to the fake Slack."""
+        sender = slack.SlackSender.from_settings(self.settings)
+        services = self.app.services
+        return DeliveryWorker(services.uow, {"slack": sender}, services.clock).run_once()
+
     # ------------------------------------------------------------------ replies
     def posted(self, count: int = 1) -> list[dict[str, Any]]:
         return [call.args for call in self.fake.wait_for("chat.postMessage", count)]
+
+    def in_dm(self, user: str) -> list[dict[str, Any]]:
+        """What the bot has posted in this user's DM so far (listeners have settled)."""
+        return [call.args for call in self.fake.calls_to("chat.postMessage")
+                if call.args["channel"] == dm_for(user)]
+
+    def opened_view(self) -> dict[str, Any]:
+        [view] = self.fake.views
+        return view
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeSlack]:
     with FakeSlack() as server:
         server.add_user("U0AMIRA", AMIRA, "Dr Amira Khan")
+        server.add_user("U0JAMES", JAMES, "Dr James Okafor")
+        server.add_user("U0GARETH", GARETH, "Gareth Davies")
         server.add_user(GUEST, "someone@elsewhere.example", "Sam Guest")
         yield server
 
@@ -449,3 +493,152 @@ def test_long_replies_are_split_into_sections_within_slack_limits():
     assert [len(b["elements"]) for b in actions] == [25, 5]
     ids = [e["action_id"] for b in actions for e in b["elements"]]
     assert len(set(ids)) == 30
+
+
+# ---------------------------------------------------------------------- scenarios
+def test_a_booking_reaches_the_partner_through_the_outbox_and_comes_back_accepted(
+        harness: Harness, fake: FakeSlack):
+    harness.command("whoami", user="U0JAMES")  # James links by his Slack email
+    harness.command("book 10 April 2pm 3h virtual")
+    [proposal] = harness.in_dm("U0AMIRA")
+    assert "Propose to Dr James Okafor: Friday 10 April 2015, 14:00 to 17:00" in proposal["text"]
+    harness.press(proposal, "Yes, send it")
+    assert "Sent to Dr James Okafor" in harness.in_dm("U0AMIRA")[-1]["text"]
+    assert len(harness.in_dm("U0JAMES")) == 1  # the proposal is not a reply to Amira
+
+    assert harness.deliver().sent == 1
+    request = harness.in_dm("U0JAMES")[-1]
+    assert "Dr Amira Khan proposes a peer session" in request["text"]
+    harness.press(request, "Accept", user="U0JAMES")
+
+    booked = harness.in_dm("U0JAMES")[-1]
+    assert booked["text"].startswith("Booked: Friday 10 April 2015")
+    [upload] = fake.calls_to("upload")
+    assert upload.body.startswith(b"BEGIN:VCALENDAR")
+    [complete] = fake.calls_to("files.completeUploadExternal")
+    assert complete.args["channel_id"] == dm_for("U0JAMES")
+    assert json.loads(complete.args["files"])[0]["title"].endswith(".ics")
+
+    before = len(harness.in_dm("U0AMIRA"))
+    assert harness.deliver().sent == 1
+    [accepted] = harness.in_dm("U0AMIRA")[before:]
+    assert accepted["text"].startswith("Dr James Okafor accepted: Friday 10 April 2015")
+    assert harness.deliver().sent == 0
+    with harness.app.services.uow() as db:
+        assert db.scalars(select(PeerSession.status)).all() == ["booked"]
+
+
+def test_a_claim_over_the_cap_through_the_form_continues_with_buttons_in_the_dm(
+        harness: Harness, fake: FakeSlack):
+    harness.command("claim")
+
+    [opened] = fake.calls_to("views.open")
+    assert opened.args["trigger_id"].endswith(".trigger")
+    view = harness.opened_view()
+    assert view["callback_id"] == "sps:form:claim" and not harness.router.seen
+    days = next(b for b in view["blocks"] if b.get("block_id") == "day")["element"]["options"]
+    assert [(o["text"]["text"], o["value"]) for o in days] == [
+        (f"{e.place}, {e.date.day} {e.date:%B}", f"{e.date.day} {e.date:%B}")
+        for e in harness.app.services.programme.development_days]
+
+    assert harness.submit(view, {"day": "8 July", "amount": "150"}).status_code == 200
+    seen = harness.router.seen[-1]
+    assert (seen.text, seen.chat_id, seen.private) == ("/claim 8 July £150", "D0AMIRA", True)
+    [over] = harness.in_dm("U0AMIRA")
+    assert "£150 is over the £100 cap" in over["text"]
+    labels = [e["text"]["text"] for b in over["blocks"] if b["type"] == "actions"
+              for e in b["elements"]]
+    assert labels == ["Claim £100", "Ask for an exception", "Cancel"]
+
+    harness.press(over, "Claim £100")
+    harness.press(harness.in_dm("U0AMIRA")[-1], "Skip")  # the receipt can come later
+    confirm = harness.in_dm("U0AMIRA")[-1]
+    assert confirm["text"].startswith("Claim £100 for accommodation for Development day 2")
+    harness.press(confirm, "Yes, submit")
+
+    assert harness.in_dm("U0AMIRA")[-1]["text"].startswith("Submitted: #")
+    with harness.app.services.uow() as db:
+        [claim] = db.scalars(select(Claim)).all()
+        assert (claim.amount_pence, claim.event_id, claim.exceptional) == (
+            10000, "dev-day-leeds", False)
+
+
+def test_the_booking_form_becomes_the_one_line_command(harness: Harness):
+    harness.command("book")
+    view = harness.opened_view()
+    lengths = next(b for b in view["blocks"] if b.get("block_id") == "length")
+    rules = harness.app.services.programme.sessions
+    values = [o["value"] for o in lengths["element"]["options"]]
+    assert (values[0], values[-1]) == (f"{rules.min_hours.normalize():f}h",
+                                       f"{rules.max_hours.normalize():f}h")
+
+    harness.submit(view, {"date": "2015-04-10", "time": "14:00", "length": "3h",
+                          "mode": "face to face", "place": "Leeds General\nInfirmary"})
+
+    assert harness.router.seen[-1].text == (
+        "/book 10 April 2015 14:00 3h face to face at Leeds General Infirmary")
+    [proposal] = harness.in_dm("U0AMIRA")
+    assert "Friday 10 April 2015, 14:00 to 17:00, face to face at Leeds General Infirmary" \
+        in proposal["text"]
+
+
+@pytest.mark.parametrize(("typed", "channel"), [
+    ("claim 8 July £95", None),  # a command with its details needs no form
+    ("claim", "C0GENERAL"),  # outside the DM the router says where to claim
+])
+def test_forms_open_only_for_the_bare_command_in_the_dm(
+        harness: Harness, fake: FakeSlack, typed: str, channel: str | None):
+    harness.command(typed, channel=channel)
+    assert not fake.calls_to("views.open")
+    assert harness.router.seen[-1].text == f"/{typed}"
+
+
+def test_a_form_that_cannot_open_falls_back_to_the_conversation(
+        harness: Harness, fake: FakeSlack):
+    fake.fail_next("views.open", "expired_trigger_id")
+    harness.command("claim")
+
+    assert harness.router.seen[-1].text == "/claim"
+    assert harness.in_dm("U0AMIRA")[-1]["text"] == "Which development day is the claim for?"
+
+
+def test_a_broadcast_reaches_each_slack_member_once(harness: Harness):
+    for user in ("U0AMIRA", "U0JAMES", "U0GARETH"):
+        harness.command("whoami", user=user)
+    sent_before = len(harness.fake.calls_to("chat.postMessage"))
+    services = harness.app.services
+    with services.uow() as db:
+        gareth = db.scalars(select(Participant).where(Participant.email == GARETH)).one()
+        _, people = create_broadcast(db, services.programme, gareth, "everyone",
+                                     "Development day 2 moves to the Leeds Met Hotel.", None,
+                                     services.clock.now())
+    assert people == 7
+
+    stats = harness.deliver()
+
+    posts = harness.fake.calls_to("chat.postMessage")[sent_before:]
+    assert sorted(p.args["channel"] for p in posts) == ["D0AMIRA", "D0GARETH", "D0JAMES"]
+    assert {p.args["text"] for p in posts} == {"Development day 2 moves to the Leeds Met Hotel."}
+    assert (stats.sent, stats.failed) == (3, 0)
+    assert harness.deliver().sent == 0
+    assert len(harness.fake.calls_to("chat.postMessage")) == sent_before + 3
+    with services.uow() as db:
+        statuses = db.scalars(select(OutboxMessage.status)
+                              .where(OutboxMessage.kind == "broadcast")).all()
+        assert Counter(statuses) == {"sent": 3, "failed": 4}  # four people never linked
+
+
+def test_form_answers_become_one_line_commands():
+    def state(**answers: dict[str, Any]) -> dict[str, Any]:
+        return {name: {name: answer} for name, answer in answers.items()}
+
+    assert slack.claim_line(state(
+        day={"type": "static_select", "selected_option": {"value": "8 July"}},
+        amount={"type": "plain_text_input", "value": " £95.50 "})) == "/claim 8 July £95.50"
+    assert slack.book_line(state(
+        date={"type": "datepicker", "selected_date": "2015-04-10"},
+        time={"type": "timepicker", "selected_time": "14:00"},
+        length={"type": "static_select", "selected_option": {"value": "2.5h"}},
+        mode={"type": "static_select", "selected_option": {"value": "virtual"}},
+        place={"type": "plain_text_input", "value": None})) == (
+        "/book 10 April 2015 14:00 2.5h virtual")

@@ -52,11 +52,13 @@ class FakeSlack:
     def __init__(self) -> None:
         self.users: dict[str, dict[str, Any]] = {}
         self.socket_url: str | None = None
+        self.views: list[dict[str, Any]] = []  # modals opened, as Slack returned them
         self._calls: list[Call] = []
         self._files: dict[str, bytes] = {}
         self._canned: dict[str, list[_Canned]] = {}
         self._changed = threading.Condition()
         self._ts = itertools.count(1)
+        self._views = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
@@ -147,6 +149,7 @@ class FakeSlack:
                                       "text": a.get("text", "")},
             "views.publish": lambda a: {"view": {"id": "V0HOME", "team_id": TEAM_ID,
                                                  **_as_json(a.get("view"))}},
+            "views.open": self._open_view,
             "files.getUploadURLExternal": self._upload_url,
             "files.completeUploadExternal": lambda a: {"files": [
                 {"id": f["id"], "title": f.get("title", "")} for f in _as_json(a["files"])]},
@@ -166,6 +169,15 @@ class FakeSlack:
         if args.get("thread_ts"):
             message["thread_ts"] = args["thread_ts"]
         return {"channel": args.get("channel"), "ts": ts, "message": message}
+
+    def _open_view(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("trigger_id"):
+            raise _SlackError("invalid_trigger_id")
+        view = {"id": f"V0FORM{next(self._views):04d}", "team_id": TEAM_ID,
+                "state": {"values": {}}, "hash": "1425290800.abc", **_as_json(args["view"])}
+        with self._changed:
+            self.views.append(view)
+        return {"view": view}
 
     def _upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
         file_id = f"F{uuid.uuid4().hex[:10].upper()}"
