@@ -644,7 +644,10 @@ ROUTES = [
     Route("book-button", start_booking, action="booking.start", personal=True,
           roles=frozenset(PAIRED_ROLES)),
     Route("sessions", my_sessions, command="/sessions", personal=True,
-          help="your peer sessions and progress"),
+          help="your peer sessions and progress",
+          intent=re.compile(r"\bhow many (peer )?sessions\b.*\b(left|to go|remaining|done|"
+                            r"held|had)\b|\bsessions? (have i got |do we have )?left\b",
+                            re.IGNORECASE)),
     Route("accept", accept, action="booking.accept", personal=True),
     Route("decline", decline, action="booking.decline", personal=True),
     Route("cancel-session", cancel, action="booking.cancel", personal=True),

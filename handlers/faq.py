@@ -4,6 +4,7 @@ that sends unanswered questions to the programme team and their answers back."""
 from __future__ import annotations
 
 import re
+import time
 
 from sqlalchemy import func, select
 
@@ -143,6 +144,7 @@ def answer_question(ctx: Context, args: str) -> list[Reply]:
         # Once answered, the question is kept without who asked it.
         asked.asker_id = asked.asker_platform_account = asked.asker_chat_id = None
     ctx.audit("faq.answer", f"team_answer:{answer.id}", question=question.id)
+    ctx.services.knowledge.extra_signature = None
     return [Reply(f"Thanks. Answer #{answer.id} is sent and will be given to anyone who asks "
                   f"the same. Withdraw it with /withdraw {answer.id}.")]
 
@@ -153,6 +155,7 @@ def withdraw_answer(ctx: Context, args: str) -> list[Reply]:
         return [Reply("Use /withdraw N with the number of an answer that is still in use.")]
     answer.withdrawn_at = ctx.now
     ctx.audit("faq.withdraw", f"team_answer:{answer.id}")
+    ctx.services.knowledge.extra_signature = None
     return [Reply(f"Answer #{answer.id} is withdrawn; I won't give it again.")]
 
 
@@ -160,10 +163,19 @@ def _question(ctx: Context, value: str) -> UnansweredQuestion | None:
     return ctx.db.get(UnansweredQuestion, int(value)) if value.strip().isdigit() else None
 
 
+TEAM_ANSWERS_CHECK_EVERY = 1.0  # seconds: another process's new answer shows within this
+
+
 def refresh_team_answers(ctx: Context) -> None:
     """Keep the index's programme-team answers in step with the database (other processes
-    may add or withdraw them); a cheap signature query avoids reloading when nothing moved."""
+    may add or withdraw them). A signature query, at most once a second, avoids reloading
+    when nothing moved; this process's own /answer and /withdraw force the next check."""
     kb = ctx.services.knowledge
+    checked = time.monotonic()
+    if kb.extra_signature is not None and checked - kb.extra_checked_at < \
+            TEAM_ANSWERS_CHECK_EVERY:
+        return
+    kb.extra_checked_at = checked
     signature = ctx.db.execute(select(func.count(), func.max(TeamAnswer.id),
                                       func.count(TeamAnswer.withdrawn_at))).one()
     if kb.extra_signature == tuple(signature):

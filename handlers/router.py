@@ -14,7 +14,7 @@ from dataclasses import replace
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from handlers.core import Context, Flow, Invalid, Route
 from handlers.identity import link_account
@@ -82,8 +82,8 @@ class Router:
     # ------------------------------------------------------------------ identity
     def _identify(self, db: Session, msg: Incoming, now: dt.datetime) -> Participant | None:
         account = db.scalars(
-            select(Account).where(Account.platform == msg.platform,
-                                  Account.account_id == msg.account_id)
+            select(Account).options(joinedload(Account.participant))  # one query, not two
+            .where(Account.platform == msg.platform, Account.account_id == msg.account_id)
         ).first()
         if account is not None:
             if msg.private and account.chat_id != msg.chat_id:

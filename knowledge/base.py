@@ -45,6 +45,7 @@ class KnowledgeBase:
         self._parents = parents or {}
         self._extra: dict[str, Section] = {}
         self.extra_signature: tuple[object, ...] | None = None  # what the extras were built from
+        self.extra_checked_at = 0.0  # time.monotonic() of the last look at the database
         self.index = SearchIndex(self._documents, self._parents)
 
     @classmethod

@@ -152,3 +152,34 @@ def test_broadcast_and_challenge_signoff_from_the_command_line(tmp_path):
     assert signed.returncode == 0 and "3 team members were asked" in signed.stdout, signed
     again = sps(tmp_path, "challenges", "signoff", "stp-north")
     assert again.returncode == 1
+
+
+def test_ask_json_one_question_and_many_from_stdin(tmp_path):
+    import json
+
+    one = json.loads(sps(tmp_path, "ask", "--json", "will expenses be paid?").stdout)
+    assert one["answered"] is True and "£150" in one["answer"]
+    assert one["sources"] == [{"document": "The Strategic Peer Support (SPS) Programme – "
+                                           "Frequently Asked Questions (FAQs)",
+                               "section": "Will expenses be paid?"}]
+    assert 0.0 <= one["score"] <= 1.0
+    lines = sps(tmp_path, "ask", "--json",
+                stdin="where are the development days?\nwhat is the capital of Peru\n\n")
+    answers = [json.loads(line) for line in lines.stdout.splitlines()]
+    assert [a["answered"] for a in answers] == [True, False]
+    assert answers[1]["sources"] == [] and "gareth.davies@fmlm.ac.uk" in answers[1]["answer"]
+
+
+def test_a_form_carries_on_in_a_new_process(tmp_path):
+    """Start booking in one console process, finish it in another: nothing is lost."""
+    amira = ("chat", "--demo", "--as", "amira.khan@example.nhs.uk", "--today", "2015-03-02")
+    first = sps(tmp_path, *amira, stdin="/book\n10 April\n")
+    assert "What time on Friday 10 April 2015?" in first.stdout
+    second = sps(tmp_path, *amira, stdin="2pm\n3h\nvirtual\nyes\n")
+    assert "Propose to Dr James Okafor: Friday 10 April 2015, 14:00 to 17:00, virtual?" \
+        in second.stdout
+    assert "Sent to Dr James Okafor" in second.stdout
+    james = sps(tmp_path, "chat", "--as", "james.okafor@example.nhs.uk", "--today",
+                "2015-03-02", stdin="/whoami\n1\n")
+    assert "(message) Dr Amira Khan proposes a peer session" in james.stdout
+    assert "Booked: Friday 10 April 2015, 14:00 to 17:00, virtual" in james.stdout

@@ -1,0 +1,82 @@
+"""Questions through the router: cited answers, honest fallbacks, today's facts from the
+configuration, and the loop through the programme team back into the corpus."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from handlers.storage.models import OutboxMessage, UnansweredQuestion
+from tests.conftest import AMIRA, GARETH, JAMES, FrontDoor
+
+OFF_TOPIC = "is there parking for bicycles at the venue"
+
+
+def test_answer_is_short_and_cites_its_source(door: FrontDoor):
+    reply = door.send(None, "will expenses be paid?")[0]
+    assert "£150" in reply.text and len(reply.text) <= 800
+    assert reply.text.splitlines()[-1] == ("Source: The Strategic Peer Support (SPS) Programme "
+                                           "– Frequently Asked Questions (FAQs), "
+                                           "\u201cWill expenses be paid?\u201d")
+
+
+def test_fallback_names_the_contact_and_offers_the_team(door: FrontDoor, services):
+    reply = door.send(AMIRA, "what's the weather in Leeds tomorrow")[0]
+    assert "couldn't find that in the programme documents" in reply.text
+    assert "gareth.davies@fmlm.ac.uk" in reply.text
+    assert reply.choices[-1].label == "Ask the programme team"
+    with services.uow() as db:
+        recorded = db.scalars(select(UnansweredQuestion)).one()
+        assert recorded.text == "what's the weather in Leeds tomorrow"
+
+
+def test_choosing_a_suggested_section_answers_it(door: FrontDoor):
+    replies = door.send(AMIRA, "development day dress code and lunch arrangements")
+    suggestions = [c for c in replies[0].choices if c.action_id == "faq.section"]
+    assert suggestions, replies
+    answer = door.press(AMIRA, suggestions[0].label)[0]
+    assert "Source:" in answer.text
+
+
+def test_a_question_about_an_action_offers_it(door: FrontDoor):
+    reply = door.send(AMIRA, "can I claim for a hotel in Leeds?")[0]
+    assert "£100" in reply.text and [c.label for c in reply.choices] == ["Start a claim"]
+
+
+def test_next_development_day_comes_from_the_configuration(door: FrontDoor, clock):
+    assert "Development day 1: Wednesday 18 March 2015" in door.text(
+        AMIRA, "when is the next development day?")
+    clock.set(clock.now().replace(month=3, day=19))
+    reply = door.text(AMIRA, "where is the next development day?")
+    assert "Development day 2: Wednesday 8 July 2015, The Met Hotel, Leeds" in reply
+
+
+def test_sessions_left_comes_from_the_bookings(door: FrontDoor):
+    assert "0 held, 0 booked, 6 to 8 expected" in door.text(
+        AMIRA, "how many sessions have I got left?")
+
+
+def test_the_programme_team_answer_reaches_the_asker_and_the_next_person(door: FrontDoor,
+                                                                         services):
+    door.text(GARETH, "/whoami")  # the team member has a linked chat
+    door.send(AMIRA, OFF_TOPIC)
+    assert "passed your question" in door.press(AMIRA, "Ask the programme team")[0].text
+    with services.uow() as db:
+        to_team = db.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == "team_question")).one()
+        question_id = db.scalars(select(UnansweredQuestion.id)).one()
+    assert f"/answer {question_id}" in to_team.text
+    assert "only the programme team" in door.text(JAMES, f"/answer {question_id} Yes")
+    reply = door.text(GARETH, f"/answer {question_id} Yes, there are cycle racks at each "
+                              "development day venue.")
+    assert "Answer #1" in reply
+    with services.uow() as db:
+        to_asker = db.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == "team_answer")).one()
+        asked = db.get(UnansweredQuestion, question_id)
+        assert asked.asker_id is None and asked.asker_chat_id is None  # not kept once answered
+    assert "cycle racks" in to_asker.text and AMIRA in to_asker.chat_id
+    later = door.text(JAMES, "is there parking for bicycles at the venue?")
+    assert "cycle racks" in later and "Programme team answers" in later
+    assert "answered Monday 2 March 2015" in later
+    door.text(GARETH, "/withdraw 1")
+    assert "cycle racks" not in door.text(JAMES, "is there parking for bicycles at the venue?")
