@@ -7,7 +7,7 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from handlers import booking, broadcast, claims, faq, general, notes, privacy, reminders
+from handlers import booking, broadcast, claims, faq, general, home, notes, privacy, reminders
 from handlers.core import Context, Route, ScheduledMessage
 from handlers.messages import Reply
 from handlers.router import Router
@@ -16,7 +16,7 @@ from knowledge.programme import Programme
 
 TEAM = frozenset({"programme_team"})
 # each has ROUTES and FLOWS; some have SCHEDULED
-FEATURES = [booking, claims, reminders, privacy, notes, broadcast]
+FEATURES = [booking, claims, reminders, privacy, notes, broadcast, home]
 
 
 def build_router(services: Services) -> Router:
@@ -26,7 +26,8 @@ def build_router(services: Services) -> Router:
         return general.help_reply(ctx, router.commands_for(ctx.participant))
 
     routes += [
-        Route("help", show_help, command="/help", public=True, help="what I can do"),
+        Route("help", show_help, command="/help", public=True, help="what I can do",
+              sets_aside_form=False),
         Route("greeting", show_help, intent=faq.GREETING, public=True),
         Route("start", lambda ctx, args: general.link(ctx, args) if args.strip()
               else show_help(ctx, args), command="/start", public=True),

@@ -119,7 +119,7 @@ class Router:
             if route is None:
                 return notes + [Reply(f"I don't know the command {command[:40]}. "
                                       "Send /help to see what I can do.")]
-            if ctx.conversation and command != "/help":
+            if ctx.conversation and route.sets_aside_form:
                 notes.append(self._set_aside(ctx))
             return notes + self._run(ctx, route, args.strip())
 

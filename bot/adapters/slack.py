@@ -58,7 +58,6 @@ PERMANENT_ERRORS = frozenset({"account_inactive", "user_not_found", "channel_not
 SECTION_LIMIT = 3000  # Block Kit: characters in one section's text
 BUTTONS_PER_BLOCK = 25  # Block Kit: elements in one actions block
 BUTTON_LABEL_LIMIT = 75
-UNKNOWN_HOME = "I don't know the command /home"
 
 _SLACK_MARKUP = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")  # <@U1>, <#C1|name>, <url|label>
 _COMMAND_MENTION = re.compile(r"(?<![\w/.:])/([a-z][a-z_]*)\b")
@@ -505,10 +504,6 @@ def build_slack_app(app: App, *, client: WebClient | None = None,
                                              text="/home"))
         if not replies:
             return  # a repeated delivery
-        if replies[0].text.startswith(UNKNOWN_HOME):
-            replies = [Reply(f"Hi! I'm the {app.services.programme.short_name} programme "
-                             "assistant. Message me in the Messages tab, mention me in a "
-                             "channel, or send /help to see what I can do.")]
         blocks = [block for reply in replies for block in blocks_for(reply)]
         try:
             client.views_publish(user_id=user_id, view={"type": "home", "blocks": blocks})

@@ -312,6 +312,7 @@ def test_the_home_tab_is_published(harness: Harness):
     assert published.args["user_id"] == "U0AMIRA"
     assert view["type"] == "home" and view["blocks"]
     assert harness.router.seen[-1].text == "/home"
+    assert "Next: Development day 1: Wednesday 18 March 2015" in json.dumps(view)
 
 
 def test_a_shared_file_becomes_an_attachment_fetched_with_the_bot_token(

@@ -80,3 +80,12 @@ def test_the_programme_team_answer_reaches_the_asker_and_the_next_person(door: F
     assert "answered Monday 2 March 2015" in later
     door.text(GARETH, "/withdraw 1")
     assert "cycle racks" not in door.text(JAMES, "is there parking for bicycles at the venue?")
+
+
+def test_home_shows_next_event_sessions_and_claims(door: FrontDoor):
+    door.text(AMIRA, "/book")  # a form in progress survives a look at /home
+    home = door.text(AMIRA, "/home")
+    assert "Next: Development day 1: Wednesday 18 March 2015" in home
+    assert "none booked" in home and "Your claims*: none yet" in home
+    assert "What time on" in door.text(AMIRA, "10 April")
+    assert "/link CODE" in door.text(None, "/home", platform="telegram")
