@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -53,3 +55,20 @@ class Reply:
     choices: tuple[Choice, ...] = ()
     file: ReplyFile | None = None
     private_only: bool = field(default=False)  # holds personal data: never into a shared chat
+
+
+def reply_to_json(reply: Reply) -> dict[str, Any]:
+    """A reply as plain JSON, to be kept until it is sent."""
+    file = reply.file
+    return {"text": reply.text, "private_only": reply.private_only,
+            "choices": [[c.label, c.action_id, c.value] for c in reply.choices],
+            "file": None if file is None else [file.name, file.content_type,
+                                               base64.b64encode(file.data).decode()]}
+
+
+def reply_from_json(data: dict[str, Any]) -> Reply:
+    file = data["file"]
+    return Reply(data["text"], choices=tuple(Choice(*c) for c in data["choices"]),
+                 private_only=data["private_only"],
+                 file=None if file is None else ReplyFile(file[0], file[1],
+                                                          base64.b64decode(file[2])))

@@ -11,14 +11,14 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import replace
 
-from sqlalchemy import select
+from sqlalchemy import null, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, joinedload
 
 from handlers.core import Context, Flow, Invalid, Route
 from handlers.identity import link_account
-from handlers.messages import Choice, Incoming, Reply
+from handlers.messages import Choice, Incoming, Reply, reply_from_json, reply_to_json
 from handlers.services import Services
 from handlers.storage.models import Account, Conversation, Participant, ProcessedEvent
 
@@ -51,8 +51,12 @@ class Router:
         self._intents = [r for r in self.routes if r.intent]
 
     # ------------------------------------------------------------------ entry point
-    def handle(self, msg: Incoming) -> list[Reply]:
-        """Handle one message in one transaction; an unexpected error changes nothing."""
+    def handle(self, msg: Incoming, *, keep_until_sent: bool = False) -> list[Reply]:
+        """Handle one message in one transaction; an unexpected error changes nothing.
+
+        With `keep_until_sent` (and an event id), the replies are stored with the event
+        record in that transaction, until the adapter calls `replies_sent`: a repeat of the
+        event gets them again, and `unsent_replies` lists them after a crash."""
         request_id = uuid.uuid4().hex[:12]
         problem = _reject_input(msg)
         if problem:
@@ -65,10 +69,20 @@ class Router:
                 if msg.event_id and not _first_delivery(db, msg, now):
                     log.info("repeat ignored", extra={"request_id": request_id,
                                                       "platform": msg.platform})
-                    return []
+                    if not keep_until_sent:
+                        return []
+                    record = db.get(ProcessedEvent, (msg.platform, msg.event_id))
+                    return [reply_from_json(r) for r in (record.unsent_replies or [])] \
+                        if record else []
                 ctx = Context(msg=msg, db=db, now=now, services=self.services,
                               participant=self._identify(db, msg, now))
                 replies = self._dispatch(ctx)
+                if msg.event_id and keep_until_sent and replies:
+                    db.execute(update(ProcessedEvent).where(
+                        ProcessedEvent.platform == msg.platform,
+                        ProcessedEvent.event_id == msg.event_id).values(
+                        unsent_chat_id=msg.chat_id,
+                        unsent_replies=[reply_to_json(r) for r in replies]))
             log.info("handled", extra={"request_id": request_id, "platform": msg.platform,
                                        "replies": len(replies)})
             return replies
@@ -78,6 +92,23 @@ class Router:
                                                "error": type(exc).__name__,
                                                "where": _frames(exc)})
             return [Reply(APOLOGY)]
+
+    def replies_sent(self, platform: str, event_id: str) -> None:
+        """The adapter has sent an event's replies: forget them (they may hold personal
+        data, and only unsent ones are worth keeping)."""
+        with self.services.uow() as db:
+            db.execute(update(ProcessedEvent).where(
+                ProcessedEvent.platform == platform, ProcessedEvent.event_id == event_id)
+                .values(unsent_chat_id=None, unsent_replies=null()))  # SQL NULL, not JSON null
+
+    def unsent_replies(self, platform: str) -> list[tuple[str, str, list[Reply]]]:
+        """(event id, chat id, replies) committed but never sent, e.g. before a crash."""
+        with self.services.uow() as db:
+            rows = db.scalars(select(ProcessedEvent).where(
+                ProcessedEvent.platform == platform,
+                ProcessedEvent.unsent_replies.is_not(None)).order_by(ProcessedEvent.handled_at))
+            return [(r.event_id, r.unsent_chat_id or "",
+                     [reply_from_json(data) for data in r.unsent_replies or []]) for r in rows]
 
     # ------------------------------------------------------------------ identity
     def _identify(self, db: Session, msg: Incoming, now: dt.datetime) -> Participant | None:

@@ -122,6 +122,9 @@ def _quiet_library_logs() -> None:
             logger.setLevel(floor)
 
 
+BRIDGE = "sps.bridge"  # where the Application keeps our bridge, for the poller
+
+
 def build_telegram_application(app: App, *, sleep: Sleep = asyncio.sleep) -> Application:
     """The python-telegram-bot Application with our handlers; no Updater (see run_polling).
 
@@ -139,6 +142,7 @@ def build_telegram_application(app: App, *, sleep: Sleep = asyncio.sleep) -> App
         filters.UpdateType.MESSAGE & (user_content | private_other), bridge.on_message))
     application.add_handler(CallbackQueryHandler(bridge.on_button))
     application.add_error_handler(bridge.on_error)
+    application.bot_data[BRIDGE] = bridge
     return application
 
 
@@ -340,16 +344,34 @@ class _Bridge:
             "update_id": update.update_id if isinstance(update, Update) else None})
 
     async def handle(self, bot: Bot, incoming: Incoming) -> None:
-        replies = await asyncio.to_thread(self.app.router.handle, incoming)
+        # The replies are committed with the handling and forgotten only once sent: a crash
+        # in between re-sends them at the next start (send_unsent) or on Telegram's retry.
+        replies = await asyncio.to_thread(
+            functools.partial(self.app.router.handle, incoming, keep_until_sent=True))
+        await self.send_all(bot, incoming.chat_id, incoming.private, replies)
+        if incoming.event_id:
+            await asyncio.to_thread(self.app.router.replies_sent, PLATFORM, incoming.event_id)
+
+    async def send_all(self, bot: Bot, chat_id: str, private: bool,
+                       replies: list[Reply]) -> None:
         for reply in replies:
-            if reply.private_only and not incoming.private:
+            if reply.private_only and not private:
                 log.warning("personal reply withheld from a shared chat")
                 continue
             try:
-                await send_reply(bot, self.codec, incoming.chat_id, reply, self.backoff.run)
+                await send_reply(bot, self.codec, chat_id, reply, self.backoff.run)
             except TelegramError as exc:
-                # The handling is committed; the user simply misses this reply.
+                # Telegram refused it for good (e.g. blocked); retrying would not help.
                 log.error("telegram reply not delivered", extra={"error": type(exc).__name__})
+
+    async def send_unsent(self, bot: Bot) -> None:
+        """Replies committed before a crash but never sent: send them now, then forget."""
+        for event_id, chat_id, replies in await asyncio.to_thread(
+                self.app.router.unsent_replies, PLATFORM):
+            # Only private-chat replies are kept unsent in practice; a group's chat id is
+            # negative, and personal replies never go there.
+            await self.send_all(bot, chat_id, not chat_id.startswith("-"), replies)
+            await asyncio.to_thread(self.app.router.replies_sent, PLATFORM, event_id)
 
     def incoming_message(self, update: Update, bot: Bot) -> Incoming | None:
         message = update.message
@@ -491,6 +513,7 @@ async def _poll(app: App, stop_after: int | None, sleep: Sleep, poll_timeout: in
             await publish_commands(application, app)
         except TelegramError as exc:  # a menu is a nicety: never a reason not to start
             log.warning("command menu not set", extra={"error": type(exc).__name__})
+        await application.bot_data[BRIDGE].send_unsent(bot)
         offset = await asyncio.to_thread(next_offset, app)
         log.info("telegram polling", extra={"offset": offset})
         while stop_after is None or handled < stop_after:

@@ -196,13 +196,18 @@ class PeerSession(Base):
 
 class ProcessedEvent(Base):
     """A platform event already handled (Slack event id, Telegram update id): a retry or a
-    redelivery after a crash is recognised in the same transaction and ignored."""
+    redelivery after a crash is recognised in the same transaction and ignored.
+
+    Where the adapter asks for it, the replies are kept here too until the adapter says they
+    went out, so a crash between the commit and the send loses no reply."""
 
     __tablename__ = "processed_events"
 
     platform: Mapped[str] = mapped_column(String(20), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     handled_at: Mapped[dt.datetime] = mapped_column(index=True)
+    unsent_chat_id: Mapped[str | None] = mapped_column(String(200))
+    unsent_replies: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class TeamAnswer(Base):

@@ -25,8 +25,6 @@ from sqlalchemy import select
 
 from bot.adapters.telegram import (
     EXPIRED_ACTION,
-    MAX_ATTACHMENT,
-    AttachmentTooLarge,
     ChoiceCodec,
     TelegramSender,
     TelegramSetupError,
@@ -46,7 +44,6 @@ from tests.conftest import AMIRA, GARETH
 from tests.fakes.telegram_api import (
     FakeTelegram,
     button_update,
-    recorded,
     text_update,
 )
 
@@ -192,57 +189,6 @@ def test_a_button_from_before_a_restart_with_a_long_value_is_reported_stale(app,
     assert "no longer active" in replies_to(fake, AMIRA_TG)[0]
 
 
-class AttachmentSpy:
-    """Stands in for the router so the adapter's attachment translation is checked alone
-    (the real claim flow is in test_telegram_scenarios.py): it calls fetch() from the core's
-    thread, as a handler does."""
-
-    def __init__(self) -> None:
-        self.seen: list[Incoming] = []
-
-    def handle(self, msg: Incoming) -> list[Reply]:
-        self.seen.append(msg)
-        assert msg.attachment is not None
-        try:
-            data = msg.attachment.fetch()
-        except AttachmentTooLarge:
-            return [Reply("too large")]
-        return [Reply(f"got {len(data)} bytes")]
-
-    def commands_for(self, participant: Participant | None) -> list:
-        return []
-
-
-def test_receipt_photo_arrives_as_an_attachment_fetched_on_demand(fake, services, db_url):
-    spy = AttachmentSpy()
-    app = App(settings_for(fake, db_url), services.uow.engine, services, spy)  # type: ignore
-    jpeg = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40
-    update = recorded("photo", user_id=AMIRA_TG, caption="Hotel receipt 10 April")
-    largest = update["message"]["photo"][-1]
-    largest.update(file_id=fake.add_file(jpeg, "photos/file_7.jpg"), file_size=len(jpeg))
-    fake.push(update)
-    poll(app, 1)
-    [msg] = spy.seen
-    assert msg.text == "Hotel receipt 10 April" and msg.private
-    assert msg.attachment is not None and msg.attachment.content_type == "image/jpeg"
-    assert msg.attachment.size == len(jpeg)
-    assert replies_to(fake, AMIRA_TG) == [f"got {len(jpeg)} bytes"]
-    assert [c.params["file_id"] for c in fake.calls_to("getFile")] == [largest["file_id"]]
-
-
-def test_a_document_over_10_mb_is_refused_before_fetching(fake, services, db_url):
-    spy = AttachmentSpy()
-    app = App(settings_for(fake, db_url), services.uow.engine, services, spy)  # type: ignore
-    update = recorded("document", user_id=AMIRA_TG)
-    update["message"]["document"].update(file_name="scan.pdf", file_size=MAX_ATTACHMENT + 1,
-                                         file_id=fake.add_file(b"%PDF", "documents/f.pdf"))
-    fake.push(update)
-    poll(app, 1)
-    assert spy.seen[0].attachment.name == "scan.pdf"
-    assert replies_to(fake, AMIRA_TG) == ["too large"]
-    assert fake.calls_to("getFile") == []
-
-
 # ---------------------------------------------------------------------- reliability
 def test_restart_refetches_unconfirmed_updates_and_handles_each_once(services, router,
                                                                      db_url):
@@ -300,7 +246,7 @@ def test_the_token_never_reaches_the_logs_or_errors(app, fake, caplog, services,
         assert fake.token not in line and wrong not in line
 
 
-def test_kill_9_mid_stream_then_restart_answers_every_update_exactly_once(fake, services,
+def test_kill_9_mid_stream_then_restart_handles_each_update_once_and_loses_no_reply(fake, services,
                                                                           db_url):
     users = list(range(900, 908))
     questions = ["/help", "Will my travel expenses be paid?"]
@@ -333,7 +279,11 @@ def test_kill_9_mid_stream_then_restart_answers_every_update_exactly_once(fake, 
     _out, err = second.communicate(timeout=30)
     assert second.returncode == 0, err.decode()
     assert fake.calls_to("getUpdates")[before].params["offset"] == str(ids[3] + 1)
-    assert {u: len(replies_to(fake, u)) for u in users} == {u: 1 for u in users}
+    # The 4th reply was committed but its sending was cut short: the restart sends it again
+    # (Telegram may or may not have taken the first try). Nobody misses a reply, and only
+    # that one in-flight reply can arrive twice.
+    counts = {u: len(replies_to(fake, u)) for u in users}
+    assert counts == {u: 2 if u == users[3] else 1 for u in users}
     assert handled_ids(services) == ids
 
 

@@ -217,3 +217,22 @@ def test_a_repeated_platform_event_is_handled_once(door: FrontDoor, services):
     again = door.router.handle(door.incoming(AMIRA, "/whoami", event_id="Ev123"))
     assert first and again == []
     assert door.router.handle(door.incoming(AMIRA, "/whoami", event_id="Ev124"))
+
+
+def test_replies_kept_until_sent_survive_a_crash_before_sending(door: FrontDoor):
+    msg = door.incoming(AMIRA, "/whoami", event_id="upd-1")
+    first = door.router.handle(msg, keep_until_sent=True)
+    # crash here: the handling committed, the reply never went out
+    [(event_id, chat_id, replies)] = door.router.unsent_replies("console")
+    assert (event_id, chat_id, replies) == ("upd-1", msg.chat_id, first)
+    assert door.router.handle(msg, keep_until_sent=True) == first  # a redelivery gets them
+    door.router.replies_sent("console", "upd-1")
+    assert door.router.unsent_replies("console") == []
+    assert door.router.handle(msg, keep_until_sent=True) == []
+
+
+def test_files_survive_being_kept(door: FrontDoor):
+    from handlers.messages import ReplyFile, reply_from_json, reply_to_json
+
+    reply = Reply("Booked", choices=(), file=ReplyFile("a.ics", "text/calendar", b"\x00\xffics"))
+    assert reply_from_json(reply_to_json(reply)) == reply
