@@ -54,7 +54,9 @@ class Reply:
     text: str
     choices: tuple[Choice, ...] = ()
     file: ReplyFile | None = None
-    private_only: bool = field(default=False)  # holds personal data: never into a shared chat
+    # Holds personal data: an adapter delivers it to the person's private chat, never into a
+    # shared one (the router marks every reply to a personal command asked in a group).
+    private_only: bool = field(default=False)
 
 
 def reply_to_json(reply: Reply) -> dict[str, Any]:

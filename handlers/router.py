@@ -72,17 +72,19 @@ class Router:
                     if not keep_until_sent:
                         return []
                     record = db.get(ProcessedEvent, (msg.platform, msg.event_id))
-                    return [reply_from_json(r) for r in (record.unsent_replies or [])] \
+                    return [reply_from_json(r) for _chat, r in (record.unsent_replies or [])] \
                         if record else []
                 ctx = Context(msg=msg, db=db, now=now, services=self.services,
                               participant=self._identify(db, msg, now))
                 replies = self._dispatch(ctx)
                 if msg.event_id and keep_until_sent and replies:
+                    # Each with the chat it belongs in: a personal reply to something asked
+                    # in a group goes to the private chat the handling moved to.
                     db.execute(update(ProcessedEvent).where(
                         ProcessedEvent.platform == msg.platform,
-                        ProcessedEvent.event_id == msg.event_id).values(
-                        unsent_chat_id=msg.chat_id,
-                        unsent_replies=[reply_to_json(r) for r in replies]))
+                        ProcessedEvent.event_id == msg.event_id).values(unsent_replies=[
+                            [ctx.msg.chat_id if r.private_only else msg.chat_id,
+                             reply_to_json(r)] for r in replies]))
             log.info("handled", extra={"request_id": request_id, "platform": msg.platform,
                                        "replies": len(replies)})
             return replies
@@ -99,16 +101,16 @@ class Router:
         with self.services.uow() as db:
             db.execute(update(ProcessedEvent).where(
                 ProcessedEvent.platform == platform, ProcessedEvent.event_id == event_id)
-                .values(unsent_chat_id=None, unsent_replies=null()))  # SQL NULL, not JSON null
+                .values(unsent_replies=null()))  # SQL NULL, not JSON null
 
-    def unsent_replies(self, platform: str) -> list[tuple[str, str, list[Reply]]]:
-        """(event id, chat id, replies) committed but never sent, e.g. before a crash."""
+    def unsent_replies(self, platform: str) -> list[tuple[str, list[tuple[str, Reply]]]]:
+        """(event id, [(chat id, reply)]) committed but never sent, e.g. before a crash."""
         with self.services.uow() as db:
             rows = db.scalars(select(ProcessedEvent).where(
                 ProcessedEvent.platform == platform,
                 ProcessedEvent.unsent_replies.is_not(None)).order_by(ProcessedEvent.handled_at))
-            return [(r.event_id, r.unsent_chat_id or "",
-                     [reply_from_json(data) for data in r.unsent_replies or []]) for r in rows]
+            return [(r.event_id, [(chat, reply_from_json(data))
+                                  for chat, data in r.unsent_replies or []]) for r in rows]
 
     # ------------------------------------------------------------------ identity
     def _identify(self, db: Session, msg: Incoming, now: dt.datetime) -> Participant | None:
@@ -183,10 +185,27 @@ class Router:
         refusal = self._allowed(ctx, route)
         if refusal is not None:
             return [refusal]
+        if route.personal and not ctx.msg.private:
+            return self._in_private(ctx, route, args)
         return route.handler(ctx, args)
 
+    def _in_private(self, ctx: Context, route: Route, args: str) -> list[Reply]:
+        """Asked in a shared chat: handle it as if asked in the person's private chat (any
+        form continues there), mark every reply for that chat, and say so where they asked."""
+        # They were identified by this very account; its chat_id is their private chat (or,
+        # if they have only ever written in shared chats, their user id, which adapters DM).
+        account = ctx.db.scalars(select(Account).where(
+            Account.participant_id == ctx.me.id, Account.platform == ctx.msg.platform)).one()
+        ctx.msg = replace(ctx.msg, chat_id=account.chat_id, private=True)
+        ctx.conversation = ctx.db.get(Conversation, (ctx.msg.platform, ctx.msg.account_id,
+                                                     ctx.msg.chat_id))
+        replies = route.handler(ctx, args)
+        return [Reply("That involves personal details, so I've answered you in a private "
+                      "message.")] + [replace(r, private_only=True) for r in replies]
+
     def _allowed(self, ctx: Context, route: Route) -> Reply | None:
-        """The one place where access rules live: linked, role, private chat."""
+        """The one place where access rules live: linked and role (the private-chat rule is
+        in _run, which moves personal answers to the person's private chat)."""
         if ctx.participant is None and not route.public:
             return Reply(
                 "I don't know who you are yet, so I can only answer questions about the "
@@ -197,11 +216,6 @@ class Router:
                                         or ctx.participant.role not in route.roles):
             who = " or ".join(sorted(r.replace("_", " ") for r in route.roles))
             return Reply(f"Sorry, only the {who} can do that.")
-        if route.personal and not ctx.msg.private:
-            return Reply(
-                "That involves personal details, so I only do it in a private chat. "
-                f"Message me directly and send {route.command or '/help'} there."
-            )
         return None
 
     # ------------------------------------------------------------------ conversations

@@ -409,8 +409,11 @@ def build_slack_app(app: App, *, client: WebClient | None = None,
 
     def answer(msg: Incoming, where: _Where) -> None:
         for reply in app.router.handle(msg):
+            # Personal answers to something asked in a channel go to the person's DM.
+            target = _Where(directory.dm(msg.account_id)) \
+                if reply.private_only and not msg.private else where
             try:
-                _post(client, where, reply)
+                _post(client, target, reply)
             except (SlackApiError, SlackClientError, OSError) as exc:
                 log.error("reply failed", extra={"error": _error_code(exc)})
 

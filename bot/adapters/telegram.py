@@ -348,29 +348,28 @@ class _Bridge:
         # in between re-sends them at the next start (send_unsent) or on Telegram's retry.
         replies = await asyncio.to_thread(
             functools.partial(self.app.router.handle, incoming, keep_until_sent=True))
-        await self.send_all(bot, incoming.chat_id, incoming.private, replies)
+        await self.send_all(bot, incoming.chat_id, incoming.account_id, replies)
         if incoming.event_id:
             await asyncio.to_thread(self.app.router.replies_sent, PLATFORM, incoming.event_id)
 
-    async def send_all(self, bot: Bot, chat_id: str, private: bool,
+    async def send_all(self, bot: Bot, chat_id: str, user_id: str,
                        replies: list[Reply]) -> None:
         for reply in replies:
-            if reply.private_only and not private:
-                log.warning("personal reply withheld from a shared chat")
-                continue
+            # A personal answer to something asked in a group goes to the person's private
+            # chat, whose id on Telegram is their user id.
+            target = user_id if reply.private_only else chat_id
             try:
-                await send_reply(bot, self.codec, chat_id, reply, self.backoff.run)
+                await send_reply(bot, self.codec, target, reply, self.backoff.run)
             except TelegramError as exc:
                 # Telegram refused it for good (e.g. blocked); retrying would not help.
                 log.error("telegram reply not delivered", extra={"error": type(exc).__name__})
 
     async def send_unsent(self, bot: Bot) -> None:
         """Replies committed before a crash but never sent: send them now, then forget."""
-        for event_id, chat_id, replies in await asyncio.to_thread(
-                self.app.router.unsent_replies, PLATFORM):
-            # Only private-chat replies are kept unsent in practice; a group's chat id is
-            # negative, and personal replies never go there.
-            await self.send_all(bot, chat_id, not chat_id.startswith("-"), replies)
+        for event_id, kept in await asyncio.to_thread(self.app.router.unsent_replies,
+                                                      PLATFORM):
+            for chat_id, reply in kept:  # each kept with the chat it belongs in
+                await self.send_all(bot, chat_id, chat_id, [reply])
             await asyncio.to_thread(self.app.router.replies_sent, PLATFORM, event_id)
 
     def incoming_message(self, update: Update, bot: Bot) -> Incoming | None:

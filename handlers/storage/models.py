@@ -206,8 +206,7 @@ class ProcessedEvent(Base):
     platform: Mapped[str] = mapped_column(String(20), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     handled_at: Mapped[dt.datetime] = mapped_column(index=True)
-    unsent_chat_id: Mapped[str | None] = mapped_column(String(200))
-    unsent_replies: Mapped[list[Any] | None] = mapped_column(JSON)
+    unsent_replies: Mapped[list[Any] | None] = mapped_column(JSON)  # [[chat id, reply], ...]
 
 
 class TeamAnswer(Base):

@@ -277,6 +277,14 @@ def test_a_mention_in_a_channel_is_answered_in_its_thread(harness: Harness):
     assert "development day" in reply["text"].lower()
 
 
+def test_a_personal_question_in_a_channel_is_answered_in_the_dm(harness: Harness):
+    harness.event("event_app_mention", text="<@U0SPSBOT> /sessions")
+    notice, private = harness.posted(2)
+    assert notice["channel"] == "C0GENERAL" and "private message" in notice["text"]
+    assert private["channel"] == dm_for("U0AMIRA") and private.get("thread_ts") is None
+    assert "Your sessions with Dr James Okafor" in private["text"]
+
+
 def test_a_button_press_round_trips_to_the_router(harness: Harness):
     harness.event("event_message_im", text="what is the wifi password")
     [fallback] = harness.posted()

@@ -152,6 +152,16 @@ def test_faq_question_in_a_group_mentioning_the_bot(app, fake):
     assert replies_to(fake, AMIRA_TG) == []  # nothing leaks to the private chat
 
 
+def test_personal_question_in_a_group_is_answered_in_the_private_chat(app, fake, services):
+    link_directly(services, AMIRA, AMIRA_TG)
+    fake.push(text_update(AMIRA_TG, "/sessions@sps_test_bot", chat_id=GROUP))
+    poll(app, 1)
+    [notice] = replies_to(fake, GROUP)
+    assert "answered you in a private message" in notice
+    [private] = replies_to(fake, AMIRA_TG)
+    assert "Your sessions with Dr James Okafor" in private
+
+
 def test_deep_link_start_code_links_the_account(app, fake, services):
     code = link_code(services, AMIRA)
     fake.push(text_update(AMIRA_TG, f"/start {code}"))  # what t.me/<bot>?start=CODE sends

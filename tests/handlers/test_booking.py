@@ -174,8 +174,9 @@ def test_pairs_report_lists_behind_pace_first_with_csv(door: FrontDoor, clock):
     assert replies[0].file.data.decode().startswith("pair,held,booked,behind_pace")
 
 
-def test_sessions_only_in_private_chat(door: FrontDoor):
-    assert "private chat" in door.text(AMIRA, "/sessions", private=False)
+def test_sessions_asked_in_a_group_are_answered_privately(door: FrontDoor):
+    notice, listing = door.send(AMIRA, "/sessions", private=False)
+    assert "private message" in notice.text and listing.private_only
 
 
 def test_concurrent_overlapping_proposals_never_both_succeed(services):

@@ -145,8 +145,9 @@ def test_export_holds_everything_and_no_receipt_bytes(door: FrontDoor, services)
 
 def test_mydata_sends_a_json_file_in_private_only(door: FrontDoor, services):
     history(door, services)
-    refused = door.text(EMAIL, "/mydata", private=False)
-    assert "private chat" in refused
+    notice, *elsewhere = door.send(EMAIL, "/mydata", private=False)
+    assert "private message" in notice.text and all(r.private_only for r in elsewhere)
+    door.text(EMAIL, "cancel")
     reply = door.send(EMAIL, "/mydata")[-1]  # after a note that the /book form was set aside
     assert reply.private_only and "expense claims: 2, receipts: 1" in reply.text
     assert reply.file is not None and reply.file.content_type == "application/json"
@@ -172,7 +173,8 @@ def test_forgetme_asks_twice_and_cancel_keeps_everything(door: FrontDoor, servic
     door.press(EMAIL, "Cancel")
     with services.uow() as db:
         assert person(db).name == NAME
-    assert "only do it in a private chat" in door.text(EMAIL, "/forgetme", private=False)
+    notice, question = door.send(EMAIL, "/forgetme", private=False)
+    assert "private message" in notice.text and question.private_only
 
 
 def test_forgetme_erases_and_says_what_finance_keeps(door: FrontDoor, services):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import func, select
@@ -11,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from handlers.app import build_router
 from handlers.core import Context, Flow, Invalid, Route, Step
 from handlers.identity import issue_invite
-from handlers.messages import Reply
+from handlers.messages import Incoming, Reply
 from handlers.router import Router
 from handlers.storage.models import Account, AuditEntry, Conversation, Participant
 from tests.conftest import AMIRA, GARETH, FrontDoor
@@ -102,14 +103,25 @@ def test_control_characters_are_stripped_not_fatal(door: FrontDoor):
     assert "£150" in door.text(AMIRA, "will\x07 expenses be paid?\u200b")
 
 
-def test_personal_commands_stay_out_of_group_chats(services):
-    shown = []
-    router = build_router(services)
-    router.routes.append(Route("secret", lambda ctx, a: shown.append(1) or [Reply("x")],
-                               command="/secret", personal=True))
-    router._commands["/secret"] = router.routes[-1]
-    reply = FrontDoor(router).text(AMIRA, "/secret", private=False)
-    assert "private chat" in reply and not shown
+def test_personal_answers_asked_in_a_group_go_to_the_private_chat(door: FrontDoor):
+    door.text(AMIRA, "/whoami")  # linked, with a private chat
+    notice, *private = door.send(AMIRA, "/sessions", private=False)
+    assert "answered you in a private message" in notice.text and not notice.private_only
+    assert private and all(r.private_only for r in private)
+    assert "Your sessions with Dr James Okafor" in private[0].text
+    # a form started from the group carries on in the private chat
+    door.send(AMIRA, "/book", private=False)
+    assert "What time on Friday 10 April 2015" in door.text(AMIRA, "10 April")
+
+
+def test_first_contact_in_a_channel_still_answers_personal_things_privately(router):
+    # Slack's verified email links Amira on first contact, from a channel: her user id
+    # stands for her private chat until she writes there.
+    msg = Incoming(platform="slack", account_id="U1", chat_id="C-general", private=False,
+                   text="/whoami", verified_email=AMIRA)
+    assert "You're Dr Amira Khan" in router.handle(msg)[0].text
+    notice, listing = router.handle(replace(msg, text="/sessions"))
+    assert "private message" in notice.text and listing.private_only
 
 
 def test_unexpected_error_apologises_and_changes_nothing(services):
@@ -223,8 +235,8 @@ def test_replies_kept_until_sent_survive_a_crash_before_sending(door: FrontDoor)
     msg = door.incoming(AMIRA, "/whoami", event_id="upd-1")
     first = door.router.handle(msg, keep_until_sent=True)
     # crash here: the handling committed, the reply never went out
-    [(event_id, chat_id, replies)] = door.router.unsent_replies("console")
-    assert (event_id, chat_id, replies) == ("upd-1", msg.chat_id, first)
+    [(event_id, kept)] = door.router.unsent_replies("console")
+    assert (event_id, kept) == ("upd-1", [(msg.chat_id, reply) for reply in first])
     assert door.router.handle(msg, keep_until_sent=True) == first  # a redelivery gets them
     door.router.replies_sent("console", "upd-1")
     assert door.router.unsent_replies("console") == []
