@@ -38,6 +38,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bot.adapters.text import split_text
 from bot.app import App
 from bot.config import Settings
 from handlers.messages import Attachment, Incoming, Reply
@@ -141,32 +142,12 @@ def mrkdwn(text: str) -> str:
     return _BULLET.sub("\u2022 ", text)
 
 
-def _chunks(text: str, limit: int) -> list[str]:
-    chunks: list[str] = []
-    current = ""
-    for line in text.split("\n"):
-        while len(line) > limit:
-            if current:
-                chunks.append(current)
-                current = ""
-            chunks.append(line[:limit])
-            line = line[limit:]
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
-            chunks.append(current)
-            candidate = line
-        current = candidate
-    if current:
-        chunks.append(current)
-    return chunks
-
-
 def blocks_for(reply: Reply) -> list[dict[str, Any]]:
     """Sections for the text, then buttons. Slack wants action_ids unique within a message,
     so the Choice's own action and value travel in the button's value."""
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
-        for chunk in _chunks(mrkdwn(reply.text), SECTION_LIMIT)
+        for chunk in split_text(mrkdwn(reply.text), SECTION_LIMIT)
     ]
     buttons = [
         {"type": "button", "action_id": f"sps:{n}",

@@ -57,6 +57,7 @@ from telegram.error import (
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.adapters.text import split_text
 from bot.app import App
 from bot.config import Settings
 from handlers.messages import Attachment, Choice, Incoming, Reply
@@ -213,28 +214,6 @@ def render(text: str) -> str:
     return "\n".join(lines)
 
 
-def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Pieces of at most `limit` characters, cut at line breaks where possible (before
-    rendering, so a cut never falls inside a tag)."""
-    pieces: list[str] = []
-    current = ""
-    for line in text.split("\n"):
-        while len(line) > limit:
-            if current:
-                pieces.append(current)
-                current = ""
-            pieces.append(line[:limit])
-            line = line[limit:]
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
-            pieces.append(current)
-            candidate = line
-        current = candidate
-    if current.strip():
-        pieces.append(current)
-    return pieces
-
-
 Attempt = Callable[[Callable[[], Awaitable[object]], str], Awaitable[object]]
 
 
@@ -249,7 +228,7 @@ async def send_reply(bot: Bot, codec: ChoiceCodec, chat_id: int | str, reply: Re
     markup = InlineKeyboardMarkup(
         [[InlineKeyboardButton(c.label, callback_data=codec.encode(c))] for c in reply.choices]
     ) if reply.choices else None
-    pieces = split_text(reply.text)
+    pieces = split_text(reply.text, MAX_TEXT)
     for number, piece in enumerate(pieces, start=1):
         await attempt(functools.partial(
             bot.send_message, chat_id, render(piece), parse_mode=ParseMode.HTML,

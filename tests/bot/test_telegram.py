@@ -25,14 +25,15 @@ from sqlalchemy import select
 
 from bot.adapters.telegram import (
     EXPIRED_ACTION,
+    MAX_TEXT,
     ChoiceCodec,
     TelegramSender,
     TelegramSetupError,
     file_url,
     render,
     run_polling,
-    split_text,
 )
+from bot.adapters.text import split_text
 from bot.app import App
 from bot.config import Settings
 from bot.web import build_web_app
@@ -410,10 +411,10 @@ def test_render_escapes_everything_then_applies_light_markup():
 
 def test_long_text_is_split_at_lines_under_the_limit():
     text = "\n".join(f"line {n} " + "x" * 90 for n in range(100))
-    pieces = split_text(text)
+    pieces = split_text(text, MAX_TEXT)
     assert len(pieces) == 3 and all(len(p) <= 4000 for p in pieces)
     assert "\n".join(pieces) == text
-    assert split_text("y" * 9000) == ["y" * 4000, "y" * 4000, "y" * 1000]
+    assert split_text("y" * 9000, MAX_TEXT) == ["y" * 4000, "y" * 4000, "y" * 1000]
 
 
 def test_choice_codec_is_compact_and_survives_restarts_when_it_fits():
