@@ -115,7 +115,9 @@ class Router:
     # ------------------------------------------------------------------ identity
     def _identify(self, db: Session, msg: Incoming, now: dt.datetime) -> Participant | None:
         account = db.scalars(
-            select(Account).options(joinedload(Account.participant))  # one query, not two
+            # One query for the person and their partner, whom most features look at.
+            select(Account).options(joinedload(Account.participant)
+                                    .joinedload(Participant.partner))
             .where(Account.platform == msg.platform, Account.account_id == msg.account_id)
         ).first()
         if account is not None:
