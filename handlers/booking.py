@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select, union
 from sqlalchemy.orm import Session
 
 from handlers.core import Context, Flow, Invalid, Route, Step, enqueue
@@ -66,25 +66,28 @@ def slot_problem(ctx: Context, me: Participant, partner: Participant, starts: dt
     if events:
         return (f"That day is a programme event ({events[0].describe()}). "
                 "Please choose another day.")
-    clash = ctx.db.scalars(
-        select(PeerSession).where(
-            PeerSession.status.in_(ACTIVE),
-            or_(PeerSession.proposer_id.in_([me.id, partner.id]),
-                PeerSession.partner_id.in_([me.id, partner.id])),
-            PeerSession.starts_at < ends, PeerSession.ends_at > starts,
-            PeerSession.id != (moving.id if moving else -1),
-        )
-    ).first()
+    # One small query (a person has a handful of sessions) answers both the overlap and the
+    # pair's count; plain columns, as this runs inside every proposal.
+    # A UNION of the two indexed lookups: written as one OR, SQLite scans by status instead.
+    people = [me.id, partner.id]
+    columns = (PeerSession.id, PeerSession.pair_key, PeerSession.status,
+               PeerSession.starts_at, PeerSession.ends_at)
+    theirs = ctx.db.execute(union(*(
+        select(*columns).where(side.in_(people), PeerSession.status.in_(COUNTED))
+        for side in (PeerSession.proposer_id, PeerSession.partner_id)))).all()
+    moving_id = moving.id if moving else None
+    clash = next((row.id for row in theirs if row.status in ACTIVE and row.id != moving_id
+                  and row.starts_at < ends and row.ends_at > starts), None)
     if clash is not None:
-        return f"That overlaps another session: {describe(programme, clash)}."
-    if moving is None:
-        counted = ctx.db.scalars(select(PeerSession.id).where(
-            PeerSession.pair_key == pair_key(me.id, partner.id),
-            PeerSession.status.in_(COUNTED))).all()
-        if len(counted) >= rules.max_count:
-            return (f"Your pair already has {len(counted)} sessions, the programme's maximum "
-                    f"of {rules.max_count}. Another needs the programme team's agreement: "
-                    f"{programme.contact.describe()}.")
+        session = ctx.db.get(PeerSession, clash)
+        assert session is not None
+        return f"That overlaps another session: {describe(programme, session)}."
+    key = pair_key(me.id, partner.id)
+    counted = sum(1 for row in theirs if row.pair_key == key and row.status in COUNTED)
+    if moving is None and counted >= rules.max_count:
+        return (f"Your pair already has {counted} sessions, the programme's maximum of "
+                f"{rules.max_count}. Another needs the programme team's agreement: "
+                f"{programme.contact.describe()}.")
     return None
 
 

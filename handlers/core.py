@@ -154,10 +154,10 @@ def enqueue_each(
     ids = [person.id for person, _ in recipients]
     accounts: dict[int, list[tuple[str, str]]] = {}
     for start in range(0, len(ids), _CHUNK):
-        for account in db.scalars(select(Account).where(
+        for person_id, platform, chat in db.execute(select(
+                Account.participant_id, Account.platform, Account.chat_id).where(
                 Account.participant_id.in_(ids[start:start + _CHUNK]))):
-            accounts.setdefault(account.participant_id, []).append(
-                (account.platform, account.chat_id))
+            accounts.setdefault(person_id, []).append((platform, chat))
     wanted: dict[str, tuple[int, str, str]] = {}
     for person, key in recipients:
         for platform, chat in accounts.get(person.id) or [(UNREACHABLE, "")]:
