@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import replace
 
-from sqlalchemy import null, select, update
+from sqlalchemy import and_, bindparam, null, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, joinedload
@@ -74,8 +74,9 @@ class Router:
                     record = db.get(ProcessedEvent, (msg.platform, msg.event_id))
                     return [reply_from_json(r) for _chat, r in (record.unsent_replies or [])] \
                         if record else []
+                participant, conversation = self._identify(db, msg, now)
                 ctx = Context(msg=msg, db=db, now=now, services=self.services,
-                              participant=self._identify(db, msg, now))
+                              participant=participant, conversation=conversation)
                 replies = self._dispatch(ctx)
                 if msg.event_id and keep_until_sent and replies:
                     # Each with the chat it belongs in: a personal reply to something asked
@@ -113,31 +114,32 @@ class Router:
                                   for chat, data in r.unsent_replies or []]) for r in rows]
 
     # ------------------------------------------------------------------ identity
-    def _identify(self, db: Session, msg: Incoming, now: dt.datetime) -> Participant | None:
-        account = db.scalars(
-            # One query for the person and their partner, whom most features look at.
-            select(Account).options(joinedload(Account.participant)
-                                    .joinedload(Participant.partner))
-            .where(Account.platform == msg.platform, Account.account_id == msg.account_id)
-        ).first()
-        if account is not None:
+    def _identify(self, db: Session, msg: Incoming,
+                  now: dt.datetime) -> tuple[Participant | None, Conversation | None]:
+        """Who is writing, and their form in progress in this chat: one query for a linked
+        account, as this runs for every message."""
+        row = db.execute(_WHO_AND_FORM, {"platform": msg.platform, "account": msg.account_id,
+                                         "chat": msg.chat_id}).first()
+        if row is not None:
+            account, conversation = row
             if msg.private and account.chat_id != msg.chat_id:
                 account.chat_id = msg.chat_id  # their DM moved (e.g. a reinstalled app)
-            return account.participant
+            return account.participant, conversation
+        conversation = db.get(Conversation, (msg.platform, msg.account_id, msg.chat_id))
         if msg.verified_email:
             participant = db.scalars(
                 select(Participant).where(Participant.email == msg.verified_email.lower())
             ).first()
             if participant is not None:
                 link_account(db, participant, msg, now)
-                return participant
-        return None
+                return participant, conversation
+        return None, conversation
 
     # ------------------------------------------------------------------ dispatch
     def _dispatch(self, ctx: Context) -> list[Reply]:
         msg = ctx.msg
         notes: list[Reply] = []
-        ctx.conversation = self._load_conversation(ctx, notes)
+        ctx.conversation = self._unexpired(ctx, notes)
 
         if msg.action_id:
             return notes + self._on_action(ctx, msg.action_id, msg.action_value)
@@ -221,9 +223,9 @@ class Router:
         return None
 
     # ------------------------------------------------------------------ conversations
-    def _load_conversation(self, ctx: Context, notes: list[Reply]) -> Conversation | None:
-        msg = ctx.msg
-        conversation = ctx.db.get(Conversation, (msg.platform, msg.account_id, msg.chat_id))
+    def _unexpired(self, ctx: Context, notes: list[Reply]) -> Conversation | None:
+        """The form in progress, unless it expired (then it is dropped, with a note)."""
+        conversation = ctx.conversation
         if conversation is None:
             return None
         idle_limit = ctx.programme.retention.conversation_idle
@@ -291,6 +293,17 @@ class Router:
                 continue
             usable.append(route)
         return usable
+
+
+# Built once: constructing a statement costs more than running it on this hot path.
+_WHO_AND_FORM = (
+    select(Account, Conversation).options(joinedload(Account.participant))
+    .outerjoin(Conversation, and_(Conversation.platform == Account.platform,
+                                  Conversation.account_id == Account.account_id,
+                                  Conversation.chat_id == bindparam("chat")))
+    .where(Account.platform == bindparam("platform"),
+           Account.account_id == bindparam("account"))
+)
 
 
 def _first_delivery(db: Session, msg: Incoming, now: dt.datetime) -> bool:
