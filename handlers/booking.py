@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, union
+from sqlalchemy import bindparam, select, union
 from sqlalchemy.orm import Session
 
 from handlers.core import Context, Flow, Invalid, Route, Step, enqueue
@@ -45,6 +45,16 @@ def lock_pair(db: Session, *people: Participant) -> None:
                    .order_by(Participant.id).with_for_update())
 
 
+_COLUMNS = (PeerSession.id, PeerSession.pair_key, PeerSession.status, PeerSession.starts_at,
+            PeerSession.ends_at)
+# The live sessions of either of two people, built once as it runs inside every proposal. A
+# UNION of the two indexed lookups: written as one OR, SQLite scans by status instead.
+_SESSIONS_OF = union(*(
+    select(*_COLUMNS).where(side.in_(bindparam("people", expanding=True)),
+                            PeerSession.status.in_(COUNTED))
+    for side in (PeerSession.proposer_id, PeerSession.partner_id)))
+
+
 def slot_problem(ctx: Context, me: Participant, partner: Participant, starts: dt.datetime,
                  ends: dt.datetime, moving: PeerSession | None = None) -> str | None:
     """Why this slot cannot be booked, in words for the user, or None if it can."""
@@ -68,13 +78,7 @@ def slot_problem(ctx: Context, me: Participant, partner: Participant, starts: dt
                 "Please choose another day.")
     # One small query (a person has a handful of sessions) answers both the overlap and the
     # pair's count; plain columns, as this runs inside every proposal.
-    # A UNION of the two indexed lookups: written as one OR, SQLite scans by status instead.
-    people = [me.id, partner.id]
-    columns = (PeerSession.id, PeerSession.pair_key, PeerSession.status,
-               PeerSession.starts_at, PeerSession.ends_at)
-    theirs = ctx.db.execute(union(*(
-        select(*columns).where(side.in_(people), PeerSession.status.in_(COUNTED))
-        for side in (PeerSession.proposer_id, PeerSession.partner_id)))).all()
+    theirs = ctx.db.execute(_SESSIONS_OF, {"people": [me.id, partner.id]}).all()
     moving_id = moving.id if moving else None
     clash = next((row.id for row in theirs if row.status in ACTIVE and row.id != moving_id
                   and row.starts_at < ends and row.ends_at > starts), None)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from handlers.messages import Choice, Incoming, Reply
@@ -129,6 +129,11 @@ def enqueue(
 
 
 _CHUNK = 2000  # stays under every database's limit on bound parameters
+# Built once: every message to someone else runs them.
+_ACCOUNTS_OF = select(Account.participant_id, Account.platform, Account.chat_id).where(
+    Account.participant_id.in_(bindparam("ids", expanding=True)))
+_QUEUED_KEYS = select(OutboxMessage.idempotency_key).where(
+    OutboxMessage.idempotency_key.in_(bindparam("keys", expanding=True)))
 
 
 def enqueue_each(
@@ -154,9 +159,8 @@ def enqueue_each(
     ids = [person.id for person, _ in recipients]
     accounts: dict[int, list[tuple[str, str]]] = {}
     for start in range(0, len(ids), _CHUNK):
-        for person_id, platform, chat in db.execute(select(
-                Account.participant_id, Account.platform, Account.chat_id).where(
-                Account.participant_id.in_(ids[start:start + _CHUNK]))):
+        for person_id, platform, chat in db.execute(_ACCOUNTS_OF,
+                                                    {"ids": ids[start:start + _CHUNK]}):
             accounts.setdefault(person_id, []).append((platform, chat))
     wanted: dict[str, tuple[int, str, str]] = {}
     for person, key in recipients:
@@ -165,8 +169,7 @@ def enqueue_each(
     keys = list(wanted)
     existing: set[str] = set()
     for start in range(0, len(keys), _CHUNK):
-        existing.update(db.scalars(select(OutboxMessage.idempotency_key).where(
-            OutboxMessage.idempotency_key.in_(keys[start:start + _CHUNK]))))
+        existing.update(db.scalars(_QUEUED_KEYS, {"keys": keys[start:start + _CHUNK]}))
     stored_choices = [[c.label, c.action_id, c.value] for c in choices]
     rows = []
     for row_key, (person_id, platform, chat) in wanted.items():
