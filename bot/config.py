@@ -33,7 +33,6 @@ class Settings:
     database_url: str
     programme_file: Path | None
     docs_folder: Path | None
-    receipts_folder: Path
     log_level: str
     port: int
     slack_bot_token: Secret | None
@@ -64,7 +63,6 @@ class Settings:
             database_url=env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
             programme_file=path("SPS_PROGRAMME"),
             docs_folder=path("SPS_DOCS"),
-            receipts_folder=path("SPS_RECEIPTS") or Path("receipts"),
             log_level=env.get("LOG_LEVEL", "WARNING").strip().upper() or "WARNING",
             port=int(port),
             slack_bot_token=secret("SLACK_BOT_TOKEN"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, insert, select
@@ -250,7 +250,6 @@ class Flow:
     description: str
     steps: dict[str, Step]
     finish: Callable[[Context, dict[str, Any]], list[Reply]]
-    restart_hint: str = field(default="")
 
     def first_open_step(self, ctx: Context, data: dict[str, Any]) -> str | None:
         return next((name for name, step in self.steps.items() if step.needed(data)), None)

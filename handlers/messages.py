@@ -29,7 +29,6 @@ class Incoming:
     action_value: str = ""
     attachment: Attachment | None = None
     verified_email: str | None = None  # only where the platform vouches for it (Slack)
-    display_name: str = ""
     event_id: str | None = None  # the platform's id for this delivery, to ignore repeats
 
 

@@ -76,7 +76,10 @@ class ExpensePolicy:
     receipt_types: tuple[str, ...]
 
     def cap_for(self, event: Event) -> int:
-        return self.cap_london_pence if event.london else self.cap_elsewhere_pence
+        """The accommodation cap for one development day: the nightly cap for its place,
+        times the nights the programme pays for each day."""
+        nightly = self.cap_london_pence if event.london else self.cap_elsewhere_pence
+        return nightly * self.nights_per_development_day
 
 
 @dataclass(frozen=True)
@@ -125,10 +128,6 @@ class Programme:
     def next_event(self, today: dt.date, kind: str | None = None) -> Event | None:
         upcoming = [e for e in self.events if e.date >= today and (kind is None or e.kind == kind)]
         return min(upcoming, key=lambda e: e.date, default=None)
-
-    def contact_line(self) -> str:
-        people = [self.contact, *self.other_contacts]
-        return "; ".join(person.describe() for person in people)
 
 
 def format_date(day: dt.date) -> str:

@@ -78,43 +78,34 @@ def web_client(settings: Settings, *, retry_rate_limits: bool = True) -> WebClie
                      retry_handlers=handlers)
 
 
-@dataclass(frozen=True)
-class _Person:
-    email: str | None
-    name: str
-
-
 class _Directory:
     """Who a Slack user is, and the bot's DM with them: asked once per process, then cached."""
 
     def __init__(self, client: WebClient) -> None:
         self._client = client
         self._lock = threading.Lock()
-        self._people: dict[str, _Person] = {}
+        self._emails: dict[str, str | None] = {}
         self._dms: dict[str, str] = {}
 
-    def person(self, user_id: str) -> _Person:
+    def email(self, user_id: str) -> str | None:
+        """The member's email as Slack vouches for it; None for bots, deleted members and
+        unconfirmed addresses (and only the email: the bot needs nothing else about them)."""
         with self._lock:
-            known = self._people.get(user_id)
-        if known is not None:
-            return known
+            if user_id in self._emails:
+                return self._emails[user_id]
         try:
             user: dict[str, Any] = self._client.users_info(user=user_id)["user"]
         except (SlackApiError, SlackClientError, OSError) as exc:
             # Not cached: the next message asks again. Meanwhile they are an unknown guest.
             log.warning("users.info failed", extra={"error": _error_code(exc)})
-            return _Person(None, "")
+            return None
         profile = user.get("profile") or {}
-        # Slack vouches for a workspace member's email unless it says it is unconfirmed.
         trusted = (not user.get("deleted") and not user.get("is_bot")
                    and user.get("is_email_confirmed", True))
-        email = profile.get("email") if trusted else None
-        person = _Person(email.lower() if email else None,
-                         profile.get("display_name") or profile.get("real_name")
-                         or user.get("name", ""))
+        email = (profile.get("email") or "").lower() or None if trusted else None
         with self._lock:
-            self._people[user_id] = person
-        return person
+            self._emails[user_id] = email
+        return email
 
     def dm(self, user_id: str) -> str:
         with self._lock:
@@ -383,10 +374,9 @@ def build_slack_app(app: App, *, client: WebClient | None = None,
 
     def incoming(user_id: str, chat_id: str, private: bool, event_id: str | None,
                  **content: Any) -> Incoming:
-        person = directory.person(user_id)
         return Incoming(platform=PLATFORM, account_id=user_id, chat_id=chat_id,
-                        private=private, verified_email=person.email,
-                        display_name=person.name, event_id=event_id, **content)
+                        private=private, verified_email=directory.email(user_id),
+                        event_id=event_id, **content)
 
     def answer(msg: Incoming, where: _Where) -> None:
         for reply in app.router.handle(msg):

@@ -308,8 +308,7 @@ class _Bridge:
             platform=PLATFORM, account_id=str(query.from_user.id),
             chat_id=str(chat.id if chat else query.from_user.id),
             private=chat is None or chat.type == ChatType.PRIVATE,
-            action_id=action_id, action_value=value, event_id=str(update.update_id),
-            display_name=query.from_user.first_name)
+            action_id=action_id, action_value=value, event_id=str(update.update_id))
         if isinstance(message, Message) and message.reply_markup is not None:
             # Buttons are one-shot, as on Slack: a second press cannot repeat the action.
             await self._best_effort(functools.partial(message.edit_reply_markup, None),
@@ -364,7 +363,7 @@ class _Bridge:
         return Incoming(
             platform=PLATFORM, account_id=str(user.id), chat_id=str(message.chat.id),
             private=private, text=text, attachment=self.attachment(message, bot),
-            display_name=user.first_name, event_id=str(update.update_id))
+            event_id=str(update.update_id))
 
     def attachment(self, message: Message, bot: Bot) -> Attachment | None:
         if message.photo:

@@ -48,3 +48,11 @@ def test_money_formats_in_pounds():
     assert format_pence(15000) == "£150"
     assert format_pence(12050) == "£120.50"
     assert format_pence(123456) == "£1,234.56"
+
+
+def test_cap_is_per_night_times_the_nights_paid_for(tmp_path):
+    path = tmp_path / "programme.toml"
+    path.write_text(DEFAULT_PROGRAMME_FILE.read_text().replace(
+        "nights_per_development_day = 1", "nights_per_development_day = 2"))
+    p = load_programme(path)
+    assert p.expenses.cap_for(p.development_days[0]) == 30000
