@@ -34,7 +34,7 @@ def build_app(settings: Settings, clock: Clock | None = None, *, migrate: bool =
     """Everything the bot needs. SQLite upgrades itself; PostgreSQL needs `sps-bot db upgrade`
     (the Procfile's release step), so two starting processes never race to migrate."""
     programme = load_programme(settings.programme_file)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, background_checkpoints=True)
     if migrate and engine.dialect.name == "sqlite":
         upgrade(engine)
     elif "alembic_version" not in inspect(engine).get_table_names():
