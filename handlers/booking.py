@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, union
 from sqlalchemy.orm import Session
 
-from handlers.core import Context, Flow, Invalid, Route, Step, enqueue
+from handlers.core import Context, Flow, Invalid, Route, Step, by_number, enqueue
 from handlers.messages import Choice, Reply, ReplyFile
 from handlers.storage.models import Participant, PeerSession
 from handlers.when import WhenError, localise, parse_date, parse_length, split_time
@@ -347,7 +347,7 @@ BOOKING = Flow(
 
 # ---------------------------------------------------------------- answering and changing
 def _own_session(ctx: Context, value: str) -> PeerSession | None:
-    session = ctx.db.get(PeerSession, int(value)) if value.isdigit() else None
+    session = by_number(ctx.db, PeerSession, value)
     if session is None or ctx.me.id not in (session.proposer_id, session.partner_id):
         return None
     return session

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from handlers.core import Context, Flow, Invalid, Route, Step
+from handlers.core import Context, Flow, Invalid, Route, Step, by_number
 from handlers.messages import Choice, Reply, ReplyFile
 from handlers.storage.models import Claim, Participant, Receipt
 from knowledge.programme import Event, Programme, format_date, format_pence
@@ -370,7 +370,7 @@ def _change(ctx: Context, claim: Claim, to: str, note: str = "") -> None:
 
 
 def withdraw(ctx: Context, value: str) -> list[Reply]:
-    claim = ctx.db.get(Claim, int(value)) if value.strip().isdigit() else None
+    claim = by_number(ctx.db, Claim, value)
     if claim is None or claim.participant_id != ctx.me.id:
         return [Reply("I can't find that claim among yours.")]
     if claim.status != "submitted":
@@ -416,7 +416,7 @@ def review(ctx: Context, args: str) -> list[Reply]:
 
 
 def _submitted(ctx: Context, value: str) -> Claim | None:
-    claim = ctx.db.get(Claim, int(value)) if value.strip().isdigit() else None
+    claim = by_number(ctx.db, Claim, value)
     return claim if claim is not None and claim.status == "submitted" else None
 
 
@@ -463,8 +463,7 @@ REJECT = Flow(
 
 
 def mark_paid(ctx: Context, args: str) -> list[Reply]:
-    number = args.strip().lstrip("#")
-    claim = ctx.db.get(Claim, int(number)) if number.isdigit() else None
+    claim = by_number(ctx.db, Claim, args)
     if claim is None:
         return [Reply("Which claim? Send /paid N with the claim number.")]
     if claim.status != "approved":
@@ -475,7 +474,7 @@ def mark_paid(ctx: Context, args: str) -> list[Reply]:
 
 
 def show_receipt(ctx: Context, value: str) -> list[Reply]:
-    claim = ctx.db.get(Claim, int(value)) if value.strip().isdigit() else None
+    claim = by_number(ctx.db, Claim, value)
     if claim is None or claim.receipt is None:
         return [Reply("That claim has no receipt.")]
     r = claim.receipt

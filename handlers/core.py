@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
@@ -24,6 +24,9 @@ from handlers.storage.models import (
 if TYPE_CHECKING:
     from handlers.services import Services
     from knowledge.programme import Programme
+
+
+T = TypeVar("T")
 
 
 class Invalid(Exception):
@@ -201,6 +204,15 @@ class ScheduledMessage:
     kind: str  # e.g. "event_reminder"; the opt-out unit for optional reminders
     optional: bool = True  # broadcasts and note-destruction requests cannot be turned off
     choices: tuple[Choice, ...] = ()
+
+
+def by_number(db: Session, model: type[T], text: str) -> T | None:
+    """The row a user's number names ("12", "#12"); None for anything that is not one (too
+    long a number would overflow the database's integer)."""
+    number = text.strip().lstrip("#")
+    if not (number.isascii() and number.isdigit()) or len(number) > 12:
+        return None
+    return db.get(model, int(number))
 
 
 Handler = Callable[[Context, str], list[Reply]]

@@ -8,7 +8,7 @@ import time
 
 from sqlalchemy import func, select
 
-from handlers.core import Context
+from handlers.core import Context, by_number
 from handlers.messages import Choice, Reply
 from handlers.storage.models import Participant, TeamAnswer, UnansweredQuestion
 from knowledge.base import TEAM_DOCUMENT, Answer, excerpt
@@ -150,7 +150,7 @@ def answer_question(ctx: Context, args: str) -> list[Reply]:
 
 
 def withdraw_answer(ctx: Context, args: str) -> list[Reply]:
-    answer = ctx.db.get(TeamAnswer, int(args)) if args.strip().isdigit() else None
+    answer = by_number(ctx.db, TeamAnswer, args)
     if answer is None or answer.withdrawn_at is not None:
         return [Reply("Use /withdraw N with the number of an answer that is still in use.")]
     answer.withdrawn_at = ctx.now
@@ -160,7 +160,7 @@ def withdraw_answer(ctx: Context, args: str) -> list[Reply]:
 
 
 def _question(ctx: Context, value: str) -> UnansweredQuestion | None:
-    return ctx.db.get(UnansweredQuestion, int(value)) if value.strip().isdigit() else None
+    return by_number(ctx.db, UnansweredQuestion, value)
 
 
 TEAM_ANSWERS_CHECK_EVERY = 1.0  # seconds: another process's new answer shows within this

@@ -266,3 +266,8 @@ def test_start_a_claim_button_from_an_answer_or_reminder_opens_the_form(door):
     door.text(AMIRA, "can I claim for a hotel?")
     reply = door.press(AMIRA, "Start a claim")
     assert "development day" in reply[0].text.lower()
+
+
+def test_odd_claim_numbers_get_a_polite_answer(door):
+    for number in ("", "abc", "99999999999999999999999", "-1", "#"):
+        assert "Send /paid N" in door.text(GARETH, f"/paid {number}")
