@@ -88,15 +88,10 @@ class Context:
             self.conversation = None
 
     def audit(self, action: str, subject: str = "", **detail: Any) -> None:
-        self.db.add(
-            AuditEntry(
-                at=self.now,
-                actor_id=self.participant.id if self.participant else None,
-                action=action,
-                subject=subject,
-                detail=detail,
-            )
-        )
+        # A plain INSERT in this transaction: the ORM would track an object nobody reads.
+        self.db.execute(insert(AuditEntry).values(
+            at=self.now, actor_id=self.participant.id if self.participant else None,
+            action=action, subject=subject, detail=detail))
 
     def notify(
         self,
