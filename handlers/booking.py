@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, select, union
 from sqlalchemy.orm import Session
 
 from handlers.core import Context, Flow, Invalid, Route, Step, by_number, enqueue
-from handlers.messages import Choice, Reply, ReplyFile
+from handlers.messages import Choice, Reply, ReplyFile, counted
 from handlers.storage.models import Participant, PeerSession
 from handlers.when import WhenError, localise, parse_date, parse_length, split_time
 from knowledge.programme import Programme, format_date
@@ -508,7 +508,7 @@ def progress_line(ctx: Context, person: Participant) -> str:
     months = max(0, (ctx.programme.ends.year - ctx.today.year) * 12
                  + ctx.programme.ends.month - ctx.today.month)
     line = (f"{p.held} held, {p.booked} booked, {rules.min_count} to {rules.max_count} "
-            f"expected, {months} month{'s' if months != 1 else ''} left.")
+            f"expected, {counted(months, 'month')} left.")
     if p.behind:
         line += (f" You're behind the pace needed to reach {rules.min_count} by "
                  f"{format_date(ctx.programme.ends)}: /book the next one now?")

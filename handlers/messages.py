@@ -8,6 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+def counted(n: int, noun: str) -> str:
+    """ "1 member", "3 members": a count with its noun in the right number."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 @dataclass(frozen=True)
 class Attachment:
     """A file the user sent. Bytes are fetched only when a handler needs them."""

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from handlers.core import Context, Flow, Route, ScheduledMessage, enqueue
 from handlers.identity import CHALLENGE_ROLES, challenge_slug
-from handlers.messages import Choice, Reply
+from handlers.messages import Choice, Reply, counted
 from handlers.storage.models import (
     ERASED_ROLE,
     AuditEntry,
@@ -180,7 +180,7 @@ def challenge_command(ctx: Context, args: str) -> list[Reply]:
     challenge.manager_id = manager.id
     ctx.audit("challenge.manager", f"challenge:{challenge.id}", manager=manager.id)
     return [Reply(f"{name} is managed by {manager.name}. It has "
-                  f"{len(challenge.members)} member{'s' if len(challenge.members) != 1 else ''}.")]
+                  f"{counted(len(challenge.members), 'member')}.")]
 
 
 def _list_challenges(ctx: Context) -> Reply:
@@ -240,8 +240,8 @@ def signoff_command(ctx: Context, args: str) -> list[Reply]:
     if not asked:
         return [Reply(f"Signed off {challenge.name}. It has no members, so nobody was asked "
                       "to destroy notes.")]
-    return [Reply(f"Signed off {challenge.name}. I've asked its {asked} member"
-                  f"{'s' if asked != 1 else ''} to destroy their notes and confirm; "
+    return [Reply(f"Signed off {challenge.name}. I've asked its {counted(asked, 'member')} "
+                  "to destroy their notes and confirm; "
                   f"/notes status {challenge.name} shows who has.")]
 
 

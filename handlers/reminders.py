@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handlers.core import Context, Flow, Route, ScheduledMessage
-from handlers.messages import Choice, Reply
+from handlers.messages import Choice, Reply, counted
 from handlers.storage.models import Claim, Participant, PeerSession, ReminderOptOut
 from handlers.when import localise
 from knowledge.programme import Event, Programme, format_pence
@@ -75,8 +75,8 @@ def _session_reminders(db: Session, programme: Programme, since: dt.datetime,
                 result.append(ScheduledMessage(
                     key=f"session:{session.id}:seq{session.sequence}:{hours}h:to:{person.id}",
                     to=person, due_at=due, kind="session_reminder",
-                    text=f"Reminder: peer session with {other.name} in {hours} hour"
-                         f"{'s' if hours != 1 else ''}: {describe(programme, session)}."))
+                    text=f"Reminder: peer session with {other.name} in "
+                         f"{counted(hours, 'hour')}: {describe(programme, session)}."))
     return result
 
 
