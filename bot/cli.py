@@ -603,13 +603,15 @@ def cmd_claims_export(args: argparse.Namespace) -> int:
 
 def cmd_knowledge_check(args: argparse.Namespace) -> int:
     from bot.config import Settings
+    from handlers.messages import counted
     from knowledge.corpus import DEFAULT_DOCS, load_corpus
 
     folder = Settings.from_env().docs_folder or DEFAULT_DOCS
     report = load_corpus(folder)
-    for name, count in report.documents:
-        print(f"{name}: {count} sections")
-    print(f"{len(report.sections)} sections from {len(report.documents)} documents in {folder}")
+    for name, count, phrasings in report.documents:
+        print(f"{name}: {counted(count, 'section')}, {counted(phrasings, 'other phrasing')}")
+    print(f"{counted(len(report.sections), 'section')} from "
+          f"{counted(len(report.documents), 'document')} in {folder}")
     for problem in report.problems:
         print(f"problem: {problem}")
     return 1 if report.problems or not report.sections else 0

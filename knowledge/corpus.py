@@ -2,7 +2,14 @@
 
 A document is a Markdown file: `# Title`, an optional `Source: ...` line, then sections under
 `##` or `###` headings. A plain `.txt` dropped in the folder is sectioned by its question-like
-or capitalised heading lines. Each section gets a stable id: document slug / section slug.
+or capitalised heading lines. With the `documents` extra installed, a `.docx` is read by its
+heading styles (python-docx) and a `.pdf` as plain text (pypdf): the two well-kept pure-Python
+readers, so no system tools are needed. Each section gets a stable id: document slug / section
+slug.
+
+Under a heading, lines `Also asked: QUESTION` give other ways people ask what the section
+answers (the programme team adds one when a question was missed). They are matched against
+questions but never shown.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ class Section:
     source: str  # where the document came from
     title: str  # section title
     text: str  # the section body, Markdown-light: paragraphs and "- " bullets
+    asked: tuple[str, ...] = ()  # other ways of asking what it answers ("Also asked:" lines)
 
     @property
     def key(self) -> str:
@@ -35,7 +43,7 @@ class Section:
 @dataclass(frozen=True)
 class LoadReport:
     sections: list[Section]
-    documents: list[tuple[str, int]]  # (file name, sections)
+    documents: list[tuple[str, int, int]]  # (file name, sections, "Also asked" phrasings)
     problems: list[str]
 
 
@@ -53,24 +61,80 @@ def load_corpus(folder: Path | str = DEFAULT_DOCS) -> LoadReport:
     if not folder.is_dir():
         return LoadReport([], [], [f"{folder}: no such folder"])
     for path in sorted(folder.iterdir()):
-        if path.suffix.lower() not in (".md", ".txt") or path.name.startswith("."):
+        suffix = path.suffix.lower()
+        if suffix not in READERS or path.name.startswith(".") or not path.is_file():
             if path.is_file() and path.name.lower() != "readme":
-                problems.append(f"{path.name}: skipped (only .md and .txt are read)")
+                problems.append(f"{path.name}: skipped (only {', '.join(READERS)} are read)")
             continue
         try:
-            text = path.read_text(encoding="utf-8")
+            text = READERS[suffix](path)
         except UnicodeDecodeError:
             problems.append(f"{path.name}: not UTF-8 text, skipped")
             continue
-        parse = parse_markdown if path.suffix.lower() == ".md" else parse_plain_text
+        except ImportError:
+            problems.append(f"{path.name}: skipped; reading {suffix} needs "
+                            "`pip install 'sps-bot[documents]'`")
+            continue
+        except Exception as error:  # a damaged file is reported and skipped, not fatal
+            problems.append(f"{path.name}: could not be read ({type(error).__name__}), skipped")
+            continue
+        if suffix == ".pdf" and not text.strip():
+            problems.append(f"{path.name}: no text in it (a scanned image?), skipped")
+            continue
+        parse = parse_markdown if suffix in (".md", ".docx") else parse_plain_text
         found, doc_problems = parse(text, path)
         sections.extend(found)
-        documents.append((path.name, len(found)))
+        documents.append((path.name, len(found), sum(len(s.asked) for s in found)))
         problems.extend(f"{path.name}: {p}" for p in doc_problems)
     ids = [s.id for s in sections]
     repeated = sorted({i for i in ids if ids.count(i) > 1})
     problems.extend(f"duplicate section id {i}" for i in repeated)
     return LoadReport(sections, documents, problems)
+
+
+def _read_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def _read_docx(path: Path) -> str:
+    """A Word document as this corpus's Markdown: Title / Heading 1 -> `#` once, then headings
+    -> `##`/`###`, list paragraphs -> bullets."""
+    import docx  # the `documents` extra
+
+    lines: list[str] = []
+    titled = False
+    for paragraph in docx.Document(str(path)).paragraphs:
+        text = " ".join(paragraph.text.split())
+        style = (paragraph.style.name if paragraph.style is not None else "").lower()
+        if not text:
+            continue
+        if style in ("title", "heading 1") and not titled:
+            lines += [f"# {text}", f"Source: {path.name}", ""]
+            titled = True
+        elif style.startswith("heading") or style == "title":
+            number = style.split()[-1]
+            level = 3 if number.isdigit() and int(number) >= 3 else 2
+            lines += ["", "#" * level + " " + text]
+        elif style.startswith("list"):
+            lines.append(f"- {text}")
+        else:
+            lines += [text, ""]
+    return "\n".join(lines)
+
+
+_PAGE_FURNITURE = re.compile(r"^\s*(?:page\s+)?\d{1,4}(?:\s+of\s+\d{1,4})?\s*$", re.IGNORECASE)
+
+
+def _read_pdf(path: Path) -> str:
+    """A PDF's text, page numbers dropped; sectioned like a plain-text file."""
+    from pypdf import PdfReader  # the `documents` extra
+
+    pages = (page.extract_text() or "" for page in PdfReader(str(path)).pages)
+    return "\n".join(line for page in pages for line in page.splitlines()
+                     if not _PAGE_FURNITURE.match(line))
+
+
+READERS = {".md": _read_text, ".txt": _read_text, ".docx": _read_docx, ".pdf": _read_pdf}
 
 
 def parse_markdown(text: str, path: Path) -> tuple[list[Section], list[str]]:
@@ -125,12 +189,17 @@ def _sections(stem: str, title: str, source: str,
     doc_slug = slugify(stem)
     sections = []
     for heading, body in parts:
-        text = _tidy("\n".join(body))
+        asked = tuple(match.group(1).strip() for line in body
+                      if (match := _ALSO_ASKED.match(line)) and match.group(1).strip())
+        text = _tidy("\n".join(line for line in body if not _ALSO_ASKED.match(line)))
         if not text:
             continue
         sections.append(Section(id=f"{doc_slug}/{slugify(heading)}", document=title,
-                                source=source, title=heading, text=text))
+                                source=source, title=heading, text=text, asked=asked))
     return sections
+
+
+_ALSO_ASKED = re.compile(r"^\s*also asked:(.*)$", re.IGNORECASE)
 
 
 def _tidy(text: str) -> str:

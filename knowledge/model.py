@@ -45,58 +45,66 @@ FEATURES = (
     "unknown_words",  # informative question words the corpus has never seen, up to 3, / 3
     "sentence_fits",  # 1 if the best-matching sentence supplies an asked-for fact type
     "unknown_short",  # "unknown", in a question of at most SHORT_QUESTION ideas; else 0
+    "asked_match",  # best F1 of the question against the heading or an "Also asked" phrasing
+    "asked_cover",  # the largest IDF share of the question found in one such phrasing
 )
 # What the answer/refuse decision looks at (see answer_features).
 ANSWER_FEATURES = ("score", "margin", "log_bm25", "coverage", "title_cover", "misfit",
                    "heading_set", "document_cover", "unknown", "size", "sentence_cover",
                    "unknown_words", "pairs", "agree", "sentence_fits",
-                   "unknown_short", "coverage_lead", "title_lead")
+                   "unknown_short", "coverage_lead", "title_lead", "asked_match",
+                   "asked_cover", "asked_lead")
 MAX_MARGIN = 4.0  # a rank-score lead beyond this says nothing more
 
-# fitted by bench/fit_faq.py: 5-fold cross-validated accuracy 0.819,
-# 0.825 on all 228 development questions it was fitted on
+# fitted by bench/fit_faq.py: 5-fold cross-validated accuracy 0.869,
+# 0.899 on all 228 development questions it was fitted on
 RANK_WEIGHTS = (
-    2.1510,  # log_bm25
-    5.3013,  # bm25_ratio
-    1.3780,  # coverage
-    2.3948,  # title_cover
-    3.1991,  # pairs
-    -0.6442,  # fits
-    0.5353,  # misfit
-    1.3648,  # agree
-    -0.7817,  # exception
-    0.0253,  # heading_set
-    2.9217,  # heading_sort
-    0.0501,  # length
-    -1.0133,  # generic
-    4.0693,  # document_cover
+    1.7188,  # log_bm25
+    4.1335,  # bm25_ratio
+    1.3498,  # coverage
+    1.6500,  # title_cover
+    4.1629,  # pairs
+    -0.1886,  # fits
+    0.1697,  # misfit
+    1.7218,  # agree
+    -1.7702,  # exception
+    0.4333,  # heading_set
+    0.4658,  # heading_sort
+    0.1667,  # length
+    -2.0868,  # generic
+    2.8350,  # document_cover
     0.0000,  # unknown
     0.0000,  # size
-    2.0115,  # sentence_cover
+    2.0308,  # sentence_cover
     0.0000,  # unknown_words
-    2.3201,  # sentence_fits
+    2.0555,  # sentence_fits
     0.0000,  # unknown_short
+    3.6991,  # asked_match
+    0.7073,  # asked_cover
 )
-ANSWER_BIAS = -4.9481
+ANSWER_BIAS = -5.6195
 ANSWER_WEIGHTS = (
-    0.0978,  # score
-    0.3320,  # margin
-    0.7207,  # log_bm25
-    1.3588,  # coverage
-    0.8056,  # title_cover
-    -0.8936,  # misfit
-    0.8942,  # heading_set
-    -1.7821,  # document_cover
-    -0.7148,  # unknown
-    0.0829,  # size
-    0.5261,  # sentence_cover
-    0.1960,  # unknown_words
-    0.5867,  # pairs
-    0.1524,  # agree
-    0.3444,  # sentence_fits
-    -1.7170,  # unknown_short
-    0.8488,  # coverage_lead
-    0.2415,  # title_lead
+    0.0589,  # score
+    0.4182,  # margin
+    0.4908,  # log_bm25
+    1.9119,  # coverage
+    0.3708,  # title_cover
+    -0.2378,  # misfit
+    0.8821,  # heading_set
+    0.0272,  # document_cover
+    -1.1612,  # unknown
+    0.5975,  # size
+    0.9058,  # sentence_cover
+    0.2044,  # unknown_words
+    0.7822,  # pairs
+    -0.5441,  # agree
+    0.2043,  # sentence_fits
+    -1.8914,  # unknown_short
+    0.5943,  # coverage_lead
+    0.5186,  # title_lead
+    0.0930,  # asked_match
+    0.2183,  # asked_cover
+    0.2239,  # asked_lead
 )
 
 
@@ -128,6 +136,9 @@ def answer_features(features: tuple[float, ...], score: float, rival: float,
         features[19],  # unknown_short
         features[2] - other[2],  # coverage lead over the runner-up
         features[3] - other[3],  # heading cover lead over the runner-up
+        features[20],  # asked_match
+        features[21],  # asked_cover
+        features[20] - other[20],  # asked_match lead over the runner-up
     )
 
 

@@ -107,6 +107,7 @@ class SearchIndex:
     K1 = 1.2
     B = 0.6
     TITLE_WEIGHT = 3
+    ASKED_WEIGHT = 1  # a term of the section's "Also asked" phrasings, counted once
     DOCUMENT_WEIGHT = 1
     RESCORE = 15  # candidates that get the feature re-scoring
     # In a question of up to this many ideas every word is likely on its topic; in a longer one
@@ -131,6 +132,8 @@ class SearchIndex:
         self._title_text: list[str] = []
         self._document_terms: list[frozenset[str]] = []
         self._terms: list[frozenset[str]] = []
+        # Per section: the heading and each "Also asked" phrasing as a set of terms.
+        self._asked: list[tuple[frozenset[str], ...]] = []
         # Per section: the fact types its text can supply and whether it states an exception.
         # Regexes over every body are the slowest part of a big build, so a large corpus
         # fills this on demand; a small one (the shipped corpus) up front.
@@ -151,6 +154,12 @@ class SearchIndex:
             for token in set(tokens).difference(norm):
                 norm[token] = None if token in STOPWORDS else normalise_term(token)
             spellings.update(title_words)
+            asked = [words(rewrite(question)) for question in (section.title, *section.asked)]
+            for asked_words in asked[1:]:
+                spellings.update(asked_words)
+            self._asked.append(tuple(
+                frozenset(normalise_term(w) for w in asked_words if w not in STOPWORDS)
+                for asked_words in asked))
             spellings.update(t for t in tokens if norm[t])
             title = [normalise_term(w) for w in title_words if w not in STOPWORDS]
             sequence = tuple(term for term in map(norm.__getitem__, tokens) if term is not None)
@@ -158,6 +167,8 @@ class SearchIndex:
             counts = Counter(body)
             for term in title:
                 counts[term] += self.TITLE_WEIGHT
+            for term in frozenset().union(*self._asked[-1][1:]):
+                counts[term] += self.ASKED_WEIGHT
             key = f"{section.document} {parents.get(section.id, '')}"
             if key not in context:
                 context[key] = terms(key)
@@ -188,6 +199,9 @@ class SearchIndex:
         self._idf = {term: math.log(1 + (count - len(posts) + 0.5) / (len(posts) + 0.5))
                      for term, posts in postings.items()}
         self._max_idf = math.log(1 + (count + 0.5) / 0.5)
+        self._asked_weight = [tuple(sum(self._idf.get(t, self._max_idf) for t in asked) or 1.0
+                                    for asked in phrasings)
+                              for phrasings in self._asked]
         # Log of the body length against the corpus median: a long section matches more words
         # by chance, a one-line one rarely answers a question by itself.
         median = sorted(body_lengths)[len(body_lengths) // 2] if body_lengths else 1
@@ -374,6 +388,7 @@ class SearchIndex:
             title_asks = self._title_asks[index]
             agree = 0.0 if not asks or not title_asks else 1.0 if asks & title_asks else -1.0
             heading = self._title_text[index]
+            asked_match, asked_cover = self._asked_match(index, concept_of, forms, total)
             found_out.append((index, (
                 math.log1p(scores[index]),
                 scores[index] / top_bm25,
@@ -395,8 +410,33 @@ class SearchIndex:
                 unknown_words,
                 sentence_fits,
                 unknown if len(concepts) <= self.SHORT_QUESTION else 0.0,
+                asked_match,
+                asked_cover,
             )))
         return found_out
+
+    def _asked_match(self, index: int, concept_of: dict[str, list[int]],
+                     forms: list[tuple[frozenset[str], float]], total: float
+                     ) -> tuple[float, float]:
+        """How closely the question matches the section's heading or one of its "Also asked"
+        phrasings: the best balance (F1) of the question's information the phrasing covers
+        and the phrasing's information the question covers; and the best cover alone."""
+        best_match = best_cover = 0.0
+        for asked, weight in zip(self._asked[index], self._asked_weight[index], strict=True):
+            matched: set[int] = set()
+            shared = 0.0
+            for term in asked:
+                concepts = concept_of.get(term)
+                if concepts:
+                    matched.update(concepts)
+                    shared += self._idf[term]
+            if not matched:
+                continue
+            cover = sum(forms[n][1] for n in matched) / total
+            precision = shared / weight
+            best_match = max(best_match, 2 * cover * precision / (cover + precision))
+            best_cover = max(best_cover, cover)
+        return best_match, best_cover
 
     def _sentence_cover(self, index: int, concept_of: dict[str, list[int]],
                         forms: list[tuple[frozenset[str], float]]) -> tuple[float, int]:

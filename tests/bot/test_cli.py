@@ -183,3 +183,23 @@ def test_a_form_carries_on_in_a_new_process(tmp_path):
                 "2015-03-02", stdin="/whoami\n1\n")
     assert "(message) Dr Amira Khan proposes a peer session" in james.stdout
     assert "Booked: Friday 10 April 2015, 14:00 to 17:00, virtual" in james.stdout
+
+
+def test_knowledge_check_reports_what_was_indexed_and_each_problem(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "guide.md").write_text("# Guide\n\n## Parking\nAlso asked: where do I park\n"
+                                   "There is none.\n", encoding="utf-8")
+    (docs / "notes.txt").write_bytes(b"Notes\n\xff\xfe broken")
+    (docs / "slides.pdf").write_bytes(b"%PDF-1.4")
+    (docs / "budget.xlsx").write_bytes(b"PK")
+    result = sps(tmp_path, "knowledge", "check", env={"SPS_DOCS": str(docs)})
+    assert result.returncode == 1
+    assert "guide.md: 1 section, 1 other phrasing" in result.stdout
+    assert "problem: notes.txt: not UTF-8 text, skipped" in result.stdout
+    assert "problem: slides.pdf: could not be read" in result.stdout
+    assert "problem: budget.xlsx: skipped (only .md, .txt, .docx, .pdf are read)" in result.stdout
+    assert "1 section from 1 document in" in result.stdout
+    shipped = sps(tmp_path, "knowledge", "check")
+    assert shipped.returncode == 0, shipped.stdout
+    assert "problem" not in shipped.stdout

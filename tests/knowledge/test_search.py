@@ -178,3 +178,27 @@ def test_every_section_has_a_short_unique_button_key():
     assert len(set(keys)) == len(keys) and all(len(k) == 12 for k in keys)
     section = kb.sections[5]
     assert kb.section(section.key) is section and kb.section(section.id) is section
+
+
+def test_also_asked_lines_are_matched_but_never_shown(tmp_path):
+    from knowledge.base import KnowledgeBase
+    from knowledge.corpus import load_corpus
+
+    (tmp_path / "guide.md").write_text(
+        "# Guide\nSource: guide.txt\n\n"
+        "## Will expenses be paid?\n"
+        "Also asked: can I get my money back for the train\n"
+        "also asked:   \n"
+        "Peers can claim up to £150 for accommodation within London.\n\n"
+        "## Data protection\n"
+        "Notes should be destroyed once the report is signed off.\n", encoding="utf-8")
+    report = load_corpus(tmp_path)
+    expenses = report.sections[0]
+    assert expenses.asked == ("can I get my money back for the train",)
+    assert "Also asked" not in expenses.text and "money back" not in expenses.text
+    assert report.documents == [("guide.md", 2, 1)]
+    index = SearchIndex(report.sections)
+    # "money back" and "train" are nowhere in the text: only the phrasing connects them.
+    assert top(index, "money back for the train?") == "guide/will-expenses-be-paid"
+    answer = KnowledgeBase(report.sections).ask("can I get my money back for the train")
+    assert "Also asked" not in answer.excerpt
