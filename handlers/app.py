@@ -43,6 +43,10 @@ def build_router(services: Services) -> Router:
         Route("faq-escalate", faq.escalate, action="faq.escalate", public=True),
         Route("answer", faq.answer_question, command="/answer", roles=TEAM,
               help="answer a participant's question", usage="/answer N TEXT"),
+        Route("cite", faq.cite_question, command="/cite", roles=TEAM,
+              help="answer a participant's question from the documents",
+              usage="/cite N HEADING WORDS"),
+        Route("faq-cite", faq.cite_chosen, action="faq.cite", roles=TEAM),
         Route("withdraw", faq.withdraw_answer, command="/withdraw", roles=TEAM,
               help="withdraw a programme-team answer", usage="/withdraw N"),
     ]

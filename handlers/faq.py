@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
 from sqlalchemy import func, select
 
 from handlers.core import Context, by_number
 from handlers.messages import Choice, Reply
 from handlers.storage.models import Participant, TeamAnswer, UnansweredQuestion
-from knowledge.base import TEAM_DOCUMENT, Answer, excerpt
+from knowledge.base import ANSWER_THRESHOLD, TEAM_DOCUMENT, Answer, excerpt
 from knowledge.corpus import Section
 from knowledge.programme import format_date
 from knowledge.search import terms
@@ -114,7 +115,8 @@ def escalate(ctx: Context, value: str) -> list[Reply]:
     team = ctx.db.scalars(select(Participant).where(Participant.role == "programme_team"))
     for member in team:
         ctx.notify(member, f"Question #{question.id} from a participant:\n\u201c{question.text}"
-                   f"\u201d\nReply with /answer {question.id} YOUR ANSWER",
+                   f"\u201d\nReply with /answer {question.id} YOUR ANSWER, or, if the documents "
+                   f"answer it, /cite {question.id} WORDS FROM THE SECTION HEADING",
                    kind="team_question", key=f"question:{question.id}:to:{member.id}")
     return [Reply("I've passed your question to the programme team. I'll send you their "
                   "answer here.")]
@@ -126,8 +128,64 @@ def answer_question(ctx: Context, args: str) -> list[Reply]:
     question = _question(ctx, number)
     if question is None or not text.strip():
         return [Reply("Use /answer N YOUR ANSWER, where N is the question number.")]
-    answer = TeamAnswer(question=question.text, answer=text.strip(), answered_at=ctx.now,
-                        answered_by=ctx.me.id)
+    answer = _close(ctx, question, TeamAnswer(answer=text.strip()),
+                    lambda asked: f"The programme team answered your question "
+                                  f"\u201c{asked}\u201d:\n{text.strip()}")
+    return [Reply(f"Thanks. Answer #{answer.id} is sent and will be given to anyone who asks "
+                  f"the same. Withdraw it with /withdraw {answer.id}.")]
+
+
+def cite_question(ctx: Context, args: str) -> list[Reply]:
+    """`/cite N WORDS` (programme team): a document section does answer question N; the words
+    find it. The asker gets that section, and the question joins its "Also asked" phrasings,
+    so the next person who asks it that way is answered at once."""
+    number, _, words = args.partition(" ")
+    question = _question(ctx, number)
+    if question is None or not words.strip():
+        return [Reply("Use /cite N WORDS FROM THE SECTION HEADING, where N is the question "
+                      "number.")]
+    hits = [h for h in ctx.services.knowledge.search(words, limit=4)
+            if h.section.document != TEAM_DOCUMENT]
+    # A wrong citation would teach the index a wrong phrasing: only a clear winner is taken
+    # at once; otherwise the team member chooses.
+    confident = [h for h in hits if h.confidence >= ANSWER_THRESHOLD]
+    if len(confident) == 1 and hits[0] is confident[0]:
+        return _cite(ctx, question, hits[0].section)
+    if not hits:
+        return [Reply(f"No section matches \u201c{words.strip()}\u201d. Try words from its "
+                      f"heading, for example: /cite {question.id} will expenses be paid")]
+    return [Reply(f"Which section answers question #{question.id}?",
+                  choices=tuple(Choice(h.section.title[:60], "faq.cite",
+                                       f"{question.id}:{h.section.key}") for h in hits[:3]))]
+
+
+def cite_chosen(ctx: Context, value: str) -> list[Reply]:
+    """A section chosen from the /cite shortlist."""
+    number, _, key = value.partition(":")
+    question = _question(ctx, number)
+    section = ctx.services.knowledge.section(key)
+    if question is None or section is None:
+        return [Reply("That question or section is no longer there. Please use /cite again.")]
+    return _cite(ctx, question, section)
+
+
+def _cite(ctx: Context, question: UnansweredQuestion, section: Section) -> list[Reply]:
+    answer = _close(ctx, question, TeamAnswer(answer="", section_id=section.id),
+                    lambda asked: f"The programme team found the answer to your question "
+                                  f"\u201c{asked}\u201d in the programme documents:\n\n"
+                                  f"{excerpt(section, asked)}\n\n{citation(section)}")
+    return [Reply(f"Thanks. Question #{question.id} now leads to \u201c{section.title}\u201d "
+                  f"({section.document}); whoever asked has been sent it. Undo with "
+                  f"/withdraw {answer.id}.")]
+
+
+def _close(ctx: Context, question: UnansweredQuestion, answer: TeamAnswer,
+           message: Callable[[str], str]) -> TeamAnswer:
+    """Record the team's answer to a question, send `message(question text)` to everyone who
+    asked the same and passed it to the team, and forget who asked."""
+    answer.question = question.text
+    answer.answered_at = ctx.now
+    answer.answered_by = ctx.me.id
     ctx.db.add(answer)
     ctx.db.flush()
     same = ctx.db.scalars(select(UnansweredQuestion).where(
@@ -138,15 +196,14 @@ def answer_question(ctx: Context, args: str) -> list[Reply]:
         if asked.sent_to_team_at is not None and asked.asker_id is not None:
             asker = ctx.db.get(Participant, asked.asker_id)
             if asker is not None:
-                ctx.notify(asker, f"The programme team answered your question "
-                           f"\u201c{asked.text}\u201d:\n{answer.answer}",
-                           kind="team_answer", key=f"answer:{answer.id}:q:{asked.id}")
+                ctx.notify(asker, message(asked.text), kind="team_answer",
+                           key=f"answer:{answer.id}:q:{asked.id}")
         # Once answered, the question is kept without who asked it.
         asked.asker_id = asked.asker_platform_account = asked.asker_chat_id = None
-    ctx.audit("faq.answer", f"team_answer:{answer.id}", question=question.id)
+    ctx.audit("faq.answer", f"team_answer:{answer.id}", question=question.id,
+              section=answer.section_id)
     ctx.services.knowledge.extra_signature = None
-    return [Reply(f"Thanks. Answer #{answer.id} is sent and will be given to anyone who asks "
-                  f"the same. Withdraw it with /withdraw {answer.id}.")]
+    return answer
 
 
 def withdraw_answer(ctx: Context, args: str) -> list[Reply]:
@@ -180,8 +237,10 @@ def refresh_team_answers(ctx: Context) -> None:
                                       func.count(TeamAnswer.withdrawn_at))).one()
     if kb.extra_signature == tuple(signature):
         return
-    live = ctx.db.scalars(select(TeamAnswer).where(TeamAnswer.withdrawn_at.is_(None)))
-    kb.replace_extra((team_section(ctx, a) for a in live), tuple(signature))
+    live = list(ctx.db.scalars(select(TeamAnswer).where(TeamAnswer.withdrawn_at.is_(None))))
+    kb.replace_extra((team_section(ctx, a) for a in live if a.section_id is None),
+                     ((a.section_id, a.question) for a in live if a.section_id is not None),
+                     tuple(signature))
 
 
 def team_section(ctx: Context, answer: TeamAnswer) -> Section:

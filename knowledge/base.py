@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -43,7 +43,7 @@ class KnowledgeBase:
                  parents: dict[str, str] | None = None) -> None:
         self._documents = list(sections)
         self._parents = parents or {}
-        self._extra: dict[str, Section] = {}
+        self._extra: tuple[dict[str, Section], dict[str, tuple[str, ...]]] = ({}, {})
         self.extra_signature: tuple[object, ...] | None = None  # what the extras were built from
         self.extra_checked_at = 0.0  # time.monotonic() of the last look at the database
         self.index = SearchIndex(self._documents, self._parents)
@@ -60,13 +60,21 @@ class KnowledgeBase:
         """A section by its id or its short button key."""
         return next((s for s in self.index.sections if id_or_key in (s.id, s.key)), None)
 
-    def replace_extra(self, extra: Iterable[Section], signature: tuple[object, ...]) -> None:
-        """Swap in the current programme-team answers (they live in the database)."""
+    def replace_extra(self, extra: Iterable[Section], phrasings: Iterable[tuple[str, str]],
+                      signature: tuple[object, ...]) -> None:
+        """Swap in the current programme-team answers (they live in the database): sections
+        in their own words, and questions they said a document section answers, as
+        (section id, question) pairs that join that section's "Also asked" phrasings."""
         self.extra_signature = signature
-        new = {s.id: s for s in extra}
+        asked: dict[str, list[str]] = {}
+        for section_id, question in phrasings:
+            asked.setdefault(section_id, []).append(question)
+        new = ({s.id: s for s in extra}, {k: tuple(v) for k, v in asked.items()})
         if new != self._extra:
             self._extra = new
-            self.index = SearchIndex([*self._documents, *new.values()], self._parents)
+            documents = [replace(s, asked=s.asked + new[1][s.id]) if s.id in new[1] else s
+                         for s in self._documents]
+            self.index = SearchIndex([*documents, *new[0].values()], self._parents)
 
     def search(self, question: str, limit: int = 3) -> list[Hit]:
         """Best hits for the question or for its most question-like part."""

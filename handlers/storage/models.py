@@ -210,13 +210,16 @@ class ProcessedEvent(Base):
 
 
 class TeamAnswer(Base):
-    """An answer the programme team wrote in chat; it joins the knowledge corpus."""
+    """An answer the programme team gave in chat: their own words, which join the knowledge
+    corpus as a section, or a document section that answers it (`section_id`), which the
+    question then joins as an "Also asked" phrasing."""
 
     __tablename__ = "team_answers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     question: Mapped[str] = mapped_column(Text)
-    answer: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)  # empty when a section is cited
+    section_id: Mapped[str | None] = mapped_column(String(200))
     answered_at: Mapped[dt.datetime]
     answered_by: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
     withdrawn_at: Mapped[dt.datetime | None]

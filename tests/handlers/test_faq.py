@@ -89,3 +89,44 @@ def test_home_shows_next_event_sessions_and_claims(door: FrontDoor):
     assert "none booked" in home and "Your claims*: none yet" in home
     assert "What time on" in door.text(AMIRA, "10 April")
     assert "/link CODE" in door.text(None, "/home", platform="telegram")
+
+
+def test_the_team_can_cite_the_section_that_answers_a_missed_question(door: FrontDoor, services):
+    missed = "my trust wants to know who foots the bill for my B&B in Leeds"
+    door.text(GARETH, "/whoami")
+    first = door.send(AMIRA, missed)[0]
+    assert "couldn't find that" in first.text
+    door.press(AMIRA, "Ask the programme team")
+    with services.uow() as db:
+        question_id = db.scalars(select(UnansweredQuestion.id)).one()
+        to_team = db.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == "team_question")).one()
+    assert f"/cite {question_id}" in to_team.text
+    assert "only the programme team" in door.text(JAMES, f"/cite {question_id} expenses")
+    assert "Use /cite N" in door.text(GARETH, f"/cite {question_id}")
+    # Vague words: the team member picks from a shortlist.
+    shortlist = door.send(GARETH, f"/cite {question_id} peer")[0]
+    assert shortlist.text.startswith(f"Which section answers question #{question_id}?")
+    reply = door.text(GARETH, f"/cite {question_id} will expenses be paid")
+    assert "now leads to \u201cWill expenses be paid?\u201d" in reply and "/withdraw 1" in reply
+    with services.uow() as db:
+        to_asker = db.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == "team_answer")).one()
+    assert "£100" in to_asker.text and "\u201cWill expenses be paid?\u201d" in to_asker.text
+    assert AMIRA in to_asker.chat_id
+    # The next person asking it that way gets the section itself, cited to the documents.
+    later = door.text(JAMES, missed)
+    assert "£100" in later and "Source: The Strategic Peer Support" in later
+    door.text(GARETH, "/withdraw 1")
+    assert "couldn't find that" in door.text(JAMES, missed)
+
+
+def test_choosing_from_the_cite_shortlist_links_that_section(door: FrontDoor, services):
+    door.send(AMIRA, OFF_TOPIC)
+    with services.uow() as db:
+        question_id = db.scalars(select(UnansweredQuestion.id)).one()
+    shortlist = door.send(GARETH, f"/cite {question_id} peer")[0]
+    choice = shortlist.choices[0]
+    reply = door.press(GARETH, choice.label)[0]
+    assert f"Question #{question_id} now leads to \u201c{choice.label}" in reply.text
+    assert "no section matches" in door.text(GARETH, f"/cite {question_id} lasagne").lower()
