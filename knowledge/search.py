@@ -134,6 +134,8 @@ class SearchIndex:
         self._terms: list[frozenset[str]] = []
         # Per section: the heading and each "Also asked" phrasing as a set of terms.
         self._asked: list[tuple[frozenset[str], ...]] = []
+        # Per section: term -> which of those phrasings (by position) hold it.
+        self._asked_where: list[dict[str, tuple[int, ...]]] = []
         # Per section: the fact types its text can supply and whether it states an exception.
         # Regexes over every body are the slowest part of a big build, so a large corpus
         # fills this on demand; a small one (the shipped corpus) up front.
@@ -160,6 +162,11 @@ class SearchIndex:
             self._asked.append(tuple(
                 frozenset(normalise_term(w) for w in asked_words if w not in STOPWORDS)
                 for asked_words in asked))
+            asked_where: dict[str, list[int]] = defaultdict(list)
+            for place, asked_terms in enumerate(self._asked[-1]):
+                for term in asked_terms:
+                    asked_where[term].append(place)
+            self._asked_where.append({t: tuple(p) for t, p in asked_where.items()})
             spellings.update(t for t in tokens if norm[t])
             title = [normalise_term(w) for w in title_words if w not in STOPWORDS]
             sequence = tuple(term for term in map(norm.__getitem__, tokens) if term is not None)
@@ -359,10 +366,11 @@ class SearchIndex:
         unknown_words = min(sum(1 for c in concepts if not c.variants), 3) / 3
         found_out = []
         forms = [(frozenset(t for t, _ in c.variants), c.weight) for c in concepts]
-        concept_of: dict[str, list[int]] = defaultdict(list)
+        concept_mask: dict[str, int] = defaultdict(int)  # term -> the ideas it expresses, as bits
         for n, (variants, _) in enumerate(forms):
             for term in variants:
-                concept_of[term].append(n)
+                concept_mask[term] |= 1 << n
+        cover_of = _IdeaCover([weight for _, weight in forms], total)
         for index in shortlist:
             title_terms = self._title_terms[index]
             title_cover = sum(w for v, w in forms if not v.isdisjoint(title_terms)) / total
@@ -376,8 +384,7 @@ class SearchIndex:
                         coverage += concept.weight * weight
                         break
             coverage /= total
-            cover, sentence = self._sentence_cover(index, concept_of, forms)
-            sentence_cover = cover / total
+            sentence_cover, sentence = self._sentence_cover(index, concept_mask, cover_of)
             pairs = len(query_pairs & self._pairs[index])
             supplies, states_exception, per_sentence = self._facts_of(index)
             fits = sum(1 for kind in wanted if kind in supplies)
@@ -388,7 +395,7 @@ class SearchIndex:
             title_asks = self._title_asks[index]
             agree = 0.0 if not asks or not title_asks else 1.0 if asks & title_asks else -1.0
             heading = self._title_text[index]
-            asked_match, asked_cover = self._asked_match(index, concept_of, forms, total)
+            asked_match, asked_cover = self._asked_match(index, concept_mask, cover_of)
             found_out.append((index, (
                 math.log1p(scores[index]),
                 scores[index] / top_bm25,
@@ -415,42 +422,44 @@ class SearchIndex:
             )))
         return found_out
 
-    def _asked_match(self, index: int, concept_of: dict[str, list[int]],
-                     forms: list[tuple[frozenset[str], float]], total: float
+    def _asked_match(self, index: int, concept_mask: dict[str, int], cover_of: _IdeaCover
                      ) -> tuple[float, float]:
         """How closely the question matches the section's heading or one of its "Also asked"
         phrasings: the best balance (F1) of the question's information the phrasing covers
-        and the phrasing's information the question covers; and the best cover alone."""
+        and the phrasing's information the question covers; and the best cover alone.
+        `concept_mask` maps a term to the question's ideas it expresses, a bit each."""
+        where = self._asked_where[index]
+        ideas: dict[int, int] = {}  # phrasing -> the question's ideas it holds
+        shared: dict[int, float] = {}  # phrasing -> the IDF of the terms it shares
+        for term, bits in concept_mask.items():
+            places = where.get(term)
+            if places:
+                idf = self._idf[term]
+                for place in places:
+                    ideas[place] = ideas.get(place, 0) | bits
+                    shared[place] = shared.get(place, 0.0) + idf
         best_match = best_cover = 0.0
-        for asked, weight in zip(self._asked[index], self._asked_weight[index], strict=True):
-            matched: set[int] = set()
-            shared = 0.0
-            for term in asked:
-                concepts = concept_of.get(term)
-                if concepts:
-                    matched.update(concepts)
-                    shared += self._idf[term]
-            if not matched:
-                continue
-            cover = sum(forms[n][1] for n in matched) / total
-            precision = shared / weight
+        weights = self._asked_weight[index]
+        for place, mask in ideas.items():
+            cover = cover_of[mask]
+            precision = shared[place] / weights[place]
             best_match = max(best_match, 2 * cover * precision / (cover + precision))
             best_cover = max(best_cover, cover)
         return best_match, best_cover
 
-    def _sentence_cover(self, index: int, concept_of: dict[str, list[int]],
-                        forms: list[tuple[frozenset[str], float]]) -> tuple[float, int]:
-        """The most question information (IDF) one sentence of the section accounts for, and
-        which sentence: words that answer together stand together; scattered ones match by
-        chance."""
+    def _sentence_cover(self, index: int, concept_mask: dict[str, int], cover_of: _IdeaCover
+                        ) -> tuple[float, int]:
+        """The largest share of the question's information (IDF) one sentence of the section
+        accounts for, and which sentence: words that answer together stand together; scattered
+        ones match by chance."""
         where = self._where(index)
-        found: dict[int, set[int]] = {}  # sentence -> the question's concepts in it
-        for term, concepts in concept_of.items():
+        found: dict[int, int] = {}  # sentence -> the question's ideas in it
+        for term, bits in concept_mask.items():
             for sentence in where.get(term, ()):
-                found.setdefault(sentence, set()).update(concepts)
+                found[sentence] = found.get(sentence, 0) | bits
         best, place = 0.0, 0
-        for sentence, concepts in found.items():
-            cover = sum(forms[n][1] for n in concepts)
+        for sentence, mask in found.items():
+            cover = cover_of[mask]
             if cover > best or (cover == best and sentence < place):
                 best, place = cover, sentence
         return best, place
@@ -488,6 +497,21 @@ class SearchIndex:
                             coverage=features[2], title_cover=features[3],
                             unknown=features[14], features=features))
         return hits
+
+
+class _IdeaCover(dict[int, float]):
+    """A set of the question's ideas (a bit mask) -> the share of its information (IDF) they
+    hold, each computed once per question."""
+
+    def __init__(self, weights: list[float], total: float) -> None:
+        super().__init__()
+        self._weights = weights
+        self._total = total
+
+    def __missing__(self, mask: int) -> float:
+        cover = sum(w for n, w in enumerate(self._weights) if mask >> n & 1) / self._total
+        self[mask] = cover
+        return cover
 
 
 GENERIC_HEADINGS = frozenset({"introduction", "overview", "background", "summary"})
