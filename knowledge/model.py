@@ -56,55 +56,55 @@ ANSWER_FEATURES = ("score", "margin", "log_bm25", "coverage", "title_cover", "mi
                    "asked_cover", "asked_lead")
 MAX_MARGIN = 4.0  # a rank-score lead beyond this says nothing more
 
-# fitted by bench/fit_faq.py: 5-fold cross-validated accuracy 0.869,
-# 0.899 on all 228 development questions it was fitted on
+# fitted by bench/fit_faq.py: 5-fold cross-validated accuracy 0.867,
+# 0.873 on all 449 development questions it was fitted on
 RANK_WEIGHTS = (
-    1.7188,  # log_bm25
-    4.1335,  # bm25_ratio
-    1.3498,  # coverage
-    1.6500,  # title_cover
-    4.1629,  # pairs
-    -0.1886,  # fits
-    0.1697,  # misfit
-    1.7218,  # agree
-    -1.7702,  # exception
-    0.4333,  # heading_set
-    0.4658,  # heading_sort
-    0.1667,  # length
-    -2.0868,  # generic
-    2.8350,  # document_cover
+    1.4044,  # log_bm25
+    3.7261,  # bm25_ratio
+    1.3405,  # coverage
+    0.9191,  # title_cover
+    2.6038,  # pairs
+    -0.1841,  # fits
+    0.2038,  # misfit
+    1.9278,  # agree
+    0.1271,  # exception
+    0.2845,  # heading_set
+    0.3566,  # heading_sort
+    0.3411,  # length
+    -1.2807,  # generic
+    0.8465,  # document_cover
     0.0000,  # unknown
     0.0000,  # size
-    2.0308,  # sentence_cover
+    1.6670,  # sentence_cover
     0.0000,  # unknown_words
-    2.0555,  # sentence_fits
+    1.7107,  # sentence_fits
     0.0000,  # unknown_short
-    3.6991,  # asked_match
-    0.7073,  # asked_cover
+    3.9619,  # asked_match
+    0.8596,  # asked_cover
 )
-ANSWER_BIAS = -5.6195
+ANSWER_BIAS = -6.6622
 ANSWER_WEIGHTS = (
-    0.0589,  # score
-    0.4182,  # margin
-    0.4908,  # log_bm25
-    1.9119,  # coverage
-    0.3708,  # title_cover
-    -0.2378,  # misfit
-    0.8821,  # heading_set
-    0.0272,  # document_cover
-    -1.1612,  # unknown
-    0.5975,  # size
-    0.9058,  # sentence_cover
-    0.2044,  # unknown_words
-    0.7822,  # pairs
-    -0.5441,  # agree
-    0.2043,  # sentence_fits
-    -1.8914,  # unknown_short
-    0.5943,  # coverage_lead
-    0.5186,  # title_lead
-    0.0930,  # asked_match
-    0.2183,  # asked_cover
-    0.2239,  # asked_lead
+    0.0964,  # score
+    0.4044,  # margin
+    0.5536,  # log_bm25
+    1.7553,  # coverage
+    -0.1073,  # title_cover
+    -0.2523,  # misfit
+    0.7946,  # heading_set
+    -0.7465,  # document_cover
+    -0.8199,  # unknown
+    0.8288,  # size
+    0.4819,  # sentence_cover
+    0.4113,  # unknown_words
+    0.2763,  # pairs
+    0.1395,  # agree
+    0.3046,  # sentence_fits
+    -2.0172,  # unknown_short
+    0.8654,  # coverage_lead
+    0.3627,  # title_lead
+    0.5603,  # asked_match
+    0.3296,  # asked_cover
+    0.6716,  # asked_lead
 )
 
 

@@ -38,6 +38,13 @@ try tries tried trying look looks looked looking keep keeps kept keeping say say
 tell tells told ask asks asked asking happen happens happened within together around across
 able whole total overall roughly typically usually generally basically honestly literally
 exactly currently presently also already ever even done doing stand stands stood
+""".split()) | frozenset(
+    # Where and when a question is set ("a hotel in Leeds", "the March session") is usually its
+    # context, not its topic: the topic is what is asked about that place or month.
+    """
+january february march april june july august september october november december monday
+tuesday wednesday thursday friday saturday sunday london leeds birmingham manchester bristol
+liverpool newcastle sheffield nottingham leicester southampton brighton oxford cambridge york
 """.split())
 LIGHT_WEIGHT = 0.4
 

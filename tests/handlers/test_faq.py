@@ -92,7 +92,7 @@ def test_home_shows_next_event_sessions_and_claims(door: FrontDoor):
 
 
 def test_the_team_can_cite_the_section_that_answers_a_missed_question(door: FrontDoor, services):
-    missed = "my trust wants to know who foots the bill for my B&B in Leeds"
+    missed = "who settles up for my kip in Leeds"
     door.text(GARETH, "/whoami")
     first = door.send(AMIRA, missed)[0]
     assert "couldn't find that" in first.text
