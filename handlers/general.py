@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from handlers.core import Context, Route
 from handlers.identity import link_account, redeem_invite
 from handlers.messages import Reply
@@ -39,7 +41,13 @@ def link(ctx: Context, args: str) -> list[Reply]:
                   f"{ROLE_NAMES[participant.role]}. Send /help to see what I can do.")]
 
 
+# "who is my expert peer?" is about the pairing on record, not the documents.
+MY_PARTNER = re.compile(r"^\W*who(?:'?s| is) my (?:expert )?(?:peer|partner|mentor)\b[\s?.!]*$"
+                        r"|\bwho am i (?:paired|matched|partnered) with\b", re.IGNORECASE)
+
+
 def whoami(ctx: Context, args: str) -> list[Reply]:
     me = ctx.me
-    partner = f"; your partner is {me.partner.name}" if me.partner else ""
+    partner = (f"; your {ROLE_NAMES[me.partner.role]} is {me.partner.name}" if me.partner
+               else "")
     return [Reply(f"You're {me.name} ({ROLE_NAMES[me.role]}){partner}.")]

@@ -50,6 +50,15 @@ def test_next_development_day_comes_from_the_configuration(door: FrontDoor, cloc
     assert "Development day 2: Wednesday 8 July 2015, The Met Hotel, Leeds" in reply
 
 
+def test_who_my_partner_is_comes_from_the_pairing_and_stays_private(door: FrontDoor):
+    assert "your expert peer is Dr James Okafor" in door.text(AMIRA, "who is my expert peer?")
+    notice, *private = door.send(AMIRA, "Who's my mentor", private=False)
+    assert "answered you in a private message" in notice.text
+    assert "Dr James Okafor" in private[0].text and private[0].private_only
+    # asking how the pairing was made is still a question for the documents
+    assert "Source:" in door.text(AMIRA, "how was my expert peer chosen?")
+
+
 def test_sessions_left_comes_from_the_bookings(door: FrontDoor):
     assert "0 held, 0 booked, 6 to 8 expected" in door.text(
         AMIRA, "how many sessions have I got left?")

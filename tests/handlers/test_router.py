@@ -119,7 +119,9 @@ def test_first_contact_in_a_channel_still_answers_personal_things_privately(rout
     # stands for her private chat until she writes there.
     msg = Incoming(platform="slack", account_id="U1", chat_id="C-general", private=False,
                    text="/whoami", verified_email=AMIRA)
-    assert "You're Dr Amira Khan" in router.handle(msg)[0].text
+    notice, me = router.handle(msg)  # who she is paired with is hers alone
+    assert "private message" in notice.text
+    assert "You're Dr Amira Khan" in me.text and me.private_only
     notice, listing = router.handle(replace(msg, text="/sessions"))
     assert "private message" in notice.text and listing.private_only
 
