@@ -653,7 +653,10 @@ ROUTES = [
     Route("sessions", my_sessions, command="/sessions", personal=True,
           help="your peer sessions and progress",
           intent=re.compile(r"\bhow many (peer )?sessions\b.*\b(left|to go|remaining|done|"
-                            r"held|had)\b|\bsessions? (have i got |do we have )?left\b",
+                            r"held|had)\b|\bsessions? (have i got |do we have )?left\b"
+                            r"|\b(next|upcoming|booked) (peer |pair )?sessions?\b"
+                            r"|\bwhat (peer )?sessions (have|do|did) (i|we)\b"
+                            r"|\bsessions? (have i|do we have|have we) (got )?booked\b",
                             re.IGNORECASE)),
     Route("accept", accept, action="booking.accept", personal=True),
     Route("decline", decline, action="booking.decline", personal=True),

@@ -20,8 +20,9 @@ from knowledge.search import terms
 GREETING = re.compile(r"^\s*(hi|hello|hey|hiya|good (morning|afternoon|evening)|start|menu)"
                       r"\b[\s!.,]*(there|bot)?[\s!.]*$", re.IGNORECASE)
 NEXT_EVENT = re.compile(
-    r"\b(next|upcoming|coming up)\b.*\b(dev(elopment)?\s*days?|events?|orientation|launch)\b"
-    r"|\b(when|where)('s| is| are)?\b.*\bnext\b",
+    r"^(?!.*\b(my|our|peer|pair)\b.*\bsessions?\b)"  # a pair's own sessions are /sessions
+    r"(.*\b(next|upcoming|coming up)\b.*\b(dev(elopment)?\s*days?|events?|orientation|launch)\b"
+    r"|.*\b(when|where)('s| is| are)?\b.*\bnext\b)",
     re.IGNORECASE,
 )
 # Questions about something the bot can do: answer, then offer to start it.

@@ -62,6 +62,9 @@ def test_who_my_partner_is_comes_from_the_pairing_and_stays_private(door: FrontD
 def test_sessions_left_comes_from_the_bookings(door: FrontDoor):
     assert "0 held, 0 booked, 6 to 8 expected" in door.text(
         AMIRA, "how many sessions have I got left?")
+    for question in ("when is my next peer session?", "what sessions have I got booked?"):
+        assert "Your sessions with Dr James Okafor" in door.text(AMIRA, question), question
+    assert "Development day 1" in door.text(AMIRA, "when's the next orientation session?")
 
 
 def test_the_programme_team_answer_reaches_the_asker_and_the_next_person(door: FrontDoor,
