@@ -656,7 +656,9 @@ ROUTES = [
                             r"held|had)\b|\bsessions? (have i got |do we have )?left\b"
                             r"|\b(next|upcoming|booked) (peer |pair )?sessions?\b"
                             r"|\bwhat (peer )?sessions (have|do|did) (i|we)\b"
-                            r"|\bsessions? (have i|do we have|have we) (got )?booked\b",
+                            r"|\bsessions? (have i|do we have|have we) (got )?booked\b"
+                            r"|\b(cancel|move|rearrange|reschedule) (my|our|the|a|this) "
+                            r"(next )?(peer )?session\b",
                             re.IGNORECASE)),
     Route("accept", accept, action="booking.accept", personal=True),
     Route("decline", decline, action="booking.decline", personal=True),

@@ -539,7 +539,12 @@ ROUTES = [
     Route("claim-button", start_claim, action="claims.start", personal=True),
     Route("claim-peer", start_peer_claim, action="claims.peer", personal=True),
     Route("claims", my_claims, command="/claims", personal=True,
-          help="your expense claims and totals"),
+          help="your expense claims and totals",
+          # "where's my claim?" is about the record; "how do I submit my claim?" is a question
+          # for the FAQ, whose answer offers the form.
+          intent=re.compile(r"^(?!.*\b(can|could|how|should|submit|make|put in|send)\b)"
+                            r".*\b(my|our) (expense |expenses )?claims?\b|\bclaims? status\b",
+                            re.IGNORECASE)),
     Route("claim-withdraw", withdraw, action="claims.withdraw", personal=True),
     Route("review", review, command="/review", roles=TEAM, personal=True,
           help="expense claims waiting for review"),

@@ -46,6 +46,24 @@ MY_PARTNER = re.compile(r"^\W*who(?:'?s| is) my (?:expert )?(?:peer|partner|ment
                         r"|\bwho am i (?:paired|matched|partnered) with\b", re.IGNORECASE)
 
 
+# "thanks", "ok great", "bye": a reply, not a question for the documents (nor one to log
+# as unanswered for the programme team).
+_THANKS = r"thanks|thank|cheers|ta|thx"
+_BYE = r"bye|goodbye"
+SMALL_TALK = re.compile(
+    rf"^(?=.*\b({_THANKS}|{_BYE}|ok|okay|great|cool|perfect|lovely|brilliant|fine)\b)"
+    rf"\W*(({_THANKS}|{_BYE}|ok|okay|great|cool|perfect|lovely|brilliant|fine|you|very|much"
+    r"|so|a|lot|again|that[\u2019']?s|helpful|see|then|for|now|bot)\b[\s!.,]*)+$", re.IGNORECASE)
+
+
+def small_talk(ctx: Context, text: str) -> list[Reply]:
+    if re.search(rf"\b({_THANKS})\b", text, re.IGNORECASE):
+        return [Reply("You're welcome.")]
+    if re.search(rf"\b({_BYE}|see you)\b", text, re.IGNORECASE):
+        return [Reply("Bye for now.")]
+    return [Reply("Good. Ask me anything else about the programme, or send /help.")]
+
+
 def whoami(ctx: Context, args: str) -> list[Reply]:
     me = ctx.me
     partner = (f"; your {ROLE_NAMES[me.partner.role]} is {me.partner.name}" if me.partner

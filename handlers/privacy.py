@@ -563,8 +563,14 @@ FORGET = Flow(
 
 ROUTES = [
     Route("mydata", my_data, command="/mydata", personal=True,
-          help="everything I hold about you, as a file"),
+          help="everything I hold about you, as a file",
+          intent=re.compile(r"\b(data|information|info|details)\b.*\b(hold|have|keep|store)"
+                            r"\b.*\babout me\b|\b(copy|export|download) (of )?my (personal )?"
+                            r"(data|details|information)\b", re.IGNORECASE)),
     Route("forgetme", start_forget, command="/forgetme", personal=True,
-          help="erase your personal data (asks twice)"),
+          help="erase your personal data (asks twice)",
+          intent=re.compile(r"\b(delete|erase|remove|wipe) (all )?(of )?my (personal )?"
+                            r"(data|details|information|account)\b|^\W*forget (about )?me\b",
+                            re.IGNORECASE)),
 ]
 FLOWS = [FORGET]

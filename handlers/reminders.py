@@ -4,6 +4,7 @@ configuration and the database, and `/reminders` to turn optional kinds off."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -137,7 +138,11 @@ def toggle(ctx: Context, kind: str) -> list[Reply]:
 SCHEDULED = [_event_reminders, _session_reminders, _claim_reminders]
 ROUTES = [
     Route("reminders", reminders, command="/reminders",
-          help="choose which reminders you get"),
+          help="choose which reminders you get",
+          intent=re.compile(r"\b(stop|turn off|switch off|pause|mute|no more|fewer|change|"
+                            r"manage|unsubscribe)\b.*\b(reminders?|notifications?)\b"
+                            r"|\b(reminders?|notifications?)\b.*\b(off|settings)\b",
+                            re.IGNORECASE)),
     Route("reminders-toggle", toggle, action="reminders.toggle"),
 ]
 FLOWS: list[Flow] = []

@@ -142,3 +142,18 @@ def test_choosing_from_the_cite_shortlist_links_that_section(door: FrontDoor, se
     reply = door.press(GARETH, choice.label)[0]
     assert f"Question #{question_id} now leads to \u201c{choice.label}" in reply.text
     assert "no section matches" in door.text(GARETH, f"/cite {question_id} lasagne").lower()
+
+
+def test_everyday_phrasings_reach_the_feature_not_the_documents(door: FrontDoor, services):
+    assert door.text(AMIRA, "thanks!") == "You're welcome."
+    assert door.text(AMIRA, "ok great").startswith("Good.")
+    assert "no expense claims" in door.text(AMIRA, "what's the status of my claim?")
+    how = door.send(AMIRA, "how do I submit my claim?")[0]
+    assert "Source:" in how.text and [c.label for c in how.choices] == ["Start a claim"]
+    assert "*Your reminders*" in door.text(AMIRA, "please stop sending me reminders")
+    assert "What I hold about you" in door.text(AMIRA, "what data do you hold about me?")
+    assert "Are you sure?" in door.text(AMIRA, "delete my data")
+    assert "Nothing was erased" in door.text(AMIRA, "no")
+    assert "Your sessions with Dr James Okafor" in door.text(AMIRA, "cancel my next session")
+    with services.uow() as db:  # none of it is logged as an unanswered question
+        assert db.scalars(select(UnansweredQuestion)).all() == []
