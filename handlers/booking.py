@@ -666,6 +666,8 @@ ROUTES = [
     Route("move-session", start_move, action="booking.move", personal=True),
     Route("held", took_place, action="booking.held", personal=True),
     Route("pairs", pairs, command="/pairs", roles=TEAM, personal=True,
-          help="every pair's progress (add csv for a file)", usage="/pairs [csv]"),
+          help="every pair's progress (add csv for a file)", usage="/pairs [csv]",
+          intent=re.compile(r"\b(how are|progress of|show me) (the |all |our )?pairs\b"
+                            r"|\bpairs'? progress\b|\bbehind pace\b", re.IGNORECASE)),
 ]
 FLOWS = [BOOKING, MOVE]

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handlers.core import Context, Flow, Invalid, Route, Step, by_number
-from handlers.messages import Choice, Reply, ReplyFile
+from handlers.messages import Choice, Reply, ReplyFile, counted
 from handlers.storage.models import Claim, Participant, Receipt
 from knowledge.programme import Event, Programme, format_date, format_pence
 
@@ -400,7 +400,8 @@ def review(ctx: Context, args: str) -> list[Reply]:
                            .order_by(Claim.created_at, Claim.id).limit(10)).all()
     if not queue:
         return [Reply("No claims are waiting for review.")]
-    replies = [Reply(f"*{len(queue)} claim(s) to review*, oldest first.", private_only=True)]
+    replies = [Reply(f"*{counted(len(queue), 'claim')} to review*, oldest first.",
+                     private_only=True)]
     for c in queue:
         lines = [f"{'EXCEPTIONAL ' if c.exceptional else ''}{describe(c)}",
                  f"From {c.participant.name}, cap {format_pence(c.cap_pence)}, "
@@ -547,7 +548,9 @@ ROUTES = [
                             re.IGNORECASE)),
     Route("claim-withdraw", withdraw, action="claims.withdraw", personal=True),
     Route("review", review, command="/review", roles=TEAM, personal=True,
-          help="expense claims waiting for review"),
+          help="expense claims waiting for review",
+          intent=re.compile(r"\bclaims?\b.*\b(waiting|pending|to review|for review|to approve|"
+                            r"outstanding)\b|\breview (the |new )?claims\b", re.IGNORECASE)),
     Route("claim-approve", approve, action="claims.approve", roles=TEAM, personal=True),
     Route("claim-reject", start_reject, action="claims.reject", roles=TEAM, personal=True),
     Route("claim-receipt", show_receipt, action="claims.receipt", roles=TEAM, personal=True),

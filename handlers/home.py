@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
-from handlers import booking
+from handlers import booking, notes
 from handlers.core import Context, Flow, Route
-from handlers.messages import Reply
-from handlers.storage.models import Claim, PeerSession
+from handlers.messages import Reply, counted
+from handlers.storage.models import Claim, Participant, PeerSession, UnansweredQuestion
 from knowledge.programme import format_pence
 
 
@@ -31,15 +31,46 @@ def home(ctx: Context, args: str) -> list[Reply]:
                   + (" (waiting for an answer)" if s.status == "proposed" else "")
                   for s in upcoming] or ["- none booked: send /book"]
         lines.append(booking.progress_line(ctx, me))
+    if me.is_team:
+        lines += _team_overview(ctx)
+    elif me.role in notes.MANAGERS:
+        lines += _notes_line(ctx, me)
     mine = ctx.db.scalars(select(Claim).where(Claim.participant_id == me.id)).all()
     if mine:
         waiting = sum(1 for c in mine if c.status == "submitted")
         paid = sum(c.amount_pence for c in mine if c.status == "paid")
         lines.append(f"*Your claims*: {len(mine)} in all, {waiting} waiting for review, "
                      f"{format_pence(paid)} paid. /claims for details.")
-    else:
+    elif me.role in booking.PAIRED_ROLES:  # pairs are the ones who claim for development days
         lines.append("*Your claims*: none yet. Send /claim after a development day.")
     return [Reply("\n".join(lines), private_only=True)]
+
+
+def _team_overview(ctx: Context) -> list[str]:
+    """What waits for the programme team: claims, pairs behind pace, unconfirmed note
+    destruction and questions sent to them, each with the command that deals with it."""
+    claims = dict(ctx.db.execute(select(Claim.status, func.count()).group_by(Claim.status)).all())
+    pairs = booking.pairs_report(ctx.db, ctx.programme, ctx.now)
+    questions = ctx.db.scalar(select(func.count()).select_from(UnansweredQuestion).where(
+        UnansweredQuestion.sent_to_team_at.is_not(None), UnansweredQuestion.answer_id.is_(None)))
+    return [
+        "*For the programme team*",
+        f"- claims: {claims.get('submitted', 0)} waiting for review (/review), "
+        f"{claims.get('approved', 0)} approved and not yet paid (/paid N)",
+        f"- pairs: {counted(len(pairs), 'pair')}, "
+        f"{sum(1 for progress, _ in pairs if progress.behind)} behind pace (/pairs)",
+        *_notes_line(ctx, ctx.me),
+        f"- questions sent to you: {questions or 0} without an answer (/answer N)",
+    ]
+
+
+def _notes_line(ctx: Context, me: Participant) -> list[str]:
+    waiting = notes.unconfirmed(ctx.db, me)
+    if not waiting:
+        return ["- note destruction: nobody is waiting to confirm"]
+    people = sum(len(members) for _, members in waiting)
+    return [f"- note destruction: {counted(people, 'member')} of "
+            f"{counted(len(waiting), 'challenge')} yet to confirm (/notes status)"]
 
 
 ROUTES = [Route("home", home, command="/home", public=True, personal=True,

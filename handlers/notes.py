@@ -5,6 +5,7 @@ challenge manager. The bot asks, reminds until each member confirms, and keeps t
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 
 from sqlalchemy import select
@@ -320,11 +321,40 @@ def notes_command(ctx: Context, args: str) -> list[Reply]:
                   "notes to destroy. I'll tell you when there are.")]
 
 
+def unconfirmed(db: Session, person: Participant) -> list[tuple[Challenge, list[Participant]]]:
+    """Per signed-off challenge this person manages (the programme team: every one), the
+    members who have not yet confirmed destroying their notes."""
+    query = select(Challenge).where(Challenge.signed_off_at.is_not(None)).order_by(Challenge.name)
+    if not person.is_team:
+        query = query.where(Challenge.manager_id == person.id)
+    found = []
+    for challenge in db.scalars(query):
+        waiting = sorted((m.participant for m in challenge.members if m.notes_destroyed_at is None),
+                         key=lambda p: p.name)
+        if waiting:
+            found.append((challenge, waiting))
+    return found
+
+
+def outstanding(ctx: Context, args: str) -> list[Reply]:
+    """`/notes status` with no challenge, or "who hasn't confirmed?": every signed-off
+    challenge with members yet to confirm, in one list."""
+    waiting = unconfirmed(ctx.db, ctx.me)
+    if not waiting:
+        return [Reply("Everyone on every signed-off challenge you manage has confirmed "
+                      "destroying their notes.")]
+    lines = ["*Notes not yet confirmed destroyed*"]
+    lines += [f"- {challenge.name} (signed off {_when(ctx.programme, challenge.signed_off_at)}): "
+              + ", ".join(p.name for p in people)
+              for challenge, people in waiting if challenge.signed_off_at is not None]
+    return [Reply("\n".join(lines), private_only=True)]
+
+
 def _status(ctx: Context, name: str) -> list[Reply]:
     if ctx.me.role not in MANAGERS:
         return [Reply("Sorry, only the challenge manager or programme team can do that.")]
     if not name.strip():
-        return [Reply("Which challenge? Send /notes status CHALLENGE.")]
+        return outstanding(ctx, name)
     try:
         challenge = find_challenge(ctx.db, name)
         _check_may_manage(challenge, ctx.me)
@@ -352,7 +382,12 @@ ROUTES = [
           help="sign off a challenge report; members are asked to destroy their notes",
           usage="/signoff CHALLENGE"),
     Route("notes", notes_command, command="/notes",
-          help="confirm you destroyed your challenge notes", usage="/notes destroyed"),
+          help="confirm you destroyed your challenge notes (managers: who has not)",
+          usage="/notes destroyed | status [CHALLENGE]"),
+    Route("notes-outstanding", outstanding, roles=MANAGERS, personal=True,
+          intent=re.compile(r"^(?=.*\b(who|anyone|everyone)\b)(?=.*(\bnot\b|n't\b|\byet\b|"
+                            r"\bstill\b))(?=.*\b(confirm|destroy))|\bnotes? destruction\b.*"
+                            r"\bstatus\b|\boutstanding notes\b", re.IGNORECASE)),
     Route("notes-destroyed", destroyed, action=DESTROYED),
 ]
 FLOWS: list[Flow] = []

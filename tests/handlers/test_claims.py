@@ -271,3 +271,16 @@ def test_start_a_claim_button_from_an_answer_or_reminder_opens_the_form(door):
 def test_odd_claim_numbers_get_a_polite_answer(door):
     for number in ("", "abc", "99999999999999999999999", "-1", "#"):
         assert "Send /paid N" in door.text(GARETH, f"/paid {number}")
+
+
+def test_team_home_and_plain_words_show_what_waits_for_review(door: FrontDoor, clock):
+    clock.set(clock.now().replace(month=7, day=9))
+    assert "Submitted" in submit(door, AMIRA, "/claim 8 July £95")
+    home = door.text(GARETH, "/home")
+    assert "*For the programme team*" in home and "Your claims" not in home
+    assert "- claims: 1 waiting for review (/review), 0 approved and not yet paid" in home
+    assert "- pairs: 2 pairs, 2 behind pace (/pairs)" in home
+    assert "1 claim to review" in door.text(GARETH, "any claims waiting for review?")
+    assert "*Pairs' progress*" in door.text(GARETH, "how are the pairs getting on?")
+    # the same words from a peer are not the team's queue
+    assert "to review" not in door.text(AMIRA, "any claims waiting for review?")

@@ -189,6 +189,21 @@ def test_status_lists_who_has_and_has_not_confirmed(door: FrontDoor, services, c
     assert door.send(GARETH, "/notes status stp-north")[0].private_only
 
 
+def test_who_has_not_confirmed_across_challenges_in_plain_words(door: FrontDoor, clock):
+    assert "has confirmed destroying" in door.text(HELEN, "/notes status")  # none signed off
+    signed_off(door)
+    door.text(AMIRA, "/notes destroyed")
+    waiting = door.text(HELEN, "who hasn't confirmed destroying their notes yet?")
+    assert "*Notes not yet confirmed destroyed*" in waiting
+    assert "- stp-north (signed off Monday 2 March 2015 09:00): Dr James Okafor, " \
+           "Dr Sian Roberts" in waiting
+    assert "Dr Amira Khan" not in waiting
+    assert "note destruction: 2 members of 1 challenge yet to confirm" in \
+        door.text(GARETH, "/home")
+    # a peer asking the same words gets the documents, not the list
+    assert "Dr James Okafor" not in door.text(AMIRA, "who has not confirmed note destruction?")
+
+
 def test_manager_told_when_the_last_member_confirms(door: FrontDoor, services):
     signed_off(door)
     for who in (AMIRA, JAMES, SIAN):
