@@ -9,12 +9,12 @@ from sqlalchemy.orm import Session
 
 from handlers import booking, broadcast, claims, faq, general, home, notes, privacy, reminders
 from handlers.core import Context, Route, ScheduledMessage
+from handlers.identity import TEAM
 from handlers.messages import Reply
 from handlers.router import Router
 from handlers.services import Services
 from knowledge.programme import Programme
 
-TEAM = frozenset({"programme_team"})
 # each has ROUTES and FLOWS; some have SCHEDULED
 FEATURES = [booking, claims, reminders, privacy, notes, broadcast, home]
 

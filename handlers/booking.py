@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, select, union
 from sqlalchemy.orm import Session
 
 from handlers.core import Context, Flow, Invalid, Route, Step, by_number, enqueue
+from handlers.identity import PAIRED_ROLES, TEAM
 from handlers.messages import Choice, Reply, ReplyFile, counted
 from handlers.storage.models import Participant, PeerSession
 from handlers.when import WhenError, localise, parse_date, parse_length, split_time
@@ -22,8 +23,6 @@ from knowledge.programme import Programme, format_date
 
 ACTIVE = ("proposed", "booked")
 COUNTED = ("proposed", "booked", "held")
-PAIRED_ROLES = ("peer", "expert_peer")
-TEAM = frozenset({"programme_team"})
 _FACE = re.compile(r"\b(face[\s-]*to[\s-]*face|f2f|in person)\b", re.IGNORECASE)
 _VIRTUAL = re.compile(r"\b(virtual(ly)?|online|video|zoom|teams call|remote(ly)?)\b",
                       re.IGNORECASE)

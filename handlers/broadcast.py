@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from handlers.core import Context, Flow, Invalid, Route, Step, enqueue_each
+from handlers.identity import TEAM
 from handlers.messages import Choice, Reply
 from handlers.notes import NotesError, find_challenge
 from handlers.storage.models import (
@@ -27,7 +28,6 @@ from handlers.storage.models import (
 from handlers.when import WhenError, localise, parse_when
 from knowledge.programme import Programme, format_date
 
-TEAM = frozenset({"programme_team"})
 MAX_TEXT = 3000
 CANCEL = Choice("Cancel", "cancel")
 _EVERYONE = {"everyone", "everybody", "all", "all participants", "the whole cohort"}

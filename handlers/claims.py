@@ -16,11 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handlers.core import Context, Flow, Invalid, Route, Step, by_number
+from handlers.identity import TEAM
 from handlers.messages import Choice, Reply, ReplyFile, counted
 from handlers.storage.models import Claim, Participant, Receipt
 from knowledge.programme import Event, Programme, format_date, format_pence
 
-TEAM = frozenset({"programme_team"})
 LIVE = ("submitted", "approved", "paid")  # the statuses that hold a day's one claim
 MAX_PENCE = 100_000 * 100  # beyond this an amount is a typo, not a hotel bill
 PEER_SESSION = "peer-session"

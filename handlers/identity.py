@@ -30,6 +30,7 @@ CSV_COLUMNS = ("name", "email", "role", "organisation", "region", "partner_email
 CHALLENGE_COLUMN = "challenge"  # optional, after CSV_COLUMNS: the peer-challenge team
 PAIRED_ROLES = ("peer", "expert_peer")
 CHALLENGE_ROLES = PAIRED_ROLES  # only peers do the challenging, so only they keep notes
+TEAM = frozenset({"programme_team"})  # the roles that run the programme
 _CHALLENGE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,59}$")
 INVITE_LIFETIME = dt.timedelta(days=14)
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread

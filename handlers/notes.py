@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handlers.core import Context, Flow, Route, ScheduledMessage, enqueue
-from handlers.identity import CHALLENGE_ROLES, challenge_slug
+from handlers.identity import CHALLENGE_ROLES, TEAM, challenge_slug
 from handlers.messages import Choice, Reply, counted
 from handlers.storage.models import (
     ERASED_ROLE,
@@ -23,7 +23,7 @@ from handlers.storage.models import (
 )
 from knowledge.programme import Programme, format_date
 
-MANAGERS = frozenset({"challenge_manager", "programme_team"})
+MANAGERS = TEAM | {"challenge_manager"}
 DESTROYED = "notes.destroyed"
 
 
