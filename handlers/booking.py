@@ -191,9 +191,10 @@ def _ask_date(ctx: Context, data: dict[str, Any]) -> Reply:
 
 
 def _take_date(ctx: Context, data: dict[str, Any], text: str) -> None:
-    _take_when(ctx, data, text)
-    if "date" not in data:
+    found = read_one_line(ctx, text)  # "Friday 2pm 3h virtual" answers the later steps too
+    if "date" not in found:
         raise Invalid(f"I couldn't read a date in \u201c{text[:60]}\u201d.")
+    data.update(found)
     _check_slot_so_far(ctx, data)
 
 

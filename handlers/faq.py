@@ -17,8 +17,8 @@ from knowledge.corpus import Section
 from knowledge.programme import format_date
 from knowledge.search import terms
 
-GREETING = re.compile(r"^\s*(hi|hello|hey|hiya|good (morning|afternoon|evening)|start|menu)"
-                      r"\b[\s!.,]*(there|bot)?[\s!.]*$", re.IGNORECASE)
+GREETING = re.compile(r"^\s*(hi|hello|hey|hiya|good (morning|afternoon|evening)|start|menu"
+                      r"|help( me)?( please)?)\b[\s!.,]*(there|bot)?[\s!.]*$", re.IGNORECASE)
 NEXT_EVENT = re.compile(
     r"^(?!.*\b(my|our|peer|pair)\b.*\bsessions?\b)"  # a pair's own sessions are /sessions
     r"(.*\b(next|upcoming|coming up)\b.*\b(dev(elopment)?\s*days?|events?|orientation|launch)\b"

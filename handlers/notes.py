@@ -287,7 +287,7 @@ def notes_command(ctx: Context, args: str) -> list[Reply]:
     if sub != "destroyed":
         return [Reply("Send /notes destroyed to confirm you destroyed your notes after a "
                       "challenge report was signed off"
-                      + (", or /notes status CHALLENGE to see who has confirmed."
+                      + (", or /notes status [CHALLENGE] to see who has confirmed."
                          if ctx.me.role in MANAGERS else "."))]
     mine = _memberships(ctx)
     if rest.strip():
@@ -382,8 +382,7 @@ ROUTES = [
           help="sign off a challenge report; members are asked to destroy their notes",
           usage="/signoff CHALLENGE"),
     Route("notes", notes_command, command="/notes",
-          help="confirm you destroyed your challenge notes (managers: who has not)",
-          usage="/notes destroyed | status [CHALLENGE]"),
+          help="confirm you destroyed your challenge notes", usage="/notes destroyed"),
     Route("notes-outstanding", outstanding, roles=MANAGERS, personal=True,
           intent=re.compile(r"^(?=.*\b(who|anyone|everyone)\b)(?=.*(\bnot\b|n't\b|\byet\b|"
                             r"\bstill\b))(?=.*\b(confirm|destroy))|\bnotes? destruction\b.*"

@@ -55,11 +55,21 @@ def split_time(text: str) -> tuple[dt.time | None, str]:
     return dt.time(hour, minute), rest
 
 
+_WEEKDAY = re.compile(r"(?:(?:next|this|coming)\s+)?(mon|tue|wed|thu|fri|sat|sun)(?:day|s|sday|"
+                      r"nesday|rs|rsday|urday)?", re.IGNORECASE)
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
 def parse_date(text: str, today: dt.date) -> dt.date | None:
-    """Day first; 'next Tuesday', 'tomorrow'; None if the text holds no date."""
+    """Day first; 'tomorrow'; a weekday ('Friday', 'next Tuesday': the first one after today);
+    None if the text holds no date."""
     cleaned = re.sub(r"\b(on|the|of)\b", " ", text, flags=re.IGNORECASE).strip(" ,")
     if not cleaned:
         return None
+    weekday = _WEEKDAY.fullmatch(" ".join(cleaned.split()))
+    if weekday:
+        ahead = (_WEEKDAYS.index(weekday[1].lower()) - today.weekday() - 1) % 7 + 1
+        return today + dt.timedelta(days=ahead)
     iso = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", cleaned)
     explicit = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{2,4}))?", cleaned)
     try:

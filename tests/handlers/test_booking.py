@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy import select
 from handlers.app import build_router
 from handlers.booking import ask_if_held, expire_proposals
 from handlers.storage.models import OutboxMessage, PeerSession
-from handlers.when import WhenError, localise, parse_length, split_time
+from handlers.when import WhenError, localise, parse_date, parse_length, split_time
 from tests.conftest import AMIRA, GARETH, JAMES, LONDON, PRIYA, FrontDoor
 
 pytestmark = pytest.mark.both_databases
@@ -214,6 +215,23 @@ def test_lengths_people_type(text, hours):
                                             ("noon", "12:00")])
 def test_times_people_type(text, expected):
     assert split_time(text)[0].strftime("%H:%M") == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Friday", dt.date(2015, 3, 6)), ("next Tuesday", dt.date(2015, 3, 3)),
+    ("on Monday", dt.date(2015, 3, 9)), ("this thurs", dt.date(2015, 3, 5))])
+def test_weekdays_people_type(text, expected):
+    # said on Monday 2 March 2015: the first such day after today
+    assert parse_date(text, dt.date(2015, 3, 2)) == expected
+
+
+def test_the_day_step_keeps_a_time_and_length_given_with_it(door: FrontDoor):
+    door.text(AMIRA, "/book")
+    reply = door.text(AMIRA, "next Friday 2pm for 2 hours")
+    assert "Face to face or virtual?" in reply
+    door.text(AMIRA, "cancel")
+    door.text(AMIRA, "/book")
+    assert "couldn't read a date in \u201c2 hours\u201d" in door.text(AMIRA, "2 hours")
 
 
 def test_a_question_about_booking_is_answered_with_an_offer_not_a_form(door: FrontDoor):

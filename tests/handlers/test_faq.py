@@ -145,6 +145,8 @@ def test_choosing_from_the_cite_shortlist_links_that_section(door: FrontDoor, se
 
 
 def test_everyday_phrasings_reach_the_feature_not_the_documents(door: FrontDoor, services):
+    for greeting in ("Hello!", "help", "help me please", "menu"):
+        assert door.text(AMIRA, greeting).startswith("I'm the SPS programme assistant."), greeting
     assert door.text(AMIRA, "thanks!") == "You're welcome."
     assert door.text(AMIRA, "ok great").startswith("Good.")
     assert "no expense claims" in door.text(AMIRA, "what's the status of my claim?")
