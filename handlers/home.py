@@ -34,7 +34,7 @@ def home(ctx: Context, args: str) -> list[Reply]:
     if me.is_team:
         lines += _team_overview(ctx)
     elif me.role in notes.MANAGERS:
-        lines += _notes_line(ctx, me)
+        lines += ["*Your challenges*", *_notes_line(ctx, me)]
     mine = ctx.db.scalars(select(Claim).where(Claim.participant_id == me.id)).all()
     if mine:
         waiting = sum(1 for c in mine if c.status == "submitted")

@@ -200,6 +200,7 @@ def test_who_has_not_confirmed_across_challenges_in_plain_words(door: FrontDoor,
     assert "Dr Amira Khan" not in waiting
     assert "note destruction: 2 members of 1 challenge yet to confirm" in \
         door.text(GARETH, "/home")
+    assert "*Your challenges*\n- note destruction: 2 members" in door.text(HELEN, "/home")
     # a peer asking the same words gets the documents, not the list
     assert "Dr James Okafor" not in door.text(AMIRA, "who has not confirmed note destruction?")
 
