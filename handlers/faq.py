@@ -235,7 +235,7 @@ def refresh_team_answers(ctx: Context) -> None:
         return
     kb.extra_checked_at = checked
     signature = ctx.db.execute(select(func.count(), func.max(TeamAnswer.id),
-                                      func.count(TeamAnswer.withdrawn_at))).one()
+                                      func.sum(TeamAnswer.revision))).one()
     if kb.extra_signature == tuple(signature):
         return
     live = list(ctx.db.scalars(select(TeamAnswer).where(TeamAnswer.withdrawn_at.is_(None))))

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    literal_column,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -223,6 +224,10 @@ class TeamAnswer(Base):
     answered_at: Mapped[dt.datetime]
     answered_by: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
     withdrawn_at: Mapped[dt.datetime | None]
+    # Counts every change, including the erasure sweep's redaction (a plain UPDATE), so a
+    # running FAQ index sees that its copy of the text is stale.
+    revision: Mapped[int] = mapped_column(default=0, server_default="0",
+                                          onupdate=literal_column("revision") + 1)
 
 
 class Receipt(Base):

@@ -245,6 +245,19 @@ def test_erasing_a_team_member_keeps_their_answers_under_the_anonymous_name(
         assert all("Gareth" not in m.text for m in db.scalars(select(OutboxMessage)))
 
 
+def test_a_running_faq_index_drops_a_name_the_erasure_redacts(door: FrontDoor, services):
+    question = "Can the zeppelin hangar host our peer session?"
+    door.text(PRIYA, question)
+    door.press(PRIYA, "Ask the programme team")
+    door.text(GARETH, "/answer 1 Dr Priya Nair asked us: no zeppelins, sorry.")
+    assert "Dr Priya Nair" in door.text(GARETH, question)  # the answer is in the corpus
+    with services.uow() as db:
+        erase_participant(db, person(db, PRIYA), services.clock.now(), actor_id=None)
+    services.knowledge.extra_checked_at = float("-inf")  # as after the once-a-second wait
+    after = door.text(GARETH, question)
+    assert "no zeppelins" in after and "Priya" not in after
+
+
 # ---------------------------------------------------------------- retention
 PERIODS = {  # from knowledge/programme.toml
     "conversation_idle": dt.timedelta(minutes=60),
