@@ -75,7 +75,7 @@ def main() -> None:
         upgrade(engine)
         uow = UnitOfWork(engine)
         proposers = populate(uow, clock.now(), zone)
-        router = build_router(Services(programme, KnowledgeBase([]), clock, uow))
+        router = build_router(Services(programme, lambda: KnowledgeBase([]), clock, uow))
         confirm_times = []
         for n, account in enumerate(proposers[:SAMPLES]):
             day = dt.date(2015, 9, 1) + dt.timedelta(days=n % 14)

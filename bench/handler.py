@@ -48,7 +48,7 @@ def main(count: int = 10_000) -> None:
         with uow() as db:
             import_participants(db, (ROOT / "knowledge/demo/cohort.csv").read_text(),
                                 clock.now())
-        router = build_router(Services(programme, KnowledgeBase.load(), clock, uow))
+        router = build_router(Services(programme, KnowledgeBase.load, clock, uow))
         latencies = []
         started = time.perf_counter()
         for i in range(count):

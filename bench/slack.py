@@ -53,7 +53,7 @@ def build(fake: FakeSlack, folder: Path) -> App:
         import_participants(db, DEMO_CSV.read_text(), SystemClock().now())
     settings = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET":
                                   SECRET, "SLACK_API_URL": fake.api_url, "DATABASE_URL": url})
-    services = Services(programme=load_programme(), knowledge=KnowledgeBase.load(),
+    services = Services(programme=load_programme(), load_knowledge=KnowledgeBase.load,
                         clock=SystemClock(), uow=uow)
     return App(settings, engine, services, build_router(services))
 

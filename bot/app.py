@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy import Engine, inspect
 
@@ -39,8 +40,9 @@ def build_app(settings: Settings, clock: Clock | None = None, *, migrate: bool =
         upgrade(engine)
     elif "alembic_version" not in inspect(engine).get_table_names():
         raise NotMigrated("the database has no tables yet: run `sps-bot db upgrade` first")
-    knowledge = KnowledgeBase.load(settings.docs_folder or DEFAULT_DOCS)
-    services = Services(programme=programme, knowledge=knowledge,
+    services = Services(programme=programme,
+                        load_knowledge=partial(KnowledgeBase.load,
+                                               settings.docs_folder or DEFAULT_DOCS),
                         clock=clock or SystemClock(), uow=UnitOfWork(engine))
     return App(settings, engine, services, build_router(services))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -412,6 +413,8 @@ def _serve_web(app: App) -> None:
 
     from bot.web import build_web_app
 
+    sections = len(app.services.knowledge.sections)  # indexed now, not in the first question
+    logging.getLogger(__name__).info("web: %d document sections indexed", sections)
     uvicorn.run(build_web_app(app), host="0.0.0.0", port=app.settings.port,
                 log_level="warning", access_log=False)  # access logs would carry ids
 

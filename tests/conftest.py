@@ -118,7 +118,7 @@ def services(db_url: str, clock: FixedClock, knowledge: KnowledgeBase) -> Iterat
         import_participants(db, DEMO_CSV, clock.now())
     # Each test gets its own copy so programme-team answers never leak between tests.
     kb = KnowledgeBase(knowledge._documents)
-    yield Services(programme=load_programme(), knowledge=kb, clock=clock, uow=uow)
+    yield Services(programme=load_programme(), load_knowledge=lambda: kb, clock=clock, uow=uow)
     engine.dispose()
 
 
