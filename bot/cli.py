@@ -413,10 +413,15 @@ def _serve_web(app: App) -> None:
 
     from bot.web import build_web_app
 
-    sections = len(app.services.knowledge.sections)  # indexed now, not in the first question
-    logging.getLogger(__name__).info("web: %d document sections indexed", sections)
+    _index_documents(app, "web")
     uvicorn.run(build_web_app(app), host="0.0.0.0", port=app.settings.port,
                 log_level="warning", access_log=False)  # access logs would carry ids
+
+
+def _index_documents(app: App, process: str) -> None:
+    """Index the documents at start, so that no participant's first question waits for it."""
+    sections = len(app.services.knowledge.sections)
+    logging.getLogger(__name__).info("%s: %d document sections indexed", process, sections)
 
 
 def cmd_web(args: argparse.Namespace) -> int:
@@ -435,6 +440,9 @@ def _start_worker(app: App) -> None:
     start_jobs(app.services.uow, app.services.programme, app.services.clock, senders,
                limiters, _holder())
     settings = app.settings
+    if settings.slack_app_token or (settings.telegram_bot_token
+                                    and not settings.telegram_webhook_url):
+        _index_documents(app, "worker")  # it answers the platforms that connect out
     if settings.slack_bot_token and settings.slack_app_token:
         from bot.adapters.slack import run_socket_mode
 
