@@ -440,15 +440,16 @@ def _start_worker(app: App) -> None:
     start_jobs(app.services.uow, app.services.programme, app.services.clock, senders,
                limiters, _holder())
     settings = app.settings
-    if settings.slack_app_token or (settings.telegram_bot_token
-                                    and not settings.telegram_webhook_url):
+    socket_mode = bool(settings.slack_bot_token and settings.slack_app_token)
+    polling = bool(settings.telegram_bot_token and not settings.telegram_webhook_url)
+    if socket_mode or polling:
         _index_documents(app, "worker")  # it answers the platforms that connect out
-    if settings.slack_bot_token and settings.slack_app_token:
+    if socket_mode:
         from bot.adapters.slack import run_socket_mode
 
         threading.Thread(target=run_socket_mode, args=(app,), daemon=True,
                          name="slack-socket-mode").start()
-    if settings.telegram_bot_token and not settings.telegram_webhook_url:
+    if polling:
         from bot.adapters.telegram import run_polling
 
         run_polling(app)

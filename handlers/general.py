@@ -50,10 +50,10 @@ MY_PARTNER = re.compile(r"^\W*who(?:'?s| is) my (?:expert )?(?:peer|partner|ment
 # as unanswered for the programme team).
 _THANKS = r"thanks|thank|cheers|ta|thx"
 _BYE = r"bye|goodbye"
-SMALL_TALK = re.compile(
-    rf"^(?=.*\b({_THANKS}|{_BYE}|ok|okay|great|cool|perfect|lovely|brilliant|fine)\b)"
-    rf"\W*(({_THANKS}|{_BYE}|ok|okay|great|cool|perfect|lovely|brilliant|fine|you|very|much"
-    r"|so|a|lot|again|that[\u2019']?s|helpful|see|then|for|now|bot)\b[\s!.,]*)+$", re.IGNORECASE)
+_SMALL_TALK_CORE = rf"{_THANKS}|{_BYE}|ok|okay|great|cool|perfect|lovely|brilliant|fine"
+SMALL_TALK = re.compile(  # at least one core word, and nothing but small-talk words
+    rf"^(?=.*\b({_SMALL_TALK_CORE})\b)\W*(({_SMALL_TALK_CORE}|you|very|much|so|a|lot|again"
+    r"|that[\u2019']?s|helpful|see|then|for|now|bot)\b[\s!.,]*)+$", re.IGNORECASE)
 
 
 def small_talk(ctx: Context, text: str) -> list[Reply]:
