@@ -39,18 +39,24 @@ class Answer:
 
 
 class KnowledgeBase:
-    def __init__(self, sections: Iterable[Section],
-                 parents: dict[str, str] | None = None) -> None:
+    def __init__(self, sections: Iterable[Section], parents: dict[str, str] | None = None,
+                 document_index: SearchIndex | None = None) -> None:
         self._documents = list(sections)
         self._parents = parents or {}
         self._extra: tuple[dict[str, Section], dict[str, tuple[str, ...]]] = ({}, {})
         self.extra_signature: tuple[object, ...] | None = None  # what the extras were built from
         self.extra_checked_at = 0.0  # time.monotonic() of the last look at the database
-        self.index = SearchIndex(self._documents, self._parents)
+        # An index is never changed in place, so copies of one corpus can share it.
+        self._document_index = document_index or SearchIndex(self._documents, self._parents)
+        self.index = self._document_index
 
     @classmethod
     def load(cls, folder: Path | str = DEFAULT_DOCS) -> KnowledgeBase:
         return cls(load_corpus(folder).sections, heading_parents(folder))
+
+    def fresh_copy(self) -> KnowledgeBase:
+        """The same documents without this one's programme-team answers, built at no cost."""
+        return KnowledgeBase(self._documents, self._parents, self._document_index)
 
     @property
     def sections(self) -> list[Section]:
@@ -72,6 +78,9 @@ class KnowledgeBase:
         new = ({s.id: s for s in extra}, {k: tuple(v) for k, v in asked.items()})
         if new != self._extra:
             self._extra = new
+            if new == ({}, {}):
+                self.index = self._document_index
+                return
             documents = [replace(s, asked=s.asked + new[1][s.id]) if s.id in new[1] else s
                          for s in self._documents]
             self.index = SearchIndex([*documents, *new[0].values()], self._parents)

@@ -15,8 +15,8 @@ ACCURACY_FLOOR = 0.86  # achieved 0.869 on 449 questions (5-fold cross-validated
 
 
 @pytest.fixture(scope="module")
-def kb():
-    return KnowledgeBase.load()
+def kb(knowledge: KnowledgeBase) -> KnowledgeBase:
+    return knowledge
 
 
 def expected(row):

@@ -170,10 +170,8 @@ def model_feature(name):
     return model.FEATURES.index(name)
 
 
-def test_every_section_has_a_short_unique_button_key():
-    from knowledge.base import KnowledgeBase
-
-    kb = KnowledgeBase.load()
+def test_every_section_has_a_short_unique_button_key(knowledge):
+    kb = knowledge
     keys = [s.key for s in kb.sections]
     assert len(set(keys)) == len(keys) and all(len(k) == 12 for k in keys)
     section = kb.sections[5]
