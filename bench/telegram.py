@@ -102,7 +102,7 @@ def main() -> None:
         settings = Settings.from_env({"DATABASE_URL": f"sqlite:///{folder}/bench.db",
                                       "TELEGRAM_BOT_TOKEN": fake.token,
                                       "TELEGRAM_API_URL": fake.api_url})
-        app = build_app(settings)  # migrates the SQLite file
+        app = build_app(settings, serving=True)  # migrates the SQLite file
         with app.services.uow() as db:
             import_participants(db, DEMO_CSV.read_text(), app.services.clock.now())
 

@@ -31,11 +31,13 @@ class App:
     router: Router
 
 
-def build_app(settings: Settings, clock: Clock | None = None, *, migrate: bool = True) -> App:
+def build_app(settings: Settings, clock: Clock | None = None, *, migrate: bool = True,
+              serving: bool = False) -> App:
     """Everything the bot needs. SQLite upgrades itself; PostgreSQL needs `sps-bot db upgrade`
-    (the Procfile's release step), so two starting processes never race to migrate."""
+    (the Procfile's release step), so two starting processes never race to migrate. A
+    `serving` (long-running) process checkpoints SQLite's log off the request path."""
     programme = load_programme(settings.programme_file)
-    engine = make_engine(settings.database_url, background_checkpoints=True)
+    engine = make_engine(settings.database_url, background_checkpoints=serving)
     if migrate and engine.dialect.name == "sqlite":
         upgrade(engine)
     elif "alembic_version" not in inspect(engine).get_table_names():

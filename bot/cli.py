@@ -186,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _app(args: argparse.Namespace) -> App:
+def _app(args: argparse.Namespace, serving: bool = False) -> App:
     from bot.app import build_app
     from bot.config import Settings
     from handlers.ports import OffsetClock
@@ -194,13 +194,13 @@ def _app(args: argparse.Namespace) -> App:
     settings = Settings.from_env()
     today, now = getattr(args, "today", None), getattr(args, "now", None)
     if today is None and now is None:
-        return build_app(settings)
+        return build_app(settings, serving=serving)
     from handlers.ports import FixedClock
     from knowledge.programme import load_programme
 
     zone = load_programme(settings.programme_file).timezone
     clock = FixedClock(now.replace(tzinfo=zone)) if now else OffsetClock(today, zone)
-    return build_app(settings, clock=clock)
+    return build_app(settings, clock=clock, serving=serving)
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -425,7 +425,7 @@ def _index_documents(app: App, process: str) -> None:
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    _serve_web(_app(args))
+    _serve_web(_app(args, serving=True))
     return 0
 
 
@@ -458,14 +458,14 @@ def _start_worker(app: App) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    _start_worker(_app(args))
+    _start_worker(_app(args, serving=True))
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     import threading
 
-    app = _app(args)
+    app = _app(args, serving=True)
     threading.Thread(target=_serve_web, args=(app,), daemon=True, name="web").start()
     _start_worker(app)
     return 0

@@ -267,7 +267,7 @@ def test_kill_9_mid_stream_then_restart_handles_each_update_once_and_loses_no_re
            "TELEGRAM_API_URL": fake.api_url, "LOG_LEVEL": "WARNING"}
     script = ("import sys\nfrom bot.adapters.telegram import run_polling\n"
               "from bot.app import build_app\nfrom bot.config import Settings\n"
-              "run_polling(build_app(Settings.from_env()), "
+              "run_polling(build_app(Settings.from_env(), serving=True), "
               "stop_after=int(sys.argv[1]) or None, poll_timeout=1)\n")
 
     def start(stop_after: int) -> subprocess.Popen[bytes]:
