@@ -57,54 +57,54 @@ ANSWER_FEATURES = ("score", "margin", "log_bm25", "coverage", "title_cover", "mi
 MAX_MARGIN = 4.0  # a rank-score lead beyond this says nothing more
 
 # fitted by bench/fit_faq.py: 5-fold cross-validated accuracy 0.867,
-# 0.873 on all 449 development questions it was fitted on
+# 0.869 on all 449 development questions it was fitted on
 RANK_WEIGHTS = (
-    1.4044,  # log_bm25
-    3.7261,  # bm25_ratio
-    1.3405,  # coverage
-    0.9191,  # title_cover
-    2.6038,  # pairs
-    -0.1841,  # fits
-    0.2038,  # misfit
-    1.9278,  # agree
-    0.1271,  # exception
-    0.2845,  # heading_set
-    0.3566,  # heading_sort
-    0.3411,  # length
-    -1.2807,  # generic
-    0.8465,  # document_cover
+    1.5032,  # log_bm25
+    3.7212,  # bm25_ratio
+    1.5587,  # coverage
+    0.7902,  # title_cover
+    2.2617,  # pairs
+    -0.1987,  # fits
+    0.2396,  # misfit
+    2.0882,  # agree
+    0.0886,  # exception
+    0.5446,  # heading_set
+    0.5268,  # heading_sort
+    0.3627,  # length
+    -1.3666,  # generic
+    0.8425,  # document_cover
     0.0000,  # unknown
     0.0000,  # size
-    1.6670,  # sentence_cover
+    1.4796,  # sentence_cover
     0.0000,  # unknown_words
-    1.7107,  # sentence_fits
+    1.8127,  # sentence_fits
     0.0000,  # unknown_short
-    3.9619,  # asked_match
-    0.8596,  # asked_cover
+    3.7702,  # asked_match
+    1.0064,  # asked_cover
 )
-ANSWER_BIAS = -6.6622
+ANSWER_BIAS = -6.7192
 ANSWER_WEIGHTS = (
-    0.0964,  # score
-    0.4044,  # margin
-    0.5536,  # log_bm25
-    1.7553,  # coverage
-    -0.1073,  # title_cover
-    -0.2523,  # misfit
-    0.7946,  # heading_set
-    -0.7465,  # document_cover
-    -0.8199,  # unknown
-    0.8288,  # size
-    0.4819,  # sentence_cover
-    0.4113,  # unknown_words
-    0.2763,  # pairs
-    0.1395,  # agree
-    0.3046,  # sentence_fits
-    -2.0172,  # unknown_short
-    0.8654,  # coverage_lead
-    0.3627,  # title_lead
-    0.5603,  # asked_match
-    0.3296,  # asked_cover
-    0.6716,  # asked_lead
+    0.1001,  # score
+    0.4107,  # margin
+    0.5396,  # log_bm25
+    1.7011,  # coverage
+    -0.0929,  # title_cover
+    -0.3600,  # misfit
+    0.7441,  # heading_set
+    -0.8602,  # document_cover
+    -0.8077,  # unknown
+    0.8250,  # size
+    0.5059,  # sentence_cover
+    0.4482,  # unknown_words
+    0.3321,  # pairs
+    0.0439,  # agree
+    0.2999,  # sentence_fits
+    -2.0294,  # unknown_short
+    0.8059,  # coverage_lead
+    0.3119,  # title_lead
+    0.6072,  # asked_match
+    0.3635,  # asked_cover
+    0.6436,  # asked_lead
 )
 
 

@@ -54,7 +54,7 @@ from knowledge.terms import (
     british,
     fold,
     normalise_term,
-    rewrite,
+    rewritten_words,
     terms,
     words,
 )
@@ -109,7 +109,7 @@ class SearchIndex:
     TITLE_WEIGHT = 3
     ASKED_WEIGHT = 1  # a term of the section's "Also asked" phrasings, counted once
     DOCUMENT_WEIGHT = 1
-    RESCORE = 15  # candidates that get the feature re-scoring
+    RESCORE = 10  # candidates that get the feature re-scoring
     # In a question of up to this many ideas every word is likely on its topic; in a longer one
     # an unknown word is likelier to be chat around it ("my inbox is a disaster, but...").
     SHORT_QUESTION = 5
@@ -156,7 +156,7 @@ class SearchIndex:
             for token in set(tokens).difference(norm):
                 norm[token] = None if token in STOPWORDS else normalise_term(token)
             spellings.update(title_words)
-            asked = [words(rewrite(question)) for question in (section.title, *section.asked)]
+            asked = [rewritten_words(question) for question in (section.title, *section.asked)]
             for asked_words in asked[1:]:
                 spellings.update(asked_words)
             self._asked.append(tuple(
@@ -290,7 +290,7 @@ class SearchIndex:
     def concepts(self, text: str) -> list[Concept]:
         """The question's informative ideas, typos repaired and synonyms attached."""
         found: dict[str, Concept] = {}
-        for word in words(rewrite(text)):
+        for word in rewritten_words(text):
             term = normalise_term(word)
             if word in STOPWORDS or term in STOPWORDS:
                 continue

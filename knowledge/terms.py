@@ -78,7 +78,7 @@ PHRASES = [
     (r"\blocal\s+government\s+association\b", " lga "),
     (r"\bnhs\s*improving\s+quality\b|\bnhs\s*iq\b|\bnhsiq\b", " nhsiq "),
     (r"\bfaculty\s+of\s+medical\s+leadership\s+and\s+management\b", " fmlm "),
-    (r"\bnhs\s+confederation\b|\bconfed\b", " confederation "),
+    (r"\b(?:nhs\s+)?confed(?:eration)?\b", " confederation "),
     (r"\bquality\s+improvement\b|\bq\.?i\.?\b", " qi "),
     (r"\bone\s*-?\s*to\s*-?\s*one\b|\b1\s*:\s*1\b|\b1-2-1\b", " individual "),
     (r"\bface\s*-?\s*to\s*-?\s*face\b|\bin\s+person\b", " facetoface "),
@@ -101,6 +101,7 @@ _US_SUFFIXES = (("ization", "isation"), ("izations", "isations"), ("izing", "isi
                 ("yzing", "ysing"), ("yzed", "ysed"), ("yze", "yse"))
 
 
+@lru_cache(maxsize=64)  # answering one question folds it, and each of its parts, 2-3 times
 def fold(text: str) -> str:
     """Lower case, plain apostrophes removed, multi-word forms folded to single tokens."""
     text = text.lower().replace("\u2019", "'").replace("'", "")
@@ -226,7 +227,12 @@ def rewrite(text: str) -> str:
         return folded
     for pattern, replacement in _PARAPHRASES:
         folded = pattern.sub(replacement, folded)
-    return folded
+    return fold(folded)  # a replacement may hold a multi-word form
+
+
+def rewritten_words(text: str) -> list[str]:
+    """The words of `rewrite(text)`, which is folded already."""
+    return _WORD.findall(rewrite(text))
 
 
 def _related() -> dict[str, frozenset[str]]:
