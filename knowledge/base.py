@@ -17,6 +17,9 @@ from knowledge.terms import terms
 ANSWER_THRESHOLD = 0.5
 SUGGESTION_THRESHOLD = 0.15
 CERTAIN = 0.9  # on the development set no part of a question beats a whole this sure
+# A part of a padded question is read for its few best sections only: it is there to catch
+# a question the padding drowned, and that question's section leads its part's BM25.
+PART_SHORTLIST = 6
 MAX_EXCERPT = 600  # leaves room for the citation inside a chat-sized 800 characters
 TEAM_DOCUMENT = "Programme team answers"
 
@@ -90,7 +93,8 @@ class KnowledgeBase:
         """Best hits for the question or for its most question-like part."""
         best: dict[str, Hit] = {}
         for place, candidate in enumerate(_candidates(question)):
-            hits = self.index.search(candidate, limit=limit + 2)
+            hits = self.index.search(candidate, limit=limit + 2,
+                                     shortlist=None if place == 0 else PART_SHORTLIST)
             for hit in hits:
                 known = best.get(hit.section.id)
                 if known is None or hit.confidence > known.confidence:

@@ -311,9 +311,11 @@ class SearchIndex:
             found[term] = Concept(term, tuple(variants), idf)
         return list(found.values())
 
-    def candidates(self, text: str) -> list[tuple[int, tuple[float, ...]]]:
-        """The shortlisted sections for a question, each with its feature vector (see
-        knowledge.model.FEATURES); the learned model turns these into ranking and confidence."""
+    def candidates(self, text: str, shortlist: int | None = None
+                   ) -> list[tuple[int, tuple[float, ...]]]:
+        """The `shortlist` (default RESCORE) best BM25 sections for a question, each with its
+        feature vector (knowledge.model.FEATURES), which the learned model turns into ranking
+        and confidence."""
         concepts = self.concepts(text)
         total = sum(c.weight for c in concepts)
         if not concepts or total <= 0:
@@ -360,8 +362,8 @@ class SearchIndex:
         negative = any(w in NEGATIONS for w in words(text))
         asks = _asks(text)
         query_terms = " ".join(sorted(c.term for c in concepts))
-        shortlist = heapq.nlargest(self.RESCORE, scores, key=scores.__getitem__)
-        top_bm25 = scores[shortlist[0]] or 1.0
+        chosen = heapq.nlargest(shortlist or self.RESCORE, scores, key=scores.__getitem__)
+        top_bm25 = scores[chosen[0]] or 1.0
         size = math.log1p(len(concepts))
         unknown_words = min(sum(1 for c in concepts if not c.variants), 3) / 3
         found_out = []
@@ -371,7 +373,7 @@ class SearchIndex:
             for term in variants:
                 concept_mask[term] |= 1 << n
         cover_of = _IdeaCover([weight for _, weight in forms], total)
-        for index in shortlist:
+        for index in chosen:
             title_terms = self._title_terms[index]
             title_cover = sum(w for v, w in forms if not v.isdisjoint(title_terms)) / total
             document_terms = self._document_terms[index]
@@ -479,9 +481,9 @@ class SearchIndex:
             self._sentence_index[index] = where
         return where
 
-    def search(self, text: str, limit: int = 3) -> list[Hit]:
+    def search(self, text: str, limit: int = 3, shortlist: int | None = None) -> list[Hit]:
         """The best sections for the question, ranked and with calibrated confidence."""
-        found = self.candidates(text)
+        found = self.candidates(text, shortlist)
         if not found:
             return []
         ranked = sorted(((rank_score(f), i, f) for i, f in found), reverse=True)
