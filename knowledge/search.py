@@ -261,7 +261,7 @@ class SearchIndex:
 
         Fewest edits wins, then a content word over a function word, then the commoner word.
         """
-        if len(word) == 4 and word.isalpha():
+        if len(word) in (3, 4) and word.isalpha():
             return self._correct_short(word)
         limit = next((edits for size, edits in self.MAX_EDITS if len(word) >= size), 0)
         if not limit or not word.isalpha():
@@ -278,13 +278,14 @@ class SearchIndex:
         return best[3] if best else None
 
     def _correct_short(self, word: str) -> str | None:
-        """Four letters leave too many real words one edit apart ("code"/"come"), so only a
-        swapped pair of letters, or a function word with one letter missing, is repaired."""
-        for i in range(3):
+        """Three or four letters leave too many real words one edit apart ("code"/"come"), so
+        only a function word with one letter missing ("wat", "wich") is repaired, or in four
+        letters a swapped pair (three-letter swaps are often real words: "won", "own")."""
+        for i in range(3 if len(word) == 4 else 0):
             swapped = word[:i] + word[i + 1] + word[i] + word[i + 2:]
             if swapped in self._spellings or swapped in STOPWORDS:
                 return swapped
-        return next((w for w in self._by_length.get(5, ()) if w in STOPWORDS
+        return next((w for w in self._by_length.get(len(word) + 1, ()) if w in STOPWORDS
                      and OSA.distance(word, w) == 1), None)
 
     def concepts(self, text: str) -> list[Concept]:

@@ -85,6 +85,12 @@ def test_four_letter_words_are_not_repaired_by_substitution(index):
     assert index.correct("code") is None
 
 
+def test_three_letter_words_are_repaired_only_into_a_longer_function_word(index):
+    assert index.correct("wat") in {"what", "want"} and index.correct("wen") == "when"
+    assert index.correct("won") is None  # a swap would make "own": both are real words
+    assert index.correct("gym") is None
+
+
 def test_ranking_uses_typo_repair(index):
     assert top(index, "expences for my hotel") == "faq/expenses"
 
