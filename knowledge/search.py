@@ -280,13 +280,14 @@ class SearchIndex:
     def _correct_short(self, word: str) -> str | None:
         """Three or four letters leave too many real words one edit apart ("code"/"come"), so
         only a function word with one letter missing ("wat", "wich") is repaired, or in four
-        letters a swapped pair (three-letter swaps are often real words: "won", "own")."""
+        letters a swapped pair. Three-letter swaps, and negative contractions less a letter, are
+        often real words ("won": "own", "wont")."""
         for i in range(3 if len(word) == 4 else 0):
             swapped = word[:i] + word[i + 1] + word[i] + word[i + 2:]
             if swapped in self._spellings or swapped in STOPWORDS:
                 return swapped
         return next((w for w in self._by_length.get(len(word) + 1, ()) if w in STOPWORDS
-                     and OSA.distance(word, w) == 1), None)
+                     and w not in NEGATIONS and OSA.distance(word, w) == 1), None)
 
     def concepts(self, text: str) -> list[Concept]:
         """The question's informative ideas, typos repaired and synonyms attached."""
