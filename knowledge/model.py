@@ -56,55 +56,55 @@ ANSWER_FEATURES = ("score", "margin", "log_bm25", "coverage", "title_cover", "mi
                    "asked_cover", "asked_lead")
 MAX_MARGIN = 4.0  # a rank-score lead beyond this says nothing more
 
-# fitted by bench/fit_faq.py: 5-fold cross-validated accuracy 0.867,
-# 0.869 on all 449 development questions it was fitted on
+# fitted by bench/fit_faq.py: 5-fold cross-validated accuracy 0.862,
+# 0.871 on all 449 development questions it was fitted on
 RANK_WEIGHTS = (
-    1.5032,  # log_bm25
-    3.7212,  # bm25_ratio
-    1.5587,  # coverage
-    0.7902,  # title_cover
-    2.2617,  # pairs
-    -0.1987,  # fits
-    0.2396,  # misfit
-    2.0882,  # agree
-    0.0886,  # exception
-    0.5446,  # heading_set
-    0.5268,  # heading_sort
-    0.3627,  # length
-    -1.3666,  # generic
-    0.8425,  # document_cover
+    1.4995,  # log_bm25
+    3.7125,  # bm25_ratio
+    1.5655,  # coverage
+    0.7877,  # title_cover
+    2.2627,  # pairs
+    -0.1986,  # fits
+    0.2395,  # misfit
+    2.0871,  # agree
+    0.0879,  # exception
+    0.5479,  # heading_set
+    0.5335,  # heading_sort
+    0.3613,  # length
+    -1.3652,  # generic
+    0.8422,  # document_cover
     0.0000,  # unknown
     0.0000,  # size
-    1.4796,  # sentence_cover
+    1.4812,  # sentence_cover
     0.0000,  # unknown_words
-    1.8127,  # sentence_fits
+    1.8118,  # sentence_fits
     0.0000,  # unknown_short
-    3.7702,  # asked_match
-    1.0064,  # asked_cover
+    3.7664,  # asked_match
+    1.0087,  # asked_cover
 )
-ANSWER_BIAS = -6.7192
+ANSWER_BIAS = -6.7073
 ANSWER_WEIGHTS = (
-    0.1001,  # score
-    0.4107,  # margin
-    0.5396,  # log_bm25
-    1.7011,  # coverage
-    -0.0929,  # title_cover
-    -0.3600,  # misfit
-    0.7441,  # heading_set
-    -0.8602,  # document_cover
-    -0.8077,  # unknown
-    0.8250,  # size
-    0.5059,  # sentence_cover
-    0.4482,  # unknown_words
-    0.3321,  # pairs
-    0.0439,  # agree
-    0.2999,  # sentence_fits
-    -2.0294,  # unknown_short
-    0.8059,  # coverage_lead
-    0.3119,  # title_lead
-    0.6072,  # asked_match
-    0.3635,  # asked_cover
-    0.6436,  # asked_lead
+    0.1006,  # score
+    0.4087,  # margin
+    0.5428,  # log_bm25
+    1.6885,  # coverage
+    -0.0927,  # title_cover
+    -0.3534,  # misfit
+    0.7532,  # heading_set
+    -0.8576,  # document_cover
+    -0.8308,  # unknown
+    0.8118,  # size
+    0.5066,  # sentence_cover
+    0.4459,  # unknown_words
+    0.3465,  # pairs
+    0.0459,  # agree
+    0.3073,  # sentence_fits
+    -2.0830,  # unknown_short
+    0.8053,  # coverage_lead
+    0.3125,  # title_lead
+    0.6076,  # asked_match
+    0.3643,  # asked_cover
+    0.6354,  # asked_lead
 )
 
 
