@@ -51,7 +51,14 @@ def answer_reply(ctx: Context, answer: Answer, question: str) -> Reply:
     offers: tuple[Choice, ...] = ()
     if ctx.participant is not None:
         offers = tuple(choice for pattern, choice in OFFERS if pattern.search(question))
-    return Reply(f"{answer.excerpt}\n\n{citation(section)}", choices=offers)
+    text = f"{answer.excerpt}\n\n{citation(section)}"
+    if answer.suggestions:  # an unsure answer: the close runners-up are one tap away
+        text += "\nNot quite it? Try:"
+    return Reply(text, choices=offers + tuple(map(section_choice, answer.suggestions)))
+
+
+def section_choice(section: Section) -> Choice:
+    return Choice(section.title[:60], "faq.section", section.key)
 
 
 def citation(section: Section) -> str:
@@ -59,7 +66,7 @@ def citation(section: Section) -> str:
 
 
 def fallback_reply(ctx: Context, answer: Answer, question_id: int) -> Reply:
-    choices = [Choice(s.title[:60], "faq.section", s.key) for s in answer.suggestions]
+    choices = list(map(section_choice, answer.suggestions))
     choices.append(Choice("Ask the programme team", "faq.escalate", str(question_id)))
     lead = "I couldn't find that in the programme documents."
     if answer.suggestions:

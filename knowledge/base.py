@@ -16,6 +16,9 @@ from knowledge.terms import terms
 # an even chance a fallback is more honest than a guess.
 ANSWER_THRESHOLD = 0.5
 SUGGESTION_THRESHOLD = 0.15
+# Below this, an answer was wrong as often as right on the development set, so it also
+# offers the runner-up sections: one tap reaches the right one when it is there.
+SURE = 0.7
 CERTAIN = 0.9  # on the development set no part of a question beats a whole this sure
 # A part of a padded question is read for its few best sections only: it is there to catch
 # a question the padding drowned, and that question's section leads its part's BM25.
@@ -39,6 +42,7 @@ class Answer:
     excerpt: str
     sources: list[Section]
     score: float
+    # Sections to offer: "did you mean" for a fallback, the runners-up for an unsure answer.
     suggestions: list[Section] = field(default_factory=list)
 
 
@@ -108,8 +112,10 @@ class KnowledgeBase:
         hits = self.search(question, limit=4)
         if hits and hits[0].confidence >= ANSWER_THRESHOLD:
             top = hits[0]
+            runners_up = [h.section for h in hits[1:3] if h.confidence >= SUGGESTION_THRESHOLD
+                          ] if top.confidence < SURE else []
             return Answer(True, excerpt(top.section, question), [top.section],
-                          round(top.confidence, 3))
+                          round(top.confidence, 3), runners_up)
         suggestions = [h.section for h in hits if h.confidence >= SUGGESTION_THRESHOLD][:3]
         score = round(hits[0].confidence, 3) if hits else 0.0
         return Answer(False, "", [], score, suggestions)

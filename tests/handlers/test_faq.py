@@ -37,9 +37,25 @@ def test_choosing_a_suggested_section_answers_it(door: FrontDoor):
     assert "Source:" in answer.text
 
 
+def test_an_unsure_answer_puts_the_runners_up_one_tap_away(door: FrontDoor):
+    # The documents' wording is "expert peer"; this answers with the other role's section,
+    # unsure, so the right one must be offered beside it.
+    reply = door.send(AMIRA, "as the more experienced partner what am I supposed to bring "
+                             "to the pairing")[0]
+    assert reply.text.endswith("Not quite it? Try:")
+    right = door.press(AMIRA, "What will be expected of me as an 'expert' peer")[0]
+    assert "expert peer" in right.text and "Source:" in right.text
+
+
+def test_a_sure_answer_offers_no_alternatives(door: FrontDoor):
+    reply = door.send(AMIRA, "will expenses be paid?")[0]
+    assert "Not quite it?" not in reply.text
+    assert [c.label for c in reply.choices] == ["Start a claim"]
+
+
 def test_a_question_about_an_action_offers_it(door: FrontDoor):
     reply = door.send(AMIRA, "can I claim for a hotel in Leeds?")[0]
-    assert "£100" in reply.text and [c.label for c in reply.choices] == ["Start a claim"]
+    assert "£100" in reply.text and reply.choices[0].label == "Start a claim"
 
 
 def test_next_development_day_comes_from_the_configuration(door: FrontDoor, clock):
