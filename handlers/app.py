@@ -56,7 +56,8 @@ def build_router(services: Services) -> Router:
     for feature in FEATURES:
         routes += feature.ROUTES
         flows += feature.FLOWS
-    router = Router(services, routes, flows, fallback=Route("faq", faq.ask, public=True))
+    router = Router(services, routes, flows, fallback=Route("faq", faq.ask, public=True),
+                    aside=faq.answer_aside)
     return router
 
 

@@ -25,6 +25,9 @@ NEXT_EVENT = re.compile(
     r"|.*\b(when|where)('s| is| are)?\b.*\bnext\b)",
     re.IGNORECASE,
 )
+# A message that reads as a question: it ends in "?" or opens with a question word.
+QUESTION = re.compile(r"\?\s*$|^\s*(what|whats|when|where|who|why|how|which|can|could|do|does"
+                      r"|is|are|will|would|should|may)\b\W+\w+\W+\w", re.IGNORECASE)
 # Questions about something the bot can do: answer, then offer to start it.
 OFFERS = [
     (re.compile(r"\b(claim|expens|reimburs|hotel|accommodation|b&b)", re.I),
@@ -44,6 +47,18 @@ def ask(ctx: Context, question: str) -> list[Reply]:
     if answer.answered:
         return [answer_reply(ctx, answer, question)]
     return [fallback_reply(ctx, answer, record_unanswered(ctx, question))]
+
+
+def answer_aside(ctx: Context, text: str) -> list[Reply] | None:
+    """A question asked in the middle of a form, answered only when the documents answer
+    it; anything else stays the form's to refuse."""
+    if not QUESTION.search(text):
+        return None
+    refresh_team_answers(ctx)
+    answer = ctx.services.knowledge.ask(text)
+    if not answer.answered:
+        return None
+    return [Reply(f"{answer.excerpt}\n\n{citation(answer.sources[0])}")]
 
 
 def answer_reply(ctx: Context, answer: Answer, question: str) -> Reply:

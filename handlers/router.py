@@ -8,7 +8,7 @@ import re
 import traceback
 import unicodedata
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from sqlalchemy import and_, bindparam, null, select, update
@@ -41,11 +41,15 @@ class Router:
         routes: Iterable[Route],
         flows: Iterable[Flow],
         fallback: Route,
+        aside: Callable[[Context, str], list[Reply] | None] | None = None,
     ) -> None:
+        """`fallback` takes free text outside a form; `aside` may answer a message that does
+        not fit the form in progress (a question asked mid-form), returning None if not."""
         self.services = services
         self.routes = list(routes)
         self.flows = {flow.name: flow for flow in flows}
         self.fallback = fallback
+        self.aside = aside
         self._commands = {r.command: r for r in self.routes if r.command}
         self._actions = [r for r in self.routes if r.action]
         self._intents = [r for r in self.routes if r.intent]
@@ -247,8 +251,13 @@ class Router:
         try:
             final = step.answer(ctx, data, text)
         except Invalid as problem:
-            conversation.failures += 1
             conversation.updated_at = ctx.now
+            aside = self.aside(ctx, text) if self.aside else None
+            if aside is not None:  # answered on the side; the form waits, nothing counted
+                again = step.ask(ctx, dict(conversation.data))
+                return [*aside, replace(again, text=f"Back to your {flow.description}: "
+                                                    f"{again.text}")]
+            conversation.failures += 1
             if conversation.failures >= FAILURES_BEFORE_HELP:
                 return [Reply(f"{problem} Here is what I need: {step.example}\n"
                               "Or send /cancel to stop; nothing has been saved.",

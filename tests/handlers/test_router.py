@@ -14,7 +14,13 @@ from handlers.core import Context, Flow, Invalid, Route, Step
 from handlers.identity import issue_invite
 from handlers.messages import Incoming, Reply
 from handlers.router import Router
-from handlers.storage.models import Account, AuditEntry, Conversation, Participant
+from handlers.storage.models import (
+    Account,
+    AuditEntry,
+    Conversation,
+    Participant,
+    UnansweredQuestion,
+)
 from tests.conftest import AMIRA, GARETH, FrontDoor
 
 pytestmark = pytest.mark.both_databases
@@ -201,6 +207,26 @@ def test_three_failures_explain_with_an_example(services):
     third = door.send(AMIRA, "yellow")[0]
     assert "Here is what I need: red" in third.text and third.choices[0].label == "Cancel"
     assert "red it is" in door.text(AMIRA, "red")
+
+
+def test_a_question_asked_mid_form_is_answered_and_the_form_waits(services):
+    door = FrontDoor(router_with_flow(services))
+    door.text(AMIRA, "/fav")
+    door.text(AMIRA, "green")
+    replies = door.send(AMIRA, "what's the most I can claim for a hotel in London?")
+    assert "£150" in replies[0].text and "Source:" in replies[0].text
+    assert replies[-1].text == "Back to your favourites form: Which colour?"
+    # not counted as a failed answer (a third would bring the example), and the form goes on
+    assert door.text(AMIRA, "purple") == "Please answer red or blue."
+    assert "red it is" in door.text(AMIRA, "red")
+
+
+def test_a_question_the_documents_do_not_answer_stays_the_forms_to_refuse(services):
+    door = FrontDoor(router_with_flow(services))
+    door.text(AMIRA, "/fav")
+    assert door.text(AMIRA, "what is the capital of Peru?") == "Please answer red or blue."
+    with services.uow() as db:  # not recorded as a question for the programme team
+        assert db.scalar(select(func.count()).select_from(UnansweredQuestion)) == 0
 
 
 def test_abandoned_conversation_expires(services, clock):
