@@ -27,8 +27,9 @@ MAX_EXCERPT = 600  # leaves room for the citation inside a chat-sized 800 charac
 TEAM_DOCUMENT = "Programme team answers"
 
 # Splits padded questions into the parts that may carry the actual question.
-_CLAUSES = re.compile(r"(?:[.;:!?\u2014\u2013]|\s-\s|,\s*(?:but|so|and|anyway)\b|\bbut\b)\s*",
-                      re.IGNORECASE)
+_CLAUSES = re.compile(r"(?:[.;:!?\u2014\u2013]|\s-\s|,\s*(?:but|so|and|anyway)\b|\bbut\b"
+                      r"|,(?=\s*(?:what|when|where|who|how|which|why|is|are|can|could|do|does"
+                      r"|will|should|am)\b))\s*", re.IGNORECASE)
 
 
 # A sentence ends at . ! or ? before a capital, but not after "NB", "e.g", "i.e" or "St".

@@ -56,55 +56,55 @@ ANSWER_FEATURES = ("score", "margin", "log_bm25", "coverage", "title_cover", "mi
                    "asked_cover", "asked_lead")
 MAX_MARGIN = 4.0  # a rank-score lead beyond this says nothing more
 
-# fitted by bench/fit_faq.py: 5-fold cross-validated accuracy 0.862,
+# fitted by bench/fit_faq.py: 5-fold cross-validated accuracy 0.865,
 # 0.871 on all 449 development questions it was fitted on
 RANK_WEIGHTS = (
-    1.4995,  # log_bm25
-    3.7125,  # bm25_ratio
-    1.5655,  # coverage
-    0.7877,  # title_cover
-    2.2627,  # pairs
-    -0.1986,  # fits
-    0.2395,  # misfit
-    2.0871,  # agree
-    0.0879,  # exception
-    0.5479,  # heading_set
-    0.5335,  # heading_sort
-    0.3613,  # length
-    -1.3652,  # generic
-    0.8422,  # document_cover
+    1.4906,  # log_bm25
+    3.6890,  # bm25_ratio
+    1.5853,  # coverage
+    0.7867,  # title_cover
+    2.2556,  # pairs
+    -0.2005,  # fits
+    0.2407,  # misfit
+    2.0839,  # agree
+    0.1345,  # exception
+    0.5631,  # heading_set
+    0.5147,  # heading_sort
+    0.3560,  # length
+    -1.3582,  # generic
+    0.8400,  # document_cover
     0.0000,  # unknown
     0.0000,  # size
-    1.4812,  # sentence_cover
+    1.4872,  # sentence_cover
     0.0000,  # unknown_words
-    1.8118,  # sentence_fits
+    1.8137,  # sentence_fits
     0.0000,  # unknown_short
-    3.7664,  # asked_match
-    1.0087,  # asked_cover
+    3.7660,  # asked_match
+    1.0119,  # asked_cover
 )
-ANSWER_BIAS = -6.7073
+ANSWER_BIAS = -6.6630
 ANSWER_WEIGHTS = (
-    0.1006,  # score
-    0.4087,  # margin
-    0.5428,  # log_bm25
-    1.6885,  # coverage
-    -0.0927,  # title_cover
-    -0.3534,  # misfit
-    0.7532,  # heading_set
-    -0.8576,  # document_cover
-    -0.8308,  # unknown
-    0.8118,  # size
-    0.5066,  # sentence_cover
-    0.4459,  # unknown_words
-    0.3465,  # pairs
-    0.0459,  # agree
-    0.3073,  # sentence_fits
-    -2.0830,  # unknown_short
-    0.8053,  # coverage_lead
-    0.3125,  # title_lead
-    0.6076,  # asked_match
-    0.3643,  # asked_cover
-    0.6354,  # asked_lead
+    0.1001,  # score
+    0.4128,  # margin
+    0.5497,  # log_bm25
+    1.6469,  # coverage
+    -0.1129,  # title_cover
+    -0.3353,  # misfit
+    0.7655,  # heading_set
+    -0.8461,  # document_cover
+    -0.8592,  # unknown
+    0.7873,  # size
+    0.5285,  # sentence_cover
+    0.3786,  # unknown_words
+    0.3463,  # pairs
+    0.0591,  # agree
+    0.3288,  # sentence_fits
+    -2.2213,  # unknown_short
+    0.8601,  # coverage_lead
+    0.2712,  # title_lead
+    0.5933,  # asked_match
+    0.3590,  # asked_cover
+    0.6049,  # asked_lead
 )
 
 

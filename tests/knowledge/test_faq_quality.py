@@ -11,7 +11,7 @@ from knowledge.base import MAX_EXCERPT, KnowledgeBase
 from knowledge.corpus import slugify
 
 DEV_SET = Path(__file__).with_name("faq_dev_set.jsonl")
-ACCURACY_FLOOR = 0.86  # achieved 0.866 on 449 questions (5-fold cross-validated 0.862)
+ACCURACY_FLOOR = 0.86  # achieved 0.866 on 449 questions (5-fold cross-validated 0.865)
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +86,9 @@ def test_negative_questions(kb, question, section):
      "for a hotel outside London?", FAQ + "will-expenses-be-paid"),
     ("sat in a very long board meeting. what kinds of peer review did the survey ask people "
      "about", "larger-networks-of-peer-support/how-peer-review-is-used"),
+    # the padding ends at a comma before the question word
+    ("I've been asked by my CEO and my inbox is a disaster, what do I do with my notes "
+     "afterwards?", "peer-challenge-team-briefing/data-protection-principles-and-guidance"),
 ])
 def test_padded_questions(kb, question, section):
     assert answered_id(kb, question) == section
