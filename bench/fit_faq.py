@@ -32,8 +32,8 @@ from knowledge.corpus import slugify  # noqa: E402
 
 DEV_SET = ROOT / "tests" / "knowledge" / "faq_dev_set.jsonl"
 FOLDS = 5
-RANK_L2 = 0.02
-ANSWER_L2 = 0.05
+RANK_L2 = 0.1
+ANSWER_L2 = 0.15
 RANKED = [i for i, name in enumerate(model.FEATURES)
           if name not in ("unknown", "size", "unknown_words", "unknown_short")]
 

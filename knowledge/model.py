@@ -56,55 +56,55 @@ ANSWER_FEATURES = ("score", "margin", "log_bm25", "coverage", "title_cover", "mi
                    "asked_cover", "asked_lead")
 MAX_MARGIN = 4.0  # a rank-score lead beyond this says nothing more
 
-# fitted by bench/fit_faq.py: 5-fold cross-validated accuracy 0.865,
-# 0.871 on all 449 development questions it was fitted on
+# fitted by bench/fit_faq.py: 5-fold cross-validated accuracy 0.874,
+# 0.880 on all 449 development questions it was fitted on
 RANK_WEIGHTS = (
-    1.4906,  # log_bm25
-    3.6890,  # bm25_ratio
-    1.5853,  # coverage
-    0.7867,  # title_cover
-    2.2556,  # pairs
-    -0.2005,  # fits
-    0.2407,  # misfit
-    2.0839,  # agree
-    0.1345,  # exception
-    0.5631,  # heading_set
-    0.5147,  # heading_sort
-    0.3560,  # length
-    -1.3582,  # generic
-    0.8400,  # document_cover
+    1.2124,  # log_bm25
+    2.6893,  # bm25_ratio
+    1.4981,  # coverage
+    0.7861,  # title_cover
+    1.7971,  # pairs
+    0.0004,  # fits
+    0.0162,  # misfit
+    1.4275,  # agree
+    0.0208,  # exception
+    0.5998,  # heading_set
+    0.8232,  # heading_sort
+    0.2055,  # length
+    -0.7405,  # generic
+    0.5144,  # document_cover
     0.0000,  # unknown
     0.0000,  # size
-    1.4872,  # sentence_cover
+    1.2378,  # sentence_cover
     0.0000,  # unknown_words
-    1.8137,  # sentence_fits
+    1.0026,  # sentence_fits
     0.0000,  # unknown_short
-    3.7660,  # asked_match
-    1.0119,  # asked_cover
+    2.5469,  # asked_match
+    1.2819,  # asked_cover
 )
-ANSWER_BIAS = -6.6630
+ANSWER_BIAS = -4.8385
 ANSWER_WEIGHTS = (
-    0.1001,  # score
-    0.4128,  # margin
-    0.5497,  # log_bm25
-    1.6469,  # coverage
-    -0.1129,  # title_cover
-    -0.3353,  # misfit
-    0.7655,  # heading_set
-    -0.8461,  # document_cover
-    -0.8592,  # unknown
-    0.7873,  # size
-    0.5285,  # sentence_cover
-    0.3786,  # unknown_words
-    0.3463,  # pairs
-    0.0591,  # agree
-    0.3288,  # sentence_fits
-    -2.2213,  # unknown_short
-    0.8601,  # coverage_lead
-    0.2712,  # title_lead
-    0.5933,  # asked_match
-    0.3590,  # asked_cover
-    0.6049,  # asked_lead
+    0.0948,  # score
+    0.2358,  # margin
+    0.5757,  # log_bm25
+    1.0699,  # coverage
+    0.0441,  # title_cover
+    -0.1416,  # misfit
+    0.4326,  # heading_set
+    -0.5936,  # document_cover
+    -0.7416,  # unknown
+    0.5058,  # size
+    0.4599,  # sentence_cover
+    -0.1486,  # unknown_words
+    0.3690,  # pairs
+    0.1402,  # agree
+    0.2278,  # sentence_fits
+    -1.3314,  # unknown_short
+    0.7060,  # coverage_lead
+    0.2096,  # title_lead
+    0.5970,  # asked_match
+    0.3552,  # asked_cover
+    0.5059,  # asked_lead
 )
 
 
