@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from handlers.core import Context, by_number
 from handlers.messages import Choice, Reply
 from handlers.storage.models import Participant, TeamAnswer, UnansweredQuestion
-from knowledge.base import ANSWER_THRESHOLD, TEAM_DOCUMENT, Answer, excerpt
+from knowledge.base import ANSWER_THRESHOLD, SURE, TEAM_DOCUMENT, Answer, excerpt
 from knowledge.corpus import Section
 from knowledge.programme import format_date
 from knowledge.search import terms
@@ -50,13 +50,14 @@ def ask(ctx: Context, question: str) -> list[Reply]:
 
 
 def answer_aside(ctx: Context, text: str) -> list[Reply] | None:
-    """A question asked in the middle of a form, answered only when the documents answer
-    it; anything else stays the form's to refuse."""
+    """A question asked in the middle of a form, answered only when the documents surely
+    answer it (a form's own follow-ups, "is that in British time?", must not draw a stray
+    excerpt); anything else stays the form's to refuse."""
     if not QUESTION.search(text):
         return None
     refresh_team_answers(ctx)
     answer = ctx.services.knowledge.ask(text)
-    if not answer.answered:
+    if not answer.answered or answer.score < SURE:
         return None
     return [Reply(f"{answer.excerpt}\n\n{citation(answer.sources[0])}")]
 

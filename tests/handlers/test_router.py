@@ -225,6 +225,8 @@ def test_a_question_the_documents_do_not_answer_stays_the_forms_to_refuse(servic
     door = FrontDoor(router_with_flow(services))
     door.text(AMIRA, "/fav")
     assert door.text(AMIRA, "what is the capital of Peru?") == "Please answer red or blue."
+    # nor does one the documents answer only unsurely, such as a form's own follow-up
+    assert door.text(AMIRA, "is that in British time?") == "Please answer red or blue."
     with services.uow() as db:  # not recorded as a question for the programme team
         assert db.scalar(select(func.count()).select_from(UnansweredQuestion)) == 0
 
