@@ -57,8 +57,18 @@ def build_router(services: Services) -> Router:
         routes += feature.ROUTES
         flows += feature.FLOWS
     router = Router(services, routes, flows, fallback=Route("faq", faq.ask, public=True),
-                    aside=faq.answer_aside)
+                    aside=_mid_form)
     return router
+
+
+def _mid_form(ctx: Context, text: str) -> list[Reply] | None:
+    """A message that does not fit the form in progress: thanks or goodbye gets its reply
+    and a question the documents surely answer its answer; anything else is the form's (an
+    "okay" or "perfect" is more likely a yes the form should ask for plainly)."""
+    if general.SMALL_TALK.search(text) and (general.THANKS.search(text)
+                                             or general.BYE.search(text)):
+        return general.small_talk(ctx, text)
+    return faq.answer_aside(ctx, text)
 
 
 def due_between(db: Session, programme: Programme, since: dt.datetime,

@@ -56,10 +56,14 @@ SMALL_TALK = re.compile(  # at least one core word, and nothing but small-talk w
     r"|that[\u2019']?s|helpful|see|then|for|now|bot)\b[\s!.,]*)+$", re.IGNORECASE)
 
 
+THANKS = re.compile(rf"\b({_THANKS})\b", re.IGNORECASE)
+BYE = re.compile(rf"\b({_BYE}|see you)\b", re.IGNORECASE)
+
+
 def small_talk(ctx: Context, text: str) -> list[Reply]:
-    if re.search(rf"\b({_THANKS})\b", text, re.IGNORECASE):
+    if THANKS.search(text):
         return [Reply("You're welcome.")]
-    if re.search(rf"\b({_BYE}|see you)\b", text, re.IGNORECASE):
+    if BYE.search(text):
         return [Reply("Bye for now.")]
     return [Reply("Good. Ask me anything else about the programme, or send /help.")]
 

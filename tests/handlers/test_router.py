@@ -221,6 +221,15 @@ def test_a_question_asked_mid_form_is_answered_and_the_form_waits(services):
     assert "red it is" in door.text(AMIRA, "red")
 
 
+def test_thanks_mid_form_is_acknowledged_and_the_form_waits(services):
+    door = FrontDoor(router_with_flow(services))
+    door.text(AMIRA, "/fav")
+    assert door.text(AMIRA, "thanks!") == ("You're welcome.\n"
+                                           "Back to your favourites form: Which colour?")
+    assert door.text(AMIRA, "perfect") == "Please answer red or blue."  # the form's to refuse
+    assert "red it is" in door.text(AMIRA, "red")
+
+
 def test_a_question_the_documents_do_not_answer_stays_the_forms_to_refuse(services):
     door = FrontDoor(router_with_flow(services))
     door.text(AMIRA, "/fav")
