@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, union
 from sqlalchemy.orm import Session
 
-from handlers.core import Context, Flow, Invalid, Route, Step, by_number, enqueue
+from handlers.core import YES, Context, Flow, Invalid, Route, Step, by_number, enqueue
 from handlers.identity import PAIRED_ROLES, TEAM
 from handlers.messages import Choice, Reply, ReplyFile, counted
 from handlers.storage.models import Participant, PeerSession
@@ -292,7 +292,7 @@ def _take_confirm(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] 
         for key in ("date", "time", "confirmed"):
             data.pop(key, None)
         return None
-    if answer not in ("yes", "y", "yes, send it", "ok", "send"):
+    if answer not in YES | {"yes, send it", "send"}:
         raise Invalid("Please answer yes to send it, change, or cancel.")
     data["confirmed"] = True
     return None

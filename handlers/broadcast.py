@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from handlers.core import Context, Flow, Invalid, Route, Step, enqueue_each
+from handlers.core import YES, Context, Flow, Invalid, Route, Step, enqueue_each
 from handlers.identity import TEAM
 from handlers.messages import Choice, Reply
 from handlers.notes import NotesError, find_challenge
@@ -317,7 +317,7 @@ def _take_confirm(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] 
     answer = text.strip().lower()
     if answer in ("no", "n"):
         return [Reply("Nothing was sent.")]
-    if answer not in ("yes", "y", "yes, send it", "send", "ok"):
+    if answer not in YES | {"yes, send it", "send"}:
         raise Invalid("Please answer yes to send it, or cancel.")
     data["confirmed"] = True
     return None

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from handlers.core import Context, Flow, Invalid, Route, Step, by_number
+from handlers.core import YES, Context, Flow, Invalid, Route, Step, by_number
 from handlers.identity import TEAM
 from handlers.messages import Choice, Reply, ReplyFile, counted
 from handlers.storage.models import Claim, Participant, Receipt
@@ -299,7 +299,7 @@ def _take_confirm(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] 
     answer = text.strip().lower()
     if answer in ("no", "n"):
         return [Reply("Nothing was claimed.")]
-    if answer not in ("yes", "y", "yes, submit", "submit", "ok"):
+    if answer not in YES | {"yes, submit", "submit"}:
         raise Invalid("Please answer yes to submit the claim, or cancel.")
     data["confirmed"] = True
     return None

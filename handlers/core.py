@@ -33,6 +33,10 @@ class Invalid(Exception):
     """A step's input was not acceptable; the message says why, politely."""
 
 
+# What a read-back takes as "yes", besides its own button label ("yes, send it").
+YES = frozenset({"yes", "y", "ok", "okay", "yep", "yeah", "sure", "go ahead"})
+
+
 @dataclass
 class Context:
     """Everything a handler may use while it handles one incoming message."""

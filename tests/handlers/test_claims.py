@@ -80,6 +80,13 @@ def test_exactly_at_the_cap_is_accepted(door: FrontDoor, services):
     assert claim.event_id == "dev-day-leeds" and claim.status == "submitted"
 
 
+@pytest.mark.parametrize("yes", ["okay", "Yeah", "go ahead"])
+def test_an_everyday_yes_submits_at_the_read_back(door: FrontDoor, services, yes: str):
+    door.text(AMIRA, "claim £95 for the Leeds day")
+    assert "Submitted" in "\n".join(door.text(AMIRA, a) for a in ("skip", yes))
+    assert claims(services)[0].amount_pence == 9500
+
+
 def test_a_penny_over_offers_the_cap_or_an_exception(door: FrontDoor, services):
     text = door.text(AMIRA, "claim £100.01 for the Leeds day")
     assert "over the £100 cap" in text and "outside London" in text
