@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from sqlalchemy import func, select
 
@@ -59,7 +60,7 @@ def answer_aside(ctx: Context, text: str) -> list[Reply] | None:
     answer = ctx.services.knowledge.ask(text)
     if not answer.answered or answer.score < SURE:
         return None
-    return [Reply(f"{answer.excerpt}\n\n{citation(answer.sources[0])}")]
+    return [replace(answer_reply(ctx, answer, text), choices=())]  # no new form offered mid-form
 
 
 def answer_reply(ctx: Context, answer: Answer, question: str) -> Reply:
