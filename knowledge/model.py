@@ -56,55 +56,55 @@ ANSWER_FEATURES = ("score", "margin", "log_bm25", "coverage", "title_cover", "mi
                    "asked_cover", "asked_lead")
 MAX_MARGIN = 4.0  # a rank-score lead beyond this says nothing more
 
-# fitted by bench/fit_faq.py: 5-fold cross-validated accuracy 0.874,
-# 0.880 on all 449 development questions it was fitted on
+# fitted by bench/fit_faq.py: 5-fold cross-validated accuracy 0.892,
+# 0.895 on all 449 development questions it was fitted on
 RANK_WEIGHTS = (
-    1.2124,  # log_bm25
-    2.6893,  # bm25_ratio
-    1.4981,  # coverage
-    0.7861,  # title_cover
-    1.7971,  # pairs
-    0.0004,  # fits
-    0.0162,  # misfit
-    1.4275,  # agree
-    0.0208,  # exception
-    0.5998,  # heading_set
-    0.8232,  # heading_sort
-    0.2055,  # length
-    -0.7405,  # generic
-    0.5144,  # document_cover
+    1.1894,  # log_bm25
+    2.6687,  # bm25_ratio
+    1.6981,  # coverage
+    0.9587,  # title_cover
+    1.8559,  # pairs
+    0.0250,  # fits
+    0.0076,  # misfit
+    1.1548,  # agree
+    -0.1798,  # exception
+    0.6327,  # heading_set
+    0.6566,  # heading_sort
+    0.1921,  # length
+    -0.7396,  # generic
+    0.3113,  # document_cover
     0.0000,  # unknown
     0.0000,  # size
-    1.2378,  # sentence_cover
+    1.0891,  # sentence_cover
     0.0000,  # unknown_words
-    1.0026,  # sentence_fits
+    1.0283,  # sentence_fits
     0.0000,  # unknown_short
-    2.5469,  # asked_match
-    1.2819,  # asked_cover
+    2.6894,  # asked_match
+    1.3627,  # asked_cover
 )
-ANSWER_BIAS = -4.8385
+ANSWER_BIAS = -4.9304
 ANSWER_WEIGHTS = (
-    0.0948,  # score
-    0.2358,  # margin
-    0.5757,  # log_bm25
-    1.0699,  # coverage
-    0.0441,  # title_cover
-    -0.1416,  # misfit
-    0.4326,  # heading_set
-    -0.5936,  # document_cover
-    -0.7416,  # unknown
-    0.5058,  # size
-    0.4599,  # sentence_cover
-    -0.1486,  # unknown_words
-    0.3690,  # pairs
-    0.1402,  # agree
-    0.2278,  # sentence_fits
-    -1.3314,  # unknown_short
-    0.7060,  # coverage_lead
-    0.2096,  # title_lead
-    0.5970,  # asked_match
-    0.3552,  # asked_cover
-    0.5059,  # asked_lead
+    0.0939,  # score
+    0.2539,  # margin
+    0.5829,  # log_bm25
+    1.1415,  # coverage
+    0.1293,  # title_cover
+    -0.1193,  # misfit
+    0.3403,  # heading_set
+    -0.1736,  # document_cover
+    -0.7592,  # unknown
+    0.4484,  # size
+    0.4549,  # sentence_cover
+    -0.2298,  # unknown_words
+    0.4012,  # pairs
+    0.1408,  # agree
+    0.2850,  # sentence_fits
+    -1.2697,  # unknown_short
+    0.8979,  # coverage_lead
+    0.1910,  # title_lead
+    0.5899,  # asked_match
+    0.2685,  # asked_cover
+    0.6783,  # asked_lead
 )
 
 
