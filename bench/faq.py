@@ -1,4 +1,6 @@
-"""FAQ quality and speed: accuracy on the development questions, per-question latency on the
+"""FAQ quality and speed: accuracy on the development questions and on the blind questions
+(tests/knowledge/faq_blind_set.jsonl: two writers who saw only the documents, not the
+development set or the code; the model is never fitted on them), per-question latency on the
 shipped corpus and on a synthetic 1,000-document corpus, index build times, the wall time
 of `sps-bot ask --json` answering 200 questions in one process, and the 5-fold
 cross-validated accuracy of the fitted model (bench/fit_faq.py), the honest estimate for
@@ -17,6 +19,7 @@ import sys
 import time
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +33,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import fit_faq  # noqa: E402
 
 DEV_SET = ROOT / "tests" / "knowledge" / "faq_dev_set.jsonl"
+BLIND_SET = ROOT / "tests" / "knowledge" / "faq_blind_set.jsonl"
 
 
 def expected_id(row: dict) -> str | None:
@@ -38,28 +42,41 @@ def expected_id(row: dict) -> str | None:
     return f"{slugify(row['document'])}/{slugify(row['section'])}"
 
 
-def half(question: str) -> str:
-    """The split used for tuning: A tunes, B checks."""
-    return "A" if zlib.crc32(question.encode()) % 2 == 0 else "B"
+def half(row: dict) -> str:
+    """The development set's split used for tuning: A tunes, B checks."""
+    return "half A" if zlib.crc32(row["question"].encode()) % 2 == 0 else "half B"
 
 
-def accuracy(kb: KnowledgeBase, rows: list[dict]) -> None:
+def writer(row: dict) -> str:
+    return f"writer {row['set']}"
+
+
+def read_set(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+
+
+def accuracy(kb: KnowledgeBase, rows: list[dict], part: Callable[[dict], str]) -> None:
+    """Overall, answered and refused accuracy, per part of the set and per question style."""
     right: Counter[str] = Counter()
     total: Counter[str] = Counter()
+    styles: set[str] = set()
     for row in rows:
         answer = kb.ask(row["question"])
         got = answer.sources[0].id if answer.answered else None
         expected = expected_id(row)
         kind = "refused" if expected is None else "answered"
         good = got == expected
-        for key in (row["style"], kind, f"half {half(row['question'])}", "overall"):
+        styles.add(row["style"])
+        for key in (row["style"], kind, part(row), "overall"):
             right[key] += good
             total[key] += 1
-    for key in ("overall", "answered", "refused", "half A", "half B"):
+    for key in ("overall", "answered", "refused", *sorted(k for k in total if k not in styles
+                                                          and k not in ("overall", "answered",
+                                                                        "refused"))):
         print(f"  {key:<11} {right[key] / total[key]:.3f}  ({right[key]}/{total[key]})")
     print("  per style:")
-    for style in sorted(k for k in total if k not in
-                        ("overall", "answered", "refused", "half A", "half B")):
+    for style in sorted(styles):
         print(f"    {style:<11} {right[style] / total[style]:.3f}  ({right[style]}/{total[style]})")
 
 
@@ -119,8 +136,7 @@ def cli_wall_time(questions: list[str]) -> None:
 
 
 def main() -> None:
-    rows = [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
+    rows = read_set(DEV_SET)
     questions = [row["question"] for row in rows]
 
     start = time.perf_counter()
@@ -128,7 +144,9 @@ def main() -> None:
     print(f"shipped corpus: {len(kb.sections)} sections, "
           f"index built in {(time.perf_counter() - start) * 1000:.1f} ms")
     print("accuracy on the development set:")
-    accuracy(kb, rows)
+    accuracy(kb, rows, half)
+    print("accuracy on the blind set (written from the documents alone, never fitted on):")
+    accuracy(kb, read_set(BLIND_SET), writer)
     print("latency:")
     latency(kb, questions, "shipped corpus")
 

@@ -12,6 +12,10 @@ from knowledge.corpus import slugify
 
 DEV_SET = Path(__file__).with_name("faq_dev_set.jsonl")
 ACCURACY_FLOOR = 0.88  # achieved 0.893 on 449 questions (5-fold cross-validated 0.892)
+# Written from the documents alone by two writers who saw neither the development set nor the
+# code, and never fitted on: the nearest thing to the questions real participants will type.
+BLIND_SET = Path(__file__).with_name("faq_blind_set.jsonl")
+BLIND_FLOOR = 0.73  # achieved 0.750 on 523 questions
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +34,13 @@ def answered_id(kb, question):
     return answer.sources[0].id if answer.answered else None
 
 
-def test_dev_set_accuracy_floor(kb):
-    rows = [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines()
+@pytest.mark.parametrize(("question_set", "floor"), [(DEV_SET, ACCURACY_FLOOR),
+                                                     (BLIND_SET, BLIND_FLOOR)])
+def test_accuracy_floor(kb, question_set, floor):
+    rows = [json.loads(line) for line in question_set.read_text(encoding="utf-8").splitlines()
             if line.strip()]
     right = sum(answered_id(kb, row["question"]) == expected(row) for row in rows)
-    assert right / len(rows) >= ACCURACY_FLOOR
+    assert right / len(rows) >= floor
 
 
 FAQ = "sps-programme-faq/"
@@ -123,3 +129,12 @@ def test_every_dev_answer_fits_a_chat_message(kb):
     for line in DEV_SET.read_text(encoding="utf-8").splitlines():
         answer = kb.ask(json.loads(line)["question"])
         assert len(answer.excerpt) <= MAX_EXCERPT
+
+
+@pytest.mark.parametrize("question_set", [DEV_SET, BLIND_SET])
+def test_every_expected_section_exists(kb, question_set):
+    """A renamed heading must not quietly turn its questions into wrong answers."""
+    ids = {section.id for section in kb.sections}
+    rows = [json.loads(line) for line in question_set.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    assert {expected(row) for row in rows} - {None} <= ids
