@@ -197,6 +197,7 @@ class SearchIndex:
             self._pairs.append(frozenset(zip(title, title[1:], strict=False))
                                | frozenset(zip(body, body[1:], strict=False)))
         self._sentence_index: dict[int, dict[str, tuple[int, ...]]] = {}
+        self._posting_values: dict[str, dict[int, float]] = {}  # kept once a term needs it
         if len(self.sections) <= self.EAGER_FACTS:
             for index in range(len(self.sections)):
                 self._facts_of(index)
@@ -334,9 +335,8 @@ class SearchIndex:
             if len(concept.variants) == 1 and concept.variants[0][1] == 1.0:
                 postings = self._postings[concept.variants[0][0]]
                 if restrict and len(postings) > common:
-                    for index, value in postings:
-                        if index in scores:
-                            scores[index] += value
+                    for index, value in self._within(concept.variants[0][0], scores):
+                        scores[index] += value
                 else:
                     for index, value in postings:
                         scores[index] += value
@@ -347,7 +347,7 @@ class SearchIndex:
                 postings = self._postings[term]
                 found = scores or best
                 if len(postings) > common and found and (rank >= 2 or weight < 1.0):
-                    postings = [(i, v) for i, v in postings if i in found]
+                    postings = self._within(term, found)
                 for index, value in postings:
                     value *= weight
                     if value > best.get(index, 0.0):
@@ -425,6 +425,17 @@ class SearchIndex:
                 asked_cover,
             )))
         return found_out
+
+    def _within(self, term: str, found: dict[int, float]) -> list[tuple[int, float]]:
+        """The postings of a common term in the sections already found, walking the shorter of
+        the two (a word in every tenth of 20,000 sections, against a few hundred found)."""
+        postings = self._postings[term]
+        if len(found) * 4 >= len(postings):  # a dict lookup costs about four list steps
+            return [(i, v) for i, v in postings if i in found]
+        values = self._posting_values.get(term)
+        if values is None:
+            values = self._posting_values[term] = dict(postings)
+        return [(i, values[i]) for i in found if i in values]
 
     def _asked_match(self, index: int, concept_mask: dict[str, int], cover_of: _IdeaCover
                      ) -> tuple[float, float]:
