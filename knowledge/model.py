@@ -56,55 +56,55 @@ ANSWER_FEATURES = ("score", "margin", "log_bm25", "coverage", "title_cover", "mi
                    "asked_cover", "asked_lead")
 MAX_MARGIN = 4.0  # a rank-score lead beyond this says nothing more
 
-# fitted by bench/fit_faq.py: 5-fold cross-validated accuracy 0.892,
+# fitted by bench/fit_faq.py: 5-fold cross-validated accuracy 0.890,
 # 0.895 on all 449 development questions it was fitted on
 RANK_WEIGHTS = (
-    1.1894,  # log_bm25
-    2.6687,  # bm25_ratio
-    1.6981,  # coverage
-    0.9587,  # title_cover
-    1.8559,  # pairs
-    0.0250,  # fits
-    0.0076,  # misfit
-    1.1548,  # agree
-    -0.1798,  # exception
-    0.6327,  # heading_set
-    0.6566,  # heading_sort
-    0.1921,  # length
-    -0.7396,  # generic
-    0.3113,  # document_cover
+    1.2162,  # log_bm25
+    3.0340,  # bm25_ratio
+    1.6879,  # coverage
+    0.9626,  # title_cover
+    1.7034,  # pairs
+    0.0574,  # fits
+    -0.0251,  # misfit
+    1.1363,  # agree
+    -0.2005,  # exception
+    0.6096,  # heading_set
+    0.6638,  # heading_sort
+    0.1885,  # length
+    -0.7283,  # generic
+    0.2957,  # document_cover
     0.0000,  # unknown
     0.0000,  # size
-    1.0891,  # sentence_cover
+    1.0322,  # sentence_cover
     0.0000,  # unknown_words
-    1.0283,  # sentence_fits
+    1.0068,  # sentence_fits
     0.0000,  # unknown_short
-    2.6894,  # asked_match
-    1.3627,  # asked_cover
+    2.5570,  # asked_match
+    1.2897,  # asked_cover
 )
-ANSWER_BIAS = -4.9304
+ANSWER_BIAS = -4.9824
 ANSWER_WEIGHTS = (
-    0.0939,  # score
-    0.2539,  # margin
-    0.5829,  # log_bm25
-    1.1415,  # coverage
-    0.1293,  # title_cover
-    -0.1193,  # misfit
-    0.3403,  # heading_set
-    -0.1736,  # document_cover
-    -0.7592,  # unknown
-    0.4484,  # size
-    0.4549,  # sentence_cover
-    -0.2298,  # unknown_words
-    0.4012,  # pairs
-    0.1408,  # agree
-    0.2850,  # sentence_fits
-    -1.2697,  # unknown_short
-    0.8979,  # coverage_lead
-    0.1910,  # title_lead
-    0.5899,  # asked_match
-    0.2685,  # asked_cover
-    0.6783,  # asked_lead
+    0.0979,  # score
+    0.2601,  # margin
+    0.5749,  # log_bm25
+    1.1440,  # coverage
+    0.1118,  # title_cover
+    -0.1150,  # misfit
+    0.3640,  # heading_set
+    -0.1764,  # document_cover
+    -0.7713,  # unknown
+    0.4464,  # size
+    0.4458,  # sentence_cover
+    -0.2400,  # unknown_words
+    0.4038,  # pairs
+    0.1377,  # agree
+    0.2793,  # sentence_fits
+    -1.2719,  # unknown_short
+    0.6856,  # coverage_lead
+    0.1906,  # title_lead
+    0.6150,  # asked_match
+    0.2780,  # asked_cover
+    0.6404,  # asked_lead
 )
 
 
