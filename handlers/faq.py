@@ -18,8 +18,11 @@ from knowledge.corpus import Section
 from knowledge.programme import format_date
 from knowledge.search import terms
 
-GREETING = re.compile(r"^\s*(hi|hello|hey|hiya|good (morning|afternoon|evening)|start|menu"
-                      r"|help( me)?( please)?)\b[\s!.,]*(there|bot)?[\s!.]*$", re.IGNORECASE)
+GREETING = re.compile(r"^\s*((hi|hello|hey|hiya|good (morning|afternoon|evening)|start|menu"
+                      r"|help( me)?( please)?)\b[\s!.,]*(there|bot)?[\s!.]*"
+                      # asking what the bot is gets the same introduction
+                      r"|(who|what) are you|what can you do|are you an? (real )?(person|human"
+                      r"|bot|robot)( or an? (person|human|bot|robot))?)[\s?!.]*$", re.IGNORECASE)
 NEXT_EVENT = re.compile(
     r"^(?!.*\b(my|our|peer|pair)\b.*\bsessions?\b)"  # a pair's own sessions are /sessions
     r"(.*\b(next|upcoming|coming up)\b.*\b(dev(elopment)?\s*days?|events?|orientation|launch)\b"
@@ -171,10 +174,10 @@ def cite_question(ctx: Context, args: str) -> list[Reply]:
                       "number.")]
     hits = [h for h in ctx.services.knowledge.search(words, limit=4)
             if h.section.document != TEAM_DOCUMENT]
-    # A wrong citation would teach the index a wrong phrasing: only a clear winner is taken
-    # at once; otherwise the team member chooses.
+    # A wrong citation would teach the index a wrong phrasing: only a sure, clear winner is
+    # taken at once; otherwise the team member chooses.
     confident = [h for h in hits if h.confidence >= ANSWER_THRESHOLD]
-    if len(confident) == 1 and hits[0] is confident[0]:
+    if len(confident) == 1 and hits[0] is confident[0] and hits[0].confidence >= SURE:
         return _cite(ctx, question, hits[0].section)
     if not hits:
         return [Reply(f"No section matches \u201c{words.strip()}\u201d. Try words from its "
