@@ -53,7 +53,8 @@ _BYE = r"bye|goodbye"
 _SMALL_TALK_CORE = rf"{_THANKS}|{_BYE}|ok|okay|great|cool|perfect|lovely|brilliant|fine"
 SMALL_TALK = re.compile(  # at least one core word, and nothing but small-talk words
     rf"^(?=.*\b({_SMALL_TALK_CORE})\b)\W*(({_SMALL_TALK_CORE}|you|very|much|so|a|lot|again"
-    r"|that[\u2019']?s|helpful|see|then|for|now|bot)\b[\s!.,]*)+$", re.IGNORECASE)
+    r"|that[\u2019']?s|that|this|it|was|is|really|helpful|useful|good|all|see|then|for|now"
+    r"|bot)\b[\s!.,]*)+$", re.IGNORECASE)
 
 
 THANKS = re.compile(rf"\b({_THANKS})\b", re.IGNORECASE)

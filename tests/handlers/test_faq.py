@@ -38,13 +38,12 @@ def test_choosing_a_suggested_section_answers_it(door: FrontDoor):
 
 
 def test_an_unsure_answer_puts_the_runners_up_one_tap_away(door: FrontDoor):
-    # The documents' wording is "expert peer"; this answers with the other role's section,
-    # unsure, so the right one must be offered beside it.
-    reply = door.send(AMIRA, "as the more experienced partner what am I supposed to bring "
-                             "to the pairing")[0]
+    # This answers, unsure, with the section on the peer challenge's scope (it names an
+    # independent chair), so the section on who is on the team must be offered beside it.
+    reply = door.send(AMIRA, "can we have a say in who sits on our peer team")[0]
     assert reply.text.endswith("Not quite it? Try:")
-    right = door.press(AMIRA, "What will be expected of me as an 'expert' peer")[0]
-    assert "expert peer" in right.text and "Source:" in right.text
+    right = door.press(AMIRA, "Who is on a peer challenge team")[0]
+    assert "Source:" in right.text and "Who is on a peer challenge team" in right.text
 
 
 def test_a_sure_answer_offers_no_alternatives(door: FrontDoor):
@@ -161,9 +160,11 @@ def test_choosing_from_the_cite_shortlist_links_that_section(door: FrontDoor, se
 
 
 def test_everyday_phrasings_reach_the_feature_not_the_documents(door: FrontDoor, services):
-    for greeting in ("Hello!", "help", "help me please", "menu"):
+    for greeting in ("Hello!", "help", "help me please", "menu", "are you a real person or a bot?",
+                     "who are you?", "what can you do"):
         assert door.text(AMIRA, greeting).startswith("I'm the SPS programme assistant."), greeting
-    assert door.text(AMIRA, "thanks!") == "You're welcome."
+    for thanks in ("thanks!", "thanks, that's really helpful", "cheers, that was useful"):
+        assert door.text(AMIRA, thanks) == "You're welcome.", thanks
     assert door.text(AMIRA, "ok great").startswith("Good.")
     assert "no expense claims" in door.text(AMIRA, "what's the status of my claim?")
     how = door.send(AMIRA, "how do I submit my claim?")[0]
