@@ -126,13 +126,17 @@ def words(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
 
-# Short forms people type for a word the documents spell out.
+# Short forms and text-speak people type for a word the documents spell out.
 SHORT_FORMS = {
     "intro": "introduction", "intros": "introductions", "info": "information",
     "rep": "representative", "reps": "representatives", "admin": "administration",
     "exec": "executive", "execs": "executives", "org": "organisation", "orgs": "organisations",
     "dept": "department", "govt": "government", "comms": "communications",
-    "approx": "approximately", "mgmt": "management",
+    "approx": "approximately", "mgmt": "management", "ppl": "people", "grp": "group",
+    "grps": "groups", "mtg": "meeting", "mtgs": "meetings", "wk": "week", "wks": "weeks",
+    "yr": "year", "yrs": "years", "hrs": "hours", "tmrw": "tomorrow",
+    "accom": "accommodation", "b4": "before", "shud": "should", "shld": "should",
+    "ur": "your", "u": "you", "r": "are", "pls": "please", "plz": "please",
 }
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.base import MAX_EXCERPT, KnowledgeBase
+from knowledge.base import MAX_EXCERPT, SURE, KnowledgeBase
 from knowledge.corpus import slugify
 
 DEV_SET = Path(__file__).with_name("faq_dev_set.jsonl")
@@ -54,6 +54,17 @@ BRIEFING = "peer-challenge-team-briefing/"
 ])
 def test_typos(kb, question, section):
     assert answered_id(kb, question) == section
+
+
+@pytest.mark.parametrize(("question", "section"), [
+    ("is accom paid 4 dev days", FAQ + "will-expenses-be-paid"),
+    ("how long shud the pairs exercise take in the focus grp",
+     BRIEFING + "opening-up-discussions"),
+])
+def test_text_speak_is_answered_surely(kb, question, section):
+    """Short forms count as the words they stand for, so no "Not quite it?" buttons."""
+    answer = kb.ask(question)
+    assert answer.sources[0].id == section and answer.score >= SURE
 
 
 @pytest.mark.parametrize(("question", "section"), [
