@@ -31,13 +31,13 @@ corpus up to EAGER_FACTS sections and on first use beyond that, which keeps buil
 from __future__ import annotations
 
 import gc
-import heapq
 import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
@@ -200,7 +200,6 @@ class SearchIndex:
             self._pairs.append(frozenset(zip(title, title[1:], strict=False))
                                | frozenset(zip(body, body[1:], strict=False)))
         self._sentence_index: dict[int, dict[str, tuple[int, ...]]] = {}
-        self._posting_values: dict[str, dict[int, float]] = {}  # kept once a term needs it
         if len(self.sections) <= self.EAGER_FACTS:
             for index in range(len(self.sections)):
                 self._facts_of(index)
@@ -219,10 +218,13 @@ class SearchIndex:
         self._length_prior = [math.log((n + 1) / (median + 1)) for n in body_lengths]
         # BM25 term weights are fixed per posting, so they are computed once here.
         norms = [self.K1 * (1 - self.B + self.B * length / average) for length in lengths]
-        self._postings: dict[str, list[tuple[int, float]]] = {
-            term: [(i, self._idf[term] * tf * (self.K1 + 1) / (tf + norms[i])) for i, tf in posts]
-            for term, posts in postings.items()
-        }
+        self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # sections, weights
+        for term, posts in postings.items():
+            idf = self._idf[term]
+            self._postings[term] = (
+                np.fromiter((i for i, _ in posts), dtype=np.int64, count=len(posts)),
+                np.fromiter((idf * tf * (self.K1 + 1) / (tf + norms[i]) for i, tf in posts),
+                            dtype=np.float64, count=len(posts)))
         self._spellings = spellings
         # Known spellings grouped by length, so a typo is compared with few candidates.
         self._by_length: dict[int, list[str]] = defaultdict(list)
@@ -327,37 +329,36 @@ class SearchIndex:
         if not concepts or total <= 0:
             return []
         unknown = sum(c.weight for c in concepts if not c.variants) / total
-        scores: dict[int, float] = defaultdict(float)
         # Rare ideas first. A long posting list of a synonym, or of any idea past the two rarest,
-        # only re-weighs the sections already found: this keeps 20,000 sections fast.
+        # only re-weighs the sections already found: this keeps 20,000 sections fast. Scores
+        # are one array over all sections (BM25 weights are positive: 0 means not found).
+        scores = np.zeros(len(self.sections))
+        scored = False
         common = max(self.COMMON_POSTINGS, len(self.sections) // 100)
         for rank, concept in enumerate(sorted(concepts, key=lambda c: -c.weight)):
             if not concept.variants:
                 continue
-            restrict = bool(scores) and rank >= 2
             if len(concept.variants) == 1 and concept.variants[0][1] == 1.0:
-                postings = self._postings[concept.variants[0][0]]
-                if restrict and len(postings) > common:
-                    for index, value in self._within(concept.variants[0][0], scores):
-                        scores[index] += value
-                else:
-                    for index, value in postings:
-                        scores[index] += value
+                where, value = self._postings[concept.variants[0][0]]
+                if scored and rank >= 2 and len(where) > common:
+                    kept = scores[where] > 0
+                    where, value = where[kept], value[kept]
+                scores[where] += value
+                scored = True
                 continue
             # A concept scores a section by its best variant, so a synonym never counts twice.
-            best: dict[int, float] = {}
+            best = np.zeros(len(self.sections))
             for term, weight in concept.variants:
-                postings = self._postings[term]
-                found = scores or best
-                if len(postings) > common and found and (rank >= 2 or weight < 1.0):
-                    postings = self._within(term, found)
-                for index, value in postings:
-                    value *= weight
-                    if value > best.get(index, 0.0):
-                        best[index] = value
-            for index, value in best.items():
-                scores[index] += value
-        if not scores:
+                where, value = self._postings[term]
+                found = scores if scored else best
+                if len(where) > common and (rank >= 2 or weight < 1.0) and found.any():
+                    kept = found[where] > 0
+                    where, value = where[kept], value[kept]
+                best[where] = np.maximum(best[where], value * weight)
+            scores += best
+            scored = scored or bool(best.any())
+        present = np.flatnonzero(scores)
+        if not len(present):
             return []
         folded = text.lower()
         wanted = [kind for kind, (question, _) in enumerate(QUESTION_TYPES)
@@ -367,9 +368,15 @@ class SearchIndex:
         negative = any(w in NEGATIONS for w in words(text))
         asks = _asks(text)
         query_terms = " ".join(sorted(c.term for c in concepts))
-        chosen = heapq.nlargest(shortlist or self.RESCORE, scores, key=scores.__getitem__)
-        top_bm25 = scores[chosen[0]] or 1.0
-        chosen = [index for index in chosen if scores[index] >= self.RESCORE_FLOOR * top_bm25]
+        wanted_count = min(shortlist or self.RESCORE, len(present))
+        if len(present) > wanted_count:
+            present = present[np.argpartition(scores[present], -wanted_count)[-wanted_count:]]
+        chosen_scores = sorted(zip(scores[present].tolist(), present.tolist(), strict=True),
+                               reverse=True)
+        top_bm25 = chosen_scores[0][0]
+        bm25 = {index: score for score, index in chosen_scores
+                if score >= self.RESCORE_FLOOR * top_bm25}
+        chosen = list(bm25)
         size = math.log1p(len(concepts))
         unknown_words = min(sum(1 for c in concepts if not c.variants), 3) / 3
         found_out = []
@@ -405,8 +412,8 @@ class SearchIndex:
             heading = self._title_text[index]
             asked_match, asked_cover = self._asked_match(index, concept_mask, cover_of)
             found_out.append((index, (
-                math.log1p(scores[index]),
-                scores[index] / top_bm25,
+                math.log1p(bm25[index]),
+                bm25[index] / top_bm25,
                 coverage,
                 title_cover,
                 min(pairs, 3) / 3,
@@ -429,17 +436,6 @@ class SearchIndex:
                 asked_cover,
             )))
         return found_out
-
-    def _within(self, term: str, found: dict[int, float]) -> list[tuple[int, float]]:
-        """The postings of a common term in the sections already found, walking the shorter of
-        the two (a word in every tenth of 20,000 sections, against a few hundred found)."""
-        postings = self._postings[term]
-        if len(found) * 4 >= len(postings):  # a dict lookup costs about four list steps
-            return [(i, v) for i, v in postings if i in found]
-        values = self._posting_values.get(term)
-        if values is None:
-            values = self._posting_values[term] = dict(postings)
-        return [(i, values[i]) for i in found if i in values]
 
     def _asked_match(self, index: int, concept_mask: dict[str, int], cover_of: _IdeaCover
                      ) -> tuple[float, float]:
