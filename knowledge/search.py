@@ -139,10 +139,11 @@ class SearchIndex:
         self._asked: list[tuple[frozenset[str], ...]] = []
         # Per section: term -> which of those phrasings (by position) hold it.
         self._asked_where: list[dict[str, tuple[int, ...]]] = []
-        # Per section: the fact types its text can supply and whether it states an exception.
-        # Regexes over every body are the slowest part of a big build, so a large corpus
-        # fills this on demand; a small one (the shipped corpus) up front.
-        self._facts: dict[int, tuple[frozenset[int], bool, tuple[frozenset[int], ...]]] = {}
+        # Per section and fact type, the sentences that supply it; and whether the section
+        # states an exception. Regexes over every body are the slowest part of a big build, so
+        # a large corpus fills these on demand; a small one (the shipped corpus) up front.
+        self._facts: dict[tuple[int, int], frozenset[int]] = {}  # see _fact_sentences
+        self._exceptions: dict[int, bool] = {}
         self._generic: list[bool] = []
         body_lengths: list[int] = []
         self._sequences: list[tuple[str, ...]] = []  # body terms, "" where a sentence ends
@@ -202,7 +203,9 @@ class SearchIndex:
         self._sentence_index: dict[int, dict[str, tuple[int, ...]]] = {}
         if len(self.sections) <= self.EAGER_FACTS:
             for index in range(len(self.sections)):
-                self._facts_of(index)
+                for kind in range(len(QUESTION_TYPES)):
+                    self._fact_sentences(index, kind)
+                self._states_exception(index)
                 self._where(index)
         count = max(len(self.sections), 1)
         average = sum(lengths) / count if lengths else 1.0
@@ -236,24 +239,30 @@ class SearchIndex:
             # of half a second in the middle of some question; frozen, the collector skips them.
             gc.freeze()
 
-    def _facts_of(self, index: int) -> tuple[frozenset[int], bool, tuple[frozenset[int], ...]]:
-        """The fact types (QUESTION_TYPES) the section text supplies, whether it states an
-        exception, and the fact types per sentence (aligned with its term sequence)."""
-        facts = self._facts.get(index)
-        if facts is None:
+    def _fact_sentences(self, index: int, kind: int) -> frozenset[int]:
+        """The sentences of the section (aligned with its term sequence) that supply fact type
+        `kind` (QUESTION_TYPES); worked out when first asked for, as most questions ask for
+        none and the regular expressions are the slow part of reading a long section."""
+        found = self._facts.get((index, kind))
+        if found is None:
             text = self.sections[index].text
-            kinds = frozenset(kind for kind, (_, answer) in enumerate(QUESTION_TYPES)
-                              if answer.search(text))
-            parts = _SENTENCE_BREAK.split(text) if kinds else []
-            if len(parts) == self._sequences[index].count("") + 1:
-                per_sentence = tuple(frozenset(kind for kind in kinds
-                                               if QUESTION_TYPES[kind][1].search(part))
-                                     for part in parts)
+            answer = QUESTION_TYPES[kind][1]
+            sentences = self._sequences[index].count("") + 1
+            parts = _SENTENCE_BREAK.split(text) if answer.search(text) else None
+            if parts is None:
+                found = frozenset()
+            elif len(parts) == sentences:
+                found = frozenset(n for n, part in enumerate(parts) if answer.search(part))
             else:  # folding moved a sentence end: fall back to the whole section
-                per_sentence = (kinds,) * (self._sequences[index].count("") + 1)
-            facts = (kinds, _NEGATIVE_TEXT.search(text) is not None, per_sentence)
-            self._facts[index] = facts
-        return facts
+                found = frozenset(range(sentences))
+            self._facts[index, kind] = found
+        return found
+
+    def _states_exception(self, index: int) -> bool:
+        known = self._exceptions.get(index)
+        if known is None:
+            known = self._exceptions[index] = bool(_NEGATIVE_TEXT.search(self.sections[index].text))
+        return known
 
     def idf(self, term: str) -> float:
         return self._idf.get(term, self._max_idf)
@@ -401,11 +410,10 @@ class SearchIndex:
             coverage /= total
             sentence_cover, sentence = self._sentence_cover(index, concept_mask, cover_of)
             pairs = len(query_pairs & self._pairs[index])
-            supplies, states_exception, per_sentence = self._facts_of(index)
-            fits = sum(1 for kind in wanted if kind in supplies)
+            supplied = [self._fact_sentences(index, kind) for kind in wanted]
+            fits = sum(1 for sentences in supplied if sentences)
             # The asked-for fact in the very sentence that matches the question best.
-            sentence_fits = 1.0 if wanted and not per_sentence[sentence].isdisjoint(wanted) \
-                else 0.0
+            sentence_fits = 1.0 if any(sentence in sentences for sentences in supplied) else 0.0
             # A heading that is itself a question agrees or disagrees on what is asked.
             title_asks = self._title_asks[index]
             agree = 0.0 if not asks or not title_asks else 1.0 if asks & title_asks else -1.0
@@ -420,7 +428,7 @@ class SearchIndex:
                 fits / len(wanted) if wanted else 0.0,
                 1.0 if wanted and not fits else 0.0,
                 agree,
-                1.0 if negative and states_exception else 0.0,
+                1.0 if negative and self._states_exception(index) else 0.0,
                 fuzz.token_set_ratio(query_terms, heading) / 100 if heading else 0.0,
                 fuzz.token_sort_ratio(query_terms, heading) / 100 if heading else 0.0,
                 self._length_prior[index],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from knowledge.corpus import Section
-from knowledge.search import SearchIndex
+from knowledge.search import QUESTION_TYPES, SearchIndex
 from knowledge.terms import british, normalise_term, rewrite, stem, terms
 
 
@@ -159,13 +159,17 @@ def test_large_corpus_fills_section_facts_on_demand():
     many = [Section(f"d/{n}", "Doc", "d.txt", f"Heading {n}", f"Text number {n}. It costs £{n}.")
             for n in range(30)]
     small = SearchIndex(many)
-    assert len(small._facts) == 30  # a small corpus: filled at build
+    assert len(small._facts) == 30 * len(QUESTION_TYPES)  # a small corpus: filled at build
     SearchIndex.EAGER_FACTS, saved = 10, SearchIndex.EAGER_FACTS
     try:
         lazy = SearchIndex(many)
         assert lazy._facts == {}
-        assert lazy.search("how much does number 7 cost", limit=1)
-        assert lazy._facts  # filled for the shortlisted sections only
+        assert lazy.search("number 7", limit=1)
+        assert lazy._facts == {}  # a question that asks for no fact type reads none
+        assert lazy.search("how much does number 7 cost", limit=1)[0].section.id == "d/7"
+        # only the asked-for type ("how much": a £ amount), for the shortlisted sections only
+        assert {kind for _, kind in lazy._facts} == {0}
+        assert 0 < len(lazy._facts) <= SearchIndex.RESCORE
     finally:
         SearchIndex.EAGER_FACTS = saved
 
