@@ -59,52 +59,52 @@ MAX_MARGIN = 4.0  # a rank-score lead beyond this says nothing more
 # fitted by bench/fit_faq.py: 5-fold cross-validated accuracy 0.890,
 # 0.895 on all 449 development questions it was fitted on
 RANK_WEIGHTS = (
-    1.2162,  # log_bm25
-    3.0340,  # bm25_ratio
-    1.6879,  # coverage
-    0.9626,  # title_cover
-    1.7034,  # pairs
-    0.0574,  # fits
-    -0.0251,  # misfit
+    1.2156,  # log_bm25
+    3.0354,  # bm25_ratio
+    1.6844,  # coverage
+    0.9619,  # title_cover
+    1.7081,  # pairs
+    0.0569,  # fits
+    -0.0248,  # misfit
     1.1363,  # agree
-    -0.2005,  # exception
-    0.6096,  # heading_set
-    0.6638,  # heading_sort
-    0.1885,  # length
+    -0.2130,  # exception
+    0.6068,  # heading_set
+    0.6575,  # heading_sort
+    0.1872,  # length
     -0.7283,  # generic
-    0.2957,  # document_cover
+    0.2918,  # document_cover
     0.0000,  # unknown
     0.0000,  # size
-    1.0322,  # sentence_cover
+    1.0327,  # sentence_cover
     0.0000,  # unknown_words
-    1.0068,  # sentence_fits
+    1.0090,  # sentence_fits
     0.0000,  # unknown_short
-    2.5570,  # asked_match
-    1.2897,  # asked_cover
+    2.5627,  # asked_match
+    1.2947,  # asked_cover
 )
-ANSWER_BIAS = -4.9824
+ANSWER_BIAS = -4.9814
 ANSWER_WEIGHTS = (
-    0.0979,  # score
-    0.2601,  # margin
-    0.5749,  # log_bm25
-    1.1440,  # coverage
-    0.1118,  # title_cover
-    -0.1150,  # misfit
-    0.3640,  # heading_set
-    -0.1764,  # document_cover
-    -0.7713,  # unknown
-    0.4464,  # size
-    0.4458,  # sentence_cover
-    -0.2400,  # unknown_words
-    0.4038,  # pairs
+    0.0978,  # score
+    0.2603,  # margin
+    0.5744,  # log_bm25
+    1.1420,  # coverage
+    0.1116,  # title_cover
+    -0.1152,  # misfit
+    0.3644,  # heading_set
+    -0.1763,  # document_cover
+    -0.7719,  # unknown
+    0.4467,  # size
+    0.4460,  # sentence_cover
+    -0.2405,  # unknown_words
+    0.4039,  # pairs
     0.1377,  # agree
-    0.2793,  # sentence_fits
-    -1.2719,  # unknown_short
+    0.2792,  # sentence_fits
+    -1.2728,  # unknown_short
     0.6856,  # coverage_lead
-    0.1906,  # title_lead
-    0.6150,  # asked_match
-    0.2780,  # asked_cover
-    0.6404,  # asked_lead
+    0.1901,  # title_lead
+    0.6173,  # asked_match
+    0.2779,  # asked_cover
+    0.6407,  # asked_lead
 )
 
 

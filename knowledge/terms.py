@@ -188,7 +188,7 @@ RELATED_GROUPS = [
     "duration long length",
     "start begin commence commences",
     "end finish final last conclude",
-    "agree agreed arrange arranged schedule scheduled fix",
+    "agree agreed arrange arranged schedule scheduled fix book booked booking",
     "required essential compulsory mandatory obligatory",
     "problem issue difficulty",
     "complex thorny difficult tricky hard challenging",
