@@ -51,10 +51,10 @@ from knowledge.terms import (
     RELATED,
     RELATED_WEIGHT,
     STOPWORDS,
-    british,
     fold,
     normalise_term,
     rewritten_words,
+    standard_spelling,
     terms,
     words,
 )
@@ -311,7 +311,7 @@ class SearchIndex:
             term = normalise_term(word)
             if word in STOPWORDS or term in STOPWORDS:
                 continue
-            if term not in self._postings and british(word) not in self._spellings:
+            if term not in self._postings and standard_spelling(word) not in self._spellings:
                 repaired = self.correct(word)
                 if repaired is not None:
                     if repaired in STOPWORDS:

@@ -140,7 +140,8 @@ SHORT_FORMS = {
 }
 
 
-def british(word: str) -> str:
+def standard_spelling(word: str) -> str:
+    """The British spelling of a word, or the word a short form stands for."""
     if word in SPELLINGS:
         return SPELLINGS[word]
     if word in SHORT_FORMS:
@@ -157,8 +158,9 @@ STEM_EXCEPTIONS = {"accommodation": "accommodation", "accommodations": "accommod
 
 @lru_cache(maxsize=131072)
 def normalise_term(word: str) -> str:
-    """One canonical form per word: British spelling, then the Porter stem."""
-    word = british(word)
+    """One canonical form per word: standard (British, spelled-out) spelling, then the Porter
+    stem."""
+    word = standard_spelling(word)
     return STEM_EXCEPTIONS.get(word) or stem(word)
 
 

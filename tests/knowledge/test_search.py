@@ -6,7 +6,7 @@ import pytest
 
 from knowledge.corpus import Section
 from knowledge.search import QUESTION_TYPES, SearchIndex
-from knowledge.terms import british, normalise_term, rewrite, stem, terms
+from knowledge.terms import normalise_term, rewrite, standard_spelling, stem, terms
 
 
 @pytest.mark.parametrize(("word", "expected"), [
@@ -24,9 +24,9 @@ def test_inflections_share_a_stem():
 
 
 def test_american_spellings_become_british():
-    assert british("organization") == "organisation"
-    assert british("analyze") == "analyse"
-    assert british("program") == "programme"
+    assert standard_spelling("organization") == "organisation"
+    assert standard_spelling("analyze") == "analyse"
+    assert standard_spelling("program") == "programme"
     assert normalise_term("prioritize") == normalise_term("prioritise")
     assert normalise_term("behavior") == normalise_term("behaviour")
 
