@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from knowledge.base import KnowledgeBase  # noqa: E402
-from knowledge.corpus import Section, load_corpus, slugify  # noqa: E402
+from knowledge.corpus import Section, load_corpus  # noqa: E402
 from knowledge.terms import words  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -34,12 +34,6 @@ import fit_faq  # noqa: E402
 
 DEV_SET = ROOT / "tests" / "knowledge" / "faq_dev_set.jsonl"
 BLIND_SET = ROOT / "tests" / "knowledge" / "faq_blind_set.jsonl"
-
-
-def expected_id(row: dict) -> str | None:
-    if row["document"] is None:
-        return None
-    return f"{slugify(row['document'])}/{slugify(row['section'])}"
 
 
 def half(row: dict) -> str:
@@ -51,29 +45,24 @@ def writer(row: dict) -> str:
     return f"writer {row['set']}"
 
 
-def read_set(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
-
-
 def accuracy(kb: KnowledgeBase, rows: list[dict], part: Callable[[dict], str]) -> None:
     """Overall, answered and refused accuracy, per part of the set and per question style."""
     right: Counter[str] = Counter()
     total: Counter[str] = Counter()
     styles: set[str] = set()
+    parts: set[str] = set()
     for row in rows:
         answer = kb.ask(row["question"])
         got = answer.sources[0].id if answer.answered else None
-        expected = expected_id(row)
+        expected = fit_faq.expected_id(row)
         kind = "refused" if expected is None else "answered"
         good = got == expected
         styles.add(row["style"])
+        parts.add(part(row))
         for key in (row["style"], kind, part(row), "overall"):
             right[key] += good
             total[key] += 1
-    for key in ("overall", "answered", "refused", *sorted(k for k in total if k not in styles
-                                                          and k not in ("overall", "answered",
-                                                                        "refused"))):
+    for key in ("overall", "answered", "refused", *sorted(parts)):
         print(f"  {key:<11} {right[key] / total[key]:.3f}  ({right[key]}/{total[key]})")
     print("  per style:")
     for style in sorted(styles):
@@ -136,7 +125,7 @@ def cli_wall_time(questions: list[str]) -> None:
 
 
 def main() -> None:
-    rows = read_set(DEV_SET)
+    rows = fit_faq.read_set(DEV_SET)
     questions = [row["question"] for row in rows]
 
     start = time.perf_counter()
@@ -146,7 +135,7 @@ def main() -> None:
     print("accuracy on the development set:")
     accuracy(kb, rows, half)
     print("accuracy on the blind set (written from the documents alone, never fitted on):")
-    accuracy(kb, read_set(BLIND_SET), writer)
+    accuracy(kb, fit_faq.read_set(BLIND_SET), writer)
     print("latency:")
     latency(kb, questions, "shipped corpus")
 

@@ -179,10 +179,14 @@ def cross_validate(data: list[dict], verbose: bool = True) -> float:
     return mean
 
 
-def load_data() -> list[dict]:
-    rows = [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines()
+def read_set(path: Path) -> list[dict]:
+    """A question set: one JSON object per line (question, document, section, style)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip()]
-    return collect(KnowledgeBase.load(), rows)
+
+
+def load_data() -> list[dict]:
+    return collect(KnowledgeBase.load(), read_set(DEV_SET))
 
 
 def main() -> None:

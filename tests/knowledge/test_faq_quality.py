@@ -23,6 +23,11 @@ def kb(knowledge: KnowledgeBase) -> KnowledgeBase:
     return knowledge
 
 
+def read_set(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+
+
 def expected(row):
     if row["document"] is None:
         return None
@@ -37,8 +42,7 @@ def answered_id(kb, question):
 @pytest.mark.parametrize(("question_set", "floor"), [(DEV_SET, ACCURACY_FLOOR),
                                                      (BLIND_SET, BLIND_FLOOR)])
 def test_accuracy_floor(kb, question_set, floor):
-    rows = [json.loads(line) for line in question_set.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
+    rows = read_set(question_set)
     right = sum(answered_id(kb, row["question"]) == expected(row) for row in rows)
     assert right / len(rows) >= floor
 
@@ -137,8 +141,8 @@ def test_long_section_excerpt_keeps_the_relevant_sentence(kb):
 
 
 def test_every_dev_answer_fits_a_chat_message(kb):
-    for line in DEV_SET.read_text(encoding="utf-8").splitlines():
-        answer = kb.ask(json.loads(line)["question"])
+    for row in read_set(DEV_SET):
+        answer = kb.ask(row["question"])
         assert len(answer.excerpt) <= MAX_EXCERPT
 
 
@@ -146,6 +150,5 @@ def test_every_dev_answer_fits_a_chat_message(kb):
 def test_every_expected_section_exists(kb, question_set):
     """A renamed heading must not quietly turn its questions into wrong answers."""
     ids = {section.id for section in kb.sections}
-    rows = [json.loads(line) for line in question_set.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
+    rows = read_set(question_set)
     assert {expected(row) for row in rows} - {None} <= ids
