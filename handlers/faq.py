@@ -176,8 +176,8 @@ def cite_question(ctx: Context, args: str) -> list[Reply]:
             if h.section.document != TEAM_DOCUMENT]
     # A wrong citation would teach the index a wrong phrasing: only a sure, clear winner is
     # taken at once; otherwise the team member chooses.
-    confident = [h for h in hits if h.confidence >= ANSWER_THRESHOLD]
-    if len(confident) == 1 and hits[0] is confident[0] and hits[0].confidence >= SURE:
+    if hits and hits[0].confidence >= SURE and all(h.confidence < ANSWER_THRESHOLD
+                                                   for h in hits[1:]):
         return _cite(ctx, question, hits[0].section)
     if not hits:
         return [Reply(f"No section matches \u201c{words.strip()}\u201d. Try words from its "
