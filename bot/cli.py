@@ -159,8 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     knowledge_cmds = knowledge.add_subparsers(dest="action", metavar="ACTION", required=True)
     knowledge_cmds.add_parser("check", help="report what is indexed and any problem"
                               ).set_defaults(run=cmd_knowledge_check)
-    knowledge_cmds.add_parser("unanswered", help="questions the documents did not answer, "
-                              "most frequent first").set_defaults(run=cmd_knowledge_unanswered)
+    knowledge_cmds.add_parser("unanswered", help="questions the documents did not answer "
+                              "(or answered unsurely), most frequent first"
+                              ).set_defaults(run=cmd_knowledge_unanswered)
     return parser
 
 
@@ -638,15 +639,17 @@ def cmd_knowledge_unanswered(args: argparse.Namespace) -> int:
     with app.services.uow() as db:
         rows = db.execute(
             select(UnansweredQuestion.normalised, func.count(), func.max(UnansweredQuestion.text),
-                   func.max(UnansweredQuestion.asked_at), func.count(UnansweredQuestion.answer_id))
+                   func.max(UnansweredQuestion.asked_at), func.count(UnansweredQuestion.answer_id),
+                   func.count(UnansweredQuestion.unsure_section_id))
             .group_by(UnansweredQuestion.normalised)
             .order_by(func.count().desc(), func.max(UnansweredQuestion.asked_at).desc())
         ).all()
     if not rows:
         print("No unanswered questions.")
     zone = app.services.programme.timezone
-    for _key, count, text, last, answered in rows:
-        state = "answered" if answered else "open"
+    for _key, count, text, last, answered, unsure in rows:
+        # "unsure": every time it was asked, the bot answered it without confidence
+        state = "answered" if answered else "unsure answer" if unsure == count else "open"
         print(f"{count:>4} x  {text}  (last {last.astimezone(zone):%d/%m/%Y}, {state})")
     return 0
 

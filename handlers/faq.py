@@ -48,9 +48,13 @@ def ask(ctx: Context, question: str) -> list[Reply]:
         return [Reply("What would you like to know? For example: /ask will expenses be paid?")]
     refresh_team_answers(ctx)
     answer = ctx.services.knowledge.ask(question)
-    if answer.answered:
+    if not answer.answered:
+        return [fallback_reply(ctx, answer, record_unanswered(ctx, question))]
+    if not answer.unsure:
         return [answer_reply(ctx, answer, question)]
-    return [fallback_reply(ctx, answer, record_unanswered(ctx, question))]
+    # Unsure: kept for the team like an unanswered question, and the asker can pass it on.
+    asked = record_unanswered(ctx, question, unsure_section_id=answer.sources[0].id)
+    return [answer_reply(ctx, answer, question, escalate_id=asked)]
 
 
 def answer_aside(ctx: Context, text: str) -> list[Reply] | None:
@@ -61,20 +65,25 @@ def answer_aside(ctx: Context, text: str) -> list[Reply] | None:
         return None
     refresh_team_answers(ctx)
     answer = ctx.services.knowledge.ask(text)
-    if not answer.answered or answer.score < SURE:
+    if not answer.answered or answer.unsure:
         return None
     return [replace(answer_reply(ctx, answer, text), choices=())]  # no new form offered mid-form
 
 
-def answer_reply(ctx: Context, answer: Answer, question: str) -> Reply:
+def answer_reply(ctx: Context, answer: Answer, question: str,
+                 escalate_id: int | None = None) -> Reply:
+    """The excerpt and its source; an unsure answer (`escalate_id`, the recorded question)
+    puts the close runners-up and the programme team one tap away."""
     section = answer.sources[0]
-    offers: tuple[Choice, ...] = ()
+    choices: list[Choice] = []
     if ctx.participant is not None:
-        offers = tuple(choice for pattern, choice in OFFERS if pattern.search(question))
+        choices += [choice for pattern, choice in OFFERS if pattern.search(question)]
     text = f"{answer.excerpt}\n\n{citation(section)}"
-    if answer.suggestions:  # an unsure answer: the close runners-up are one tap away
-        text += "\nNot quite it? Try:"
-    return Reply(text, choices=offers + tuple(map(section_choice, answer.suggestions)))
+    if escalate_id is not None:
+        text += "\nNot quite it? Try:" if answer.suggestions else "\nNot quite it?"
+        choices += map(section_choice, answer.suggestions)
+        choices.append(escalate_choice(escalate_id))
+    return Reply(text, choices=tuple(choices))
 
 
 def section_choice(section: Section) -> Choice:
@@ -86,8 +95,7 @@ def citation(section: Section) -> str:
 
 
 def fallback_reply(ctx: Context, answer: Answer, question_id: int) -> Reply:
-    choices = list(map(section_choice, answer.suggestions))
-    choices.append(Choice("Ask the programme team", "faq.escalate", str(question_id)))
+    choices = [*map(section_choice, answer.suggestions), escalate_choice(question_id)]
     lead = "I couldn't find that in the programme documents."
     if answer.suggestions:
         lead += " Did you mean one of these?"
@@ -95,9 +103,15 @@ def fallback_reply(ctx: Context, answer: Answer, question_id: int) -> Reply:
                  choices=tuple(choices))
 
 
-def record_unanswered(ctx: Context, question: str) -> int:
+def escalate_choice(question_id: int) -> Choice:
+    return Choice("Ask the programme team", "faq.escalate", str(question_id))
+
+
+def record_unanswered(ctx: Context, question: str, unsure_section_id: str | None = None
+                      ) -> int:
     row = UnansweredQuestion(
         text=question[:1000],
+        unsure_section_id=unsure_section_id,
         normalised=" ".join(sorted(set(terms(question))))[:500],
         asked_at=ctx.now,
         platform=ctx.msg.platform,
@@ -140,11 +154,15 @@ def escalate(ctx: Context, value: str) -> list[Reply]:
     if question.sent_to_team_at is not None:
         return [Reply("The programme team already has that question.")]
     question.sent_to_team_at = ctx.now
+    guessed = question.unsure_section_id and ctx.services.knowledge.section(
+        question.unsure_section_id)
+    guess = (f"I answered from \u201c{guessed.title}\u201d ({guessed.document}) but was not "
+             f"sure.\n" if guessed else "")
     team = ctx.db.scalars(select(Participant).where(Participant.role == "programme_team"))
     for member in team:
         ctx.notify(member, f"Question #{question.id} from a participant:\n\u201c{question.text}"
-                   f"\u201d\nReply with /answer {question.id} YOUR ANSWER, or, if the documents "
-                   f"answer it, /cite {question.id} WORDS FROM THE SECTION HEADING",
+                   f"\u201d\n{guess}Reply with /answer {question.id} YOUR ANSWER, or, if the "
+                   f"documents answer it, /cite {question.id} WORDS FROM THE SECTION HEADING",
                    kind="team_question", key=f"question:{question.id}:to:{member.id}")
     return [Reply("I've passed your question to the programme team. I'll send you their "
                   "answer here.")]

@@ -46,6 +46,11 @@ class Answer:
     # Sections to offer: "did you mean" for a fallback, the runners-up for an unsure answer.
     suggestions: list[Section] = field(default_factory=list)
 
+    @property
+    def unsure(self) -> bool:
+        """Answered, but below SURE: right too rarely to stand without alternatives."""
+        return self.answered and self.score < SURE
+
 
 class KnowledgeBase:
     def __init__(self, sections: Iterable[Section], parents: dict[str, str] | None = None,
@@ -113,10 +118,12 @@ class KnowledgeBase:
         hits = self.search(question, limit=4)
         if hits and hits[0].confidence >= ANSWER_THRESHOLD:
             top = hits[0]
-            runners_up = [h.section for h in hits[1:3] if h.confidence >= SUGGESTION_THRESHOLD
-                          ] if top.confidence < SURE else []
-            return Answer(True, excerpt(top.section, question), [top.section],
-                          round(top.confidence, 3), runners_up)
+            answer = Answer(True, excerpt(top.section, question), [top.section],
+                            round(top.confidence, 3))
+            if not answer.unsure:
+                return answer
+            return replace(answer, suggestions=[h.section for h in hits[1:3]
+                                                if h.confidence >= SUGGESTION_THRESHOLD])
         suggestions = [h.section for h in hits if h.confidence >= SUGGESTION_THRESHOLD][:3]
         score = round(hits[0].confidence, 3) if hits else 0.0
         return Answer(False, "", [], score, suggestions)

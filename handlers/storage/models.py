@@ -149,7 +149,8 @@ class OutboxMessage(Base):
 
 
 class UnansweredQuestion(Base):
-    """A question the documents could not answer, kept for the programme team."""
+    """A question the documents could not answer, or answered only unsurely, kept for the
+    programme team."""
 
     __tablename__ = "unanswered_questions"
 
@@ -163,6 +164,8 @@ class UnansweredQuestion(Base):
     asker_chat_id: Mapped[str | None] = mapped_column(String(200))
     sent_to_team_at: Mapped[dt.datetime | None]
     answer_id: Mapped[int | None] = mapped_column(ForeignKey("team_answers.id"))
+    # The section an unsure answer gave; None when the bot fell back.
+    unsure_section_id: Mapped[str | None] = mapped_column(String(200))
 
 
 class PeerSession(Base):

@@ -42,14 +42,32 @@ def test_an_unsure_answer_puts_the_runners_up_one_tap_away(door: FrontDoor):
     # independent chair), so the section on who is on the team must be offered beside it.
     reply = door.send(AMIRA, "can we have a say in who sits on our peer team")[0]
     assert reply.text.endswith("Not quite it? Try:")
+    assert reply.choices[-1].label == "Ask the programme team"
     right = door.press(AMIRA, "Who is on a peer challenge team")[0]
     assert "Source:" in right.text and "Who is on a peer challenge team" in right.text
 
 
-def test_a_sure_answer_offers_no_alternatives(door: FrontDoor):
+def test_an_unsure_answer_can_go_to_the_programme_team_with_the_guess(door: FrontDoor,
+                                                                     services):
+    door.text(GARETH, "/whoami")
+    door.send(AMIRA, "can we have a say in who sits on our peer team")
+    assert "passed your question" in door.press(AMIRA, "Ask the programme team")[0].text
+    with services.uow() as db:
+        to_team = db.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == "team_question")).one()
+        asked = db.scalars(select(UnansweredQuestion)).one()
+    assert asked.unsure_section_id == "peer-challenge-team-briefing/the-scope-and-purpose-of-" \
+                                      "the-peer-challenge"
+    assert "I answered from \u201cThe scope and purpose of the peer challenge\u201d" in to_team.text
+    assert f"/answer {asked.id}" in to_team.text
+
+
+def test_a_sure_answer_offers_no_alternatives(door: FrontDoor, services):
     reply = door.send(AMIRA, "will expenses be paid?")[0]
     assert "Not quite it?" not in reply.text
     assert [c.label for c in reply.choices] == ["Start a claim"]
+    with services.uow() as db:  # nor is it kept as a question for the team
+        assert db.scalars(select(UnansweredQuestion)).all() == []
 
 
 def test_a_question_about_an_action_offers_it(door: FrontDoor):
