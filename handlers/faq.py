@@ -26,7 +26,8 @@ GREETING = re.compile(r"^\s*((hi|hello|hey|hiya|good (morning|afternoon|evening)
 NEXT_EVENT = re.compile(
     r"^(?!.*\b(my|our|peer|pair)\b.*\bsessions?\b)"  # a pair's own sessions are /sessions
     r"(.*\b(next|upcoming|coming up)\b.*\b(dev(elopment)?\s*days?|events?|orientation|launch)\b"
-    r"|.*\b(when|where)('s| is| are)?\b.*\bnext\b)",
+    # "where's the next one?" but not "when is the next pay rise?" nor "...agree next steps"
+    r"|\W*(when|where)('s|\s+is|\s+are)?\s+(the\s+)?next(\s+one)?\W*$)",
     re.IGNORECASE,
 )
 # A message that reads as a question: it ends in "?" or opens with a question word.

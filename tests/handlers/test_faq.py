@@ -81,6 +81,11 @@ def test_next_development_day_comes_from_the_configuration(door: FrontDoor, cloc
     clock.set(clock.now().replace(month=3, day=19))
     reply = door.text(AMIRA, "where is the next development day?")
     assert "Development day 2: Wednesday 8 July 2015, The Met Hotel, Leeds" in reply
+    assert "Development day 2" in door.text(AMIRA, "where's the next one?")
+    # "next" about something else is a question for the documents, not the calendar
+    for other in ("when is the next pay rise for consultants?",
+                  "our leaders can't agree on where to go next, is there help for that?"):
+        assert "Development day" not in door.text(AMIRA, other), other
 
 
 def test_who_my_partner_is_comes_from_the_pairing_and_stays_private(door: FrontDoor):
