@@ -1,5 +1,5 @@
 """FAQ quality and speed: accuracy on the development questions and on the blind questions
-(tests/knowledge/faq_blind_set.jsonl: two writers who saw only the documents, not the
+(tests/knowledge/faq_blind_set.jsonl: three writers who saw only the documents, not the
 development set or the code; the model is never fitted on them), per-question latency on the
 shipped corpus and on a synthetic 1,000-document corpus, index build times, the wall time
 of `sps-bot ask --json` answering 200 questions in one process, and the 5-fold

@@ -12,10 +12,10 @@ from knowledge.corpus import slugify
 
 DEV_SET = Path(__file__).with_name("faq_dev_set.jsonl")
 ACCURACY_FLOOR = 0.88  # achieved 0.895 on 449 questions (5-fold cross-validated 0.890)
-# Written from the documents alone by two writers who saw neither the development set nor the
+# Written from the documents alone by three writers who saw neither the development set nor the
 # code, and never fitted on: the nearest thing to the questions real participants will type.
 BLIND_SET = Path(__file__).with_name("faq_blind_set.jsonl")
-BLIND_FLOOR = 0.73  # achieved 0.750 on 523 questions
+BLIND_FLOOR = 0.75  # achieved 0.768 on 783 questions (writer C, added last, 0.804)
 
 
 @pytest.fixture(scope="module")
