@@ -155,16 +155,24 @@ def escalate(ctx: Context, value: str) -> list[Reply]:
     if question.sent_to_team_at is not None:
         return [Reply("The programme team already has that question.")]
     question.sent_to_team_at = ctx.now
-    guessed = question.unsure_section_id and ctx.services.knowledge.section(
-        question.unsure_section_id)
-    guess = (f"I answered from \u201c{guessed.title}\u201d ({guessed.document}) but was not "
-             f"sure.\n" if guessed else "")
+    guessed = (ctx.services.knowledge.section(question.unsure_section_id)
+               if question.unsure_section_id else None)
+    guess, confirm = "", ()
+    if guessed is not None:
+        guess = (f"I answered from \u201c{guessed.title}\u201d ({guessed.document}) but was "
+                 "not sure.\n")
+        if guessed.document != TEAM_DOCUMENT:  # only a document section takes a phrasing
+            # One tap confirms the guess, as /cite would: the asker hears it was right and
+            # the next person asking this way is answered surely.
+            confirm = (Choice("That section answers it", "faq.cite",
+                              f"{question.id}:{guessed.key}"),)
     team = ctx.db.scalars(select(Participant).where(Participant.role == "programme_team"))
     for member in team:
         ctx.notify(member, f"Question #{question.id} from a participant:\n\u201c{question.text}"
                    f"\u201d\n{guess}Reply with /answer {question.id} YOUR ANSWER, or, if the "
                    f"documents answer it, /cite {question.id} WORDS FROM THE SECTION HEADING",
-                   kind="team_question", key=f"question:{question.id}:to:{member.id}")
+                   kind="team_question", key=f"question:{question.id}:to:{member.id}",
+                   choices=confirm)
     return [Reply("I've passed your question to the programme team. I'll send you their "
                   "answer here.")]
 
@@ -175,6 +183,8 @@ def answer_question(ctx: Context, args: str) -> list[Reply]:
     question = _question(ctx, number)
     if question is None or not text.strip():
         return [Reply("Use /answer N YOUR ANSWER, where N is the question number.")]
+    if (answered := _answered_already(ctx, question)) is not None:
+        return answered
     answer = _close(ctx, question, TeamAnswer(answer=text.strip()),
                     lambda asked: f"The programme team answered your question "
                                   f"\u201c{asked}\u201d:\n{text.strip()}")
@@ -191,6 +201,8 @@ def cite_question(ctx: Context, args: str) -> list[Reply]:
     if question is None or not words.strip():
         return [Reply("Use /cite N WORDS FROM THE SECTION HEADING, where N is the question "
                       "number.")]
+    if (answered := _answered_already(ctx, question)) is not None:
+        return answered
     hits = [h for h in ctx.services.knowledge.search(words, limit=4)
             if h.section.document != TEAM_DOCUMENT]
     # A wrong citation would teach the index a wrong phrasing: only a sure, clear winner is
@@ -213,7 +225,16 @@ def cite_chosen(ctx: Context, value: str) -> list[Reply]:
     section = ctx.services.knowledge.section(key)
     if question is None or section is None:
         return [Reply("That question or section is no longer there. Please use /cite again.")]
-    return _cite(ctx, question, section)
+    return _answered_already(ctx, question) or _cite(ctx, question, section)
+
+
+def _answered_already(ctx: Context, question: UnansweredQuestion) -> list[Reply] | None:
+    """A question has one live answer: a second tap, or a second team member, is told so."""
+    answer = ctx.db.get(TeamAnswer, question.answer_id) if question.answer_id else None
+    if answer is None or answer.withdrawn_at is not None:
+        return None
+    return [Reply(f"Question #{question.id} is already answered (answer #{answer.id}). To "
+                  f"replace that answer, /withdraw {answer.id} first.")]
 
 
 def _cite(ctx: Context, question: UnansweredQuestion, section: Section) -> list[Reply]:

@@ -62,6 +62,36 @@ def test_an_unsure_answer_can_go_to_the_programme_team_with_the_guess(door: Fron
     assert f"/answer {asked.id}" in to_team.text
 
 
+def test_the_team_confirms_a_right_guess_with_one_tap(door: FrontDoor, services):
+    asked = "who decides when our peer meetings happen"
+    door.text(GARETH, "/whoami")
+    assert "Not quite it?" in door.text(AMIRA, asked)  # answered rightly, but unsure
+    door.press(AMIRA, "Ask the programme team")
+    with services.uow() as db:
+        to_team = db.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == "team_question")).one()
+    label, action, value = to_team.choices[0]
+    assert label == "That section answers it"
+    assert "\u201cWhen will the peer to peer sessions take place?\u201d" in to_team.text
+
+    def tap() -> str:
+        return door.router.handle(door.incoming(GARETH, action_id=action,
+                                                action_value=value))[0].text
+    assert "now leads to \u201cWhen will the peer to peer sessions take place?\u201d" in tap()
+    assert "is already answered (answer #1)" in tap()  # a second tap adds nothing
+    with services.uow() as db:
+        to_asker = db.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == "team_answer")).one()
+    assert "found the answer to your question" in to_asker.text and AMIRA in to_asker.chat_id
+    # The next person asking it this way is answered surely.
+    later = door.text(JAMES, asked)
+    assert "When will the peer to peer sessions take place?" in later
+    assert "Not quite it?" not in later
+    # Only the programme team may confirm.
+    assert "only the programme team" in door.router.handle(door.incoming(
+        JAMES, action_id=action, action_value=value))[0].text
+
+
 def test_a_sure_answer_offers_no_alternatives(door: FrontDoor, services):
     reply = door.send(AMIRA, "will expenses be paid?")[0]
     assert "Not quite it?" not in reply.text
@@ -130,6 +160,8 @@ def test_the_programme_team_answer_reaches_the_asker_and_the_next_person(door: F
     assert "answered Monday 2 March 2015" in later
     door.text(GARETH, "/withdraw 1")
     assert "cycle racks" not in door.text(JAMES, "is there parking for bicycles at the venue?")
+    # once withdrawn, the question can be answered afresh
+    assert "Answer #2" in door.text(GARETH, f"/answer {question_id} Only at the Leeds venue.")
 
 
 def test_home_shows_next_event_sessions_and_claims(door: FrontDoor):
@@ -175,11 +207,12 @@ def test_choosing_from_the_cite_shortlist_links_that_section(door: FrontDoor, se
     door.send(AMIRA, OFF_TOPIC)
     with services.uow() as db:
         question_id = db.scalars(select(UnansweredQuestion.id)).one()
+    assert "no section matches" in door.text(GARETH, f"/cite {question_id} lasagne").lower()
     shortlist = door.send(GARETH, f"/cite {question_id} peer")[0]
     choice = shortlist.choices[0]
     reply = door.press(GARETH, choice.label)[0]
     assert f"Question #{question_id} now leads to \u201c{choice.label}" in reply.text
-    assert "no section matches" in door.text(GARETH, f"/cite {question_id} lasagne").lower()
+    assert "already answered" in door.text(GARETH, f"/answer {question_id} Something else")
 
 
 def test_everyday_phrasings_reach_the_feature_not_the_documents(door: FrontDoor, services):
