@@ -4,6 +4,7 @@ that sends unanswered questions to the programme team and their answers back."""
 from __future__ import annotations
 
 import re
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -13,7 +14,7 @@ from sqlalchemy import func, select
 from handlers.core import Context, by_number
 from handlers.messages import Choice, Reply
 from handlers.storage.models import Participant, TeamAnswer, UnansweredQuestion
-from knowledge.base import ANSWER_THRESHOLD, SURE, TEAM_DOCUMENT, Answer, excerpt
+from knowledge.base import ANSWER_THRESHOLD, MAX_ANSWER, SURE, TEAM_DOCUMENT, Answer, excerpt
 from knowledge.corpus import Section
 from knowledge.programme import format_date
 from knowledge.search import terms
@@ -79,20 +80,27 @@ def answer_reply(ctx: Context, answer: Answer, question: str,
     choices: list[Choice] = []
     if ctx.participant is not None:
         choices += [choice for pattern, choice in OFFERS if pattern.search(question)]
-    text = f"{answer.excerpt}\n\n{citation(section)}"
+    tail = f"\n\n{citation(section)}"
     if escalate_id is not None:
-        text += "\nNot quite it? Try:" if answer.suggestions else "\nNot quite it?"
+        tail += "\nNot quite it? Try:" if answer.suggestions else "\nNot quite it?"
         choices += map(section_choice, answer.suggestions)
         choices.append(escalate_choice(escalate_id))
-    return Reply(text, choices=tuple(choices))
+    body = answer.excerpt
+    if len(body) + len(tail) > MAX_ANSWER:  # a long heading leaves less room for the excerpt
+        body = excerpt(section, question, MAX_ANSWER - len(tail))
+    return Reply(body + tail, choices=tuple(choices))
 
 
 def section_choice(section: Section) -> Choice:
     return Choice(section.title[:60], "faq.section", section.key)
 
 
+CITED_TITLE = 150  # characters: a programme-team answer's title is the whole question asked
+
+
 def citation(section: Section) -> str:
-    return f"Source: {section.document}, \u201c{section.title}\u201d"
+    title = textwrap.shorten(section.title, CITED_TITLE, placeholder="\u2026")
+    return f"Source: {section.document}, \u201c{title}\u201d"
 
 
 def fallback_reply(ctx: Context, answer: Answer, question_id: int) -> Reply:

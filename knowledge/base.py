@@ -23,7 +23,8 @@ CERTAIN = 0.8  # in every question set we have, no part of a question beats a wh
 # A part of a padded question is read for its few best sections only: it is there to catch
 # a question the padding drowned, and that question's section leads its part's BM25.
 PART_SHORTLIST = 6
-MAX_EXCERPT = 600  # leaves room for the citation inside a chat-sized 800 characters
+MAX_ANSWER = 800  # characters: what reads as one chat message on a phone
+MAX_EXCERPT = 600  # leaves room for the citation inside MAX_ANSWER
 TEAM_DOCUMENT = "Programme team answers"
 
 # Splits padded questions into the parts that may carry the actual question.

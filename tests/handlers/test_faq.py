@@ -164,6 +164,24 @@ def test_the_programme_team_answer_reaches_the_asker_and_the_next_person(door: F
     assert "Answer #2" in door.text(GARETH, f"/answer {question_id} Only at the Leeds venue.")
 
 
+def test_a_long_question_and_answer_still_fit_one_chat_message(door: FrontDoor, services):
+    asked = ("I cycle in from Otley most days and would rather not bring the car, so is there "
+             "somewhere safe and covered to leave a bicycle, ideally with lockers and a shower, "
+             "at the venues, and does anyone check the racks overnight for the people staying?")
+    door.text(GARETH, "/whoami")
+    door.send(AMIRA, asked)  # answered unsure from the accommodation section
+    door.press(AMIRA, "Ask the programme team")
+    with services.uow() as db:
+        question_id = db.scalars(select(UnansweredQuestion.id)).one()
+    door.text(GARETH, f"/answer {question_id} " + "Yes: covered cycle racks, lockers and "
+              "showers are by the main entrance of each venue, and security walks past them "
+              "through the night. " * 6)
+    later = door.text(JAMES, asked)
+    assert len(later) <= 800 and "covered cycle racks" in later
+    assert later.splitlines()[-1].startswith("Source: Programme team answers, \u201cI cycle in")
+    assert "\u2026 (answered" not in later and later.splitlines()[-1].endswith("\u2026\u201d")
+
+
 def test_home_shows_next_event_sessions_and_claims(door: FrontDoor):
     door.text(AMIRA, "/book")  # a form in progress survives a look at /home
     home = door.text(AMIRA, "/home")
