@@ -165,7 +165,8 @@ def escalate(ctx: Context, value: str) -> list[Reply]:
     question.sent_to_team_at = ctx.now
     guessed = (ctx.services.knowledge.section(question.unsure_section_id)
                if question.unsure_section_id else None)
-    guess, confirm = "", ()
+    guess = ""
+    confirm: tuple[Choice, ...] = ()
     if guessed is not None:
         guess = (f"I answered from \u201c{guessed.title}\u201d ({guessed.document}) but was "
                  "not sure.\n")
