@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import JSON, String, Text, cast, delete, func, or_, select
+from sqlalchemy import JSON, String, Text, and_, cast, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from handlers.core import Context, Flow, Invalid, Route, Step, enqueue
@@ -438,15 +438,20 @@ def purge(db: Session, programme: Programme, now: dt.datetime) -> dict[str, int]
     removed("unanswered_questions", delete(UnansweredQuestion).where(
         UnansweredQuestion.answer_id.is_(None),
         UnansweredQuestion.asked_at < now - keep.unanswered_question))
-    # faq strips the asker when answering; this catches rows answered before it did.
-    counts["answered_questions_made_anonymous"] = 0
-    for q in db.scalars(select(UnansweredQuestion).where(
-            UnansweredQuestion.answer_id.is_not(None),
-            or_(UnansweredQuestion.asker_id.is_not(None),
-                UnansweredQuestion.asker_platform_account.is_not(None),
-                UnansweredQuestion.asker_chat_id.is_not(None)))):
-        q.asker_id = q.asker_platform_account = q.asker_chat_id = None
-        counts["answered_questions_made_anonymous"] += 1
+    # Who asked is kept only to send the team's answer back: faq strips it when answering
+    # (this catches rows answered before it did), and a question never passed to the team
+    # loses it once its "Ask the programme team" button has had its time.
+    asker_kept = or_(UnansweredQuestion.asker_id.is_not(None),
+                     UnansweredQuestion.asker_platform_account.is_not(None),
+                     UnansweredQuestion.asker_chat_id.is_not(None))
+    for what, which in (
+            ("answered_questions_made_anonymous", UnansweredQuestion.answer_id.is_not(None)),
+            ("unsent_questions_made_anonymous", and_(
+                UnansweredQuestion.answer_id.is_(None),
+                UnansweredQuestion.sent_to_team_at.is_(None),
+                UnansweredQuestion.asked_at < now - keep.question_asker))):
+        removed(what, update(UnansweredQuestion).where(which, asker_kept).values(
+            asker_id=None, asker_platform_account=None, asker_chat_id=None))
     removed("delivery_log", delete(OutboxMessage).where(
         OutboxMessage.status.not_in(UNSENT),
         OutboxMessage.created_at < now - keep.delivery_log))

@@ -94,6 +94,9 @@ class ReminderPolicy:
 class RetentionPolicy:
     conversation_idle: dt.timedelta
     unanswered_question: dt.timedelta
+    # who asked a question they did not pass to the programme team: only as long as the
+    # "Ask the programme team" button may still be pressed
+    question_asker: dt.timedelta
     delivery_log: dt.timedelta
     receipts_after_paid: dt.timedelta
     cohort_after_end: dt.timedelta
@@ -186,8 +189,8 @@ class _Fields:
             raise self.fail(key, "a non-empty string")
         return value
 
-    def integer(self, key: str, minimum: int = 0) -> int:
-        value = self._get(key, _REQUIRED)
+    def integer(self, key: str, minimum: int = 0, default: Any = _REQUIRED) -> int:
+        value = self._get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise self.fail(key, f"a whole number of at least {minimum}")
         return value
@@ -292,6 +295,7 @@ def _parse(raw: dict[str, Any]) -> Programme:
     retention = RetentionPolicy(
         conversation_idle=dt.timedelta(minutes=k.integer("conversation_idle_minutes", 1)),
         unanswered_question=dt.timedelta(days=k.integer("unanswered_question_days", 1)),
+        question_asker=dt.timedelta(hours=k.integer("question_asker_hours", 1, default=24)),
         delivery_log=dt.timedelta(days=k.integer("delivery_log_days", 1)),
         receipts_after_paid=dt.timedelta(days=k.integer("receipts_after_paid_days", 1)),
         cohort_after_end=dt.timedelta(days=k.integer("cohort_after_end_days", 1)),

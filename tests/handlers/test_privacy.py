@@ -344,6 +344,28 @@ def test_purge_strips_askers_from_answered_questions_and_expired_codes(services)
         assert len(db.scalars(select(InviteCode)).all()) == 1
 
 
+def test_who_asked_an_unsent_question_is_kept_a_day_then_dropped(door, services):
+    door.send(PRIYA, "is there parking for bicycles at the venue")
+    door.send(PRIYA, "will there be a cloakroom at the venue")
+    door.press(PRIYA, "Ask the programme team")  # the second goes to the team, the first not
+    askers = select(UnansweredQuestion.text, UnansweredQuestion.asker_id)
+    hours = services.programme.retention.question_asker / dt.timedelta(hours=1)
+    assert hours == 24
+    with services.uow() as db:
+        counts = purge(db, services.programme, services.clock.now() + dt.timedelta(hours=23))
+        assert counts["unsent_questions_made_anonymous"] == 0
+    with services.uow() as db:
+        counts = purge(db, services.programme, services.clock.now() + dt.timedelta(hours=25))
+        assert counts["unsent_questions_made_anonymous"] == 1
+        kept = dict(db.execute(askers).all())
+    # the question text stays for the team's list; the one with the team keeps its asker
+    assert kept["is there parking for bicycles at the venue"] is None
+    assert kept["will there be a cloakroom at the venue"] is not None
+    # its button, still in the chat's history, no longer knows who asked
+    late = door.router.handle(door.incoming(PRIYA, action_id="faq.escalate", action_value="1"))
+    assert "can't find that question any more" in late[0].text
+
+
 def test_a_receipt_left_by_a_cancelled_claim_form_goes_after_the_idle_period(door, services):
     door.text(PRIYA, "/claim 8 July £95")
     door.send(PRIYA, "", attachment=Attachment("r.pdf", "application/pdf", 4, lambda: b"%PDF"))
