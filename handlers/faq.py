@@ -276,7 +276,7 @@ def _close(ctx: Context, question: UnansweredQuestion, answer: TeamAnswer,
                 ctx.notify(asker, message(asked.text), kind="team_answer",
                            key=f"answer:{answer.id}:q:{asked.id}")
         # Once answered, the question is kept without who asked it.
-        asked.asker_id = asked.asker_platform_account = asked.asker_chat_id = None
+        asked.forget_asker()
     ctx.audit("faq.answer", f"team_answer:{answer.id}", question=question.id,
               section=answer.section_id)
     ctx.services.knowledge.extra_signature = None

@@ -207,7 +207,7 @@ def _export_questions(db: Session, p: Participant) -> list[dict[str, Any]]:
 def _erase_questions(db: Session, p: Participant, now: dt.datetime,
                      report: ErasureReport) -> None:
     for q in db.scalars(select(UnansweredQuestion).where(UnansweredQuestion.asker_id == p.id)):
-        q.asker_id = q.asker_platform_account = q.asker_chat_id = None
+        q.forget_asker()
         report.add("questions made anonymous", 1)
 
 
@@ -441,9 +441,8 @@ def purge(db: Session, programme: Programme, now: dt.datetime) -> dict[str, int]
     # Who asked is kept only to send the team's answer back: faq strips it when answering
     # (this catches rows answered before it did), and a question never passed to the team
     # loses it once its "Ask the programme team" button has had its time.
-    asker_kept = or_(UnansweredQuestion.asker_id.is_not(None),
-                     UnansweredQuestion.asker_platform_account.is_not(None),
-                     UnansweredQuestion.asker_chat_id.is_not(None))
+    asker_kept = or_(*(getattr(UnansweredQuestion, name).is_not(None)
+                       for name in UnansweredQuestion.ASKER))
     for what, which in (
             ("answered_questions_made_anonymous", UnansweredQuestion.answer_id.is_not(None)),
             ("unsent_questions_made_anonymous", and_(
@@ -451,7 +450,7 @@ def purge(db: Session, programme: Programme, now: dt.datetime) -> dict[str, int]
                 UnansweredQuestion.sent_to_team_at.is_(None),
                 UnansweredQuestion.asked_at < now - keep.question_asker))):
         removed(what, update(UnansweredQuestion).where(which, asker_kept).values(
-            asker_id=None, asker_platform_account=None, asker_chat_id=None))
+            dict.fromkeys(UnansweredQuestion.ASKER)))
     removed("delivery_log", delete(OutboxMessage).where(
         OutboxMessage.status.not_in(UNSENT),
         OutboxMessage.created_at < now - keep.delivery_log))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -166,6 +166,13 @@ class UnansweredQuestion(Base):
     answer_id: Mapped[int | None] = mapped_column(ForeignKey("team_answers.id"))
     # The section an unsure answer gave; None when the bot fell back.
     unsure_section_id: Mapped[str | None] = mapped_column(String(200))
+
+    # Who asked: kept only to take the question to the team and the answer back.
+    ASKER: ClassVar[tuple[str, ...]] = ("asker_id", "asker_platform_account", "asker_chat_id")
+
+    def forget_asker(self) -> None:
+        for name in self.ASKER:
+            setattr(self, name, None)
 
 
 class PeerSession(Base):
