@@ -125,10 +125,10 @@ class Router:
         row = db.execute(_WHO_AND_FORM, {"platform": msg.platform, "account": msg.account_id,
                                          "chat": msg.chat_id}).first()
         if row is not None:
-            account, conversation = row
+            account, form = row
             if msg.private and account.chat_id != msg.chat_id:
                 account.chat_id = msg.chat_id  # their DM moved (e.g. a reinstalled app)
-            return account.participant, conversation
+            return account.participant, form
         conversation = db.get(Conversation, (msg.platform, msg.account_id, msg.chat_id))
         if msg.verified_email:
             participant = db.scalars(

@@ -56,7 +56,7 @@ def slugify(text: str) -> str:
 def load_corpus(folder: Path | str = DEFAULT_DOCS) -> LoadReport:
     folder = Path(folder)
     sections: list[Section] = []
-    documents: list[tuple[str, int]] = []
+    documents: list[tuple[str, int, int]] = []
     problems: list[str] = []
     if not folder.is_dir():
         return LoadReport([], [], [f"{folder}: no such folder"])

@@ -388,7 +388,7 @@ class SearchIndex:
         chosen = list(bm25)
         size = math.log1p(len(concepts))
         unknown_words = min(sum(1 for c in concepts if not c.variants), 3) / 3
-        found_out = []
+        found_out: list[tuple[int, tuple[float, ...]]] = []
         forms = [(frozenset(t for t, _ in c.variants), c.weight) for c in concepts]
         concept_mask: dict[str, int] = defaultdict(int)  # term -> the ideas it expresses, as bits
         for n, (variants, _) in enumerate(forms):

@@ -37,13 +37,14 @@ class ConsoleChat:
 
 
     def _incoming(self, line: str) -> Incoming:
-        base = dict(platform="console", account_id=self.account, chat_id=self.account,
-                    private=True, verified_email=self.email)
         stripped = line.strip()
         if stripped.isdigit() and 1 <= int(stripped) <= len(self._choices):
             choice = self._choices[int(stripped) - 1]
-            return Incoming(**base, action_id=choice.action_id, action_value=choice.value)
-        return Incoming(**base, text=line)
+            return Incoming("console", self.account, self.account, True,
+                            action_id=choice.action_id, action_value=choice.value,
+                            verified_email=self.email)
+        return Incoming("console", self.account, self.account, True, text=line,
+                        verified_email=self.email)
 
     def show(self, reply: Reply, prefix: str = "") -> None:
         print(prefix + reply.text, file=self.out)
