@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from handlers.core import YES, Context, Flow, Invalid, Route, Step, by_number
@@ -395,13 +395,19 @@ def my_claims(ctx: Context, args: str) -> list[Reply]:
     return [Reply("\n".join(lines), choices=choices, private_only=True)]
 
 
+REVIEW_PAGE = 10  # claims shown at once: each is its own message with buttons
+
+
 def review(ctx: Context, args: str) -> list[Reply]:
-    queue = ctx.db.scalars(select(Claim).where(Claim.status == "submitted")
-                           .order_by(Claim.created_at, Claim.id).limit(10)).all()
+    waiting = select(Claim).where(Claim.status == "submitted")
+    queue = ctx.db.scalars(waiting.order_by(Claim.created_at, Claim.id).limit(REVIEW_PAGE)).all()
     if not queue:
         return [Reply("No claims are waiting for review.")]
-    replies = [Reply(f"*{counted(len(queue), 'claim')} to review*, oldest first.",
-                     private_only=True)]
+    total = ctx.db.scalar(select(func.count()).select_from(waiting.subquery())) or 0
+    heading = f"*{counted(total, 'claim')} to review*, oldest first."
+    if total > len(queue):
+        heading += f" Here are the first {len(queue)}: send /review again for the next ones."
+    replies = [Reply(heading, private_only=True)]
     for c in queue:
         lines = [f"{'EXCEPTIONAL ' if c.exceptional else ''}{describe(c)}",
                  f"From {c.participant.name}, cap {format_pence(c.cap_pence)}, "

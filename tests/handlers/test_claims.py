@@ -243,6 +243,21 @@ def test_review_approve_pay_and_notifications(door: FrontDoor, services):
                          ("claim.paid", "approved", "paid")]
 
 
+def test_review_counts_every_waiting_claim_when_it_shows_only_a_page(door: FrontDoor,
+                                                                     monkeypatch):
+    monkeypatch.setattr("handlers.claims.REVIEW_PAGE", 2)
+    for line in ("/claim 8 July £95", "/claim London £150", "/claim Birmingham £90"):
+        submit(door, AMIRA, line)
+    review = door.send(GARETH, "/review")
+    assert review[0].text == ("*3 claims to review*, oldest first. Here are the first 2: "
+                              "send /review again for the next ones.")
+    assert len(review) == 3
+    door.press(GARETH, "Approve #1")
+    door.send(GARETH, "/review")
+    door.press(GARETH, "Approve #2")
+    assert door.send(GARETH, "/review")[0].text == "*1 claim to review*, oldest first."
+
+
 def test_withdraw_after_review_is_refused(door: FrontDoor, services):
     submit(door, AMIRA, "/claim 8 July £95")
     door.text(GARETH, "/review")
