@@ -314,7 +314,9 @@ def _finish(ctx: Context, data: dict[str, Any]) -> list[Reply]:
         proposer_id=me.id, partner_id=partner.id, starts_at=starts, ends_at=ends,
         mode=data["mode"], place=data.get("place", ""), link=data.get("link", ""),
         status="proposed", sequence=0, created_at=ctx.now, updated_at=ctx.now,
-        expires_at=ctx.now + dt.timedelta(hours=ctx.programme.sessions.proposal_expires_hours),
+        # Never later than the session itself: an answer after it starts is no answer.
+        expires_at=min(starts, ctx.now + dt.timedelta(
+            hours=ctx.programme.sessions.proposal_expires_hours)),
     )
     ctx.db.add(session)
     ctx.db.flush()
@@ -371,10 +373,12 @@ def accept(ctx: Context, value: str) -> list[Reply]:
     session.status = "booked"
     session.updated_at = ctx.now
     ctx.audit("session.accept", f"session:{session.id}")
-    ctx.notify(session.proposer, f"{ctx.me.name} accepted: {describe(ctx.programme, session)}.",
-               kind="session_update", key=f"session:{session.id}:booked")
+    file = calendar_file(ctx, session)  # both diaries get every version of the event
+    ctx.notify(session.proposer, f"{ctx.me.name} accepted: {describe(ctx.programme, session)}."
+               " Here is a calendar file.",
+               kind="session_update", key=f"session:{session.id}:booked", file=file)
     return [Reply(f"Booked: {describe(ctx.programme, session)}. Here is a calendar file.",
-                  file=calendar_file(ctx, session))]
+                  file=file)]
 
 
 def decline(ctx: Context, value: str) -> list[Reply]:
@@ -399,10 +403,14 @@ def cancel(ctx: Context, value: str) -> list[Reply]:
     session.sequence += 1
     session.updated_at = ctx.now
     ctx.audit("session.cancel", f"session:{session.id}", was=was)
-    ctx.notify(_other(session, ctx.me), f"{ctx.me.name} cancelled the peer session "
+    booked = was == "booked"
+    file = calendar_file(ctx, session) if booked else None  # takes it out of both diaries
+    ctx.notify(_other(session, ctx.me), f"{ctx.me.name} cancelled "
+               f"{'the' if booked else 'the proposed'} peer session "
                f"{describe(ctx.programme, session)}.",
-               kind="session_update", key=f"session:{session.id}:cancelled")
-    file = calendar_file(ctx, session) if was == "booked" else None
+               kind="session_update", key=f"session:{session.id}:cancelled", file=file)
+    if not booked:
+        return [Reply(f"Withdrawn: {describe(ctx.programme, session)}. I've told your partner.")]
     return [Reply(f"Cancelled {describe(ctx.programme, session)}. I've told your partner.",
                   file=file)]
 
@@ -444,11 +452,13 @@ def _finish_move(ctx: Context, data: dict[str, Any]) -> list[Reply]:
     session.sequence += 1
     session.updated_at = ctx.now
     ctx.audit("session.move", f"session:{session.id}", starts=starts.isoformat())
+    file = calendar_file(ctx, session)
     ctx.notify(_other(session, ctx.me), f"{ctx.me.name} moved the peer session from {old} to "
-               f"{describe(ctx.programme, session)}.",
-               kind="session_update", key=f"session:{session.id}:moved:{session.sequence}")
+               f"{describe(ctx.programme, session)}. Here is the updated calendar file.",
+               kind="session_update", key=f"session:{session.id}:moved:{session.sequence}",
+               file=file)
     return [Reply(f"Moved to {describe(ctx.programme, session)}. Here is the updated "
-                  "calendar file.", file=calendar_file(ctx, session))]
+                  "calendar file.", file=file)]
 
 
 MOVE = Flow(
@@ -526,25 +536,31 @@ def my_sessions(ctx: Context, args: str) -> list[Reply]:
     lines = [f"*Your sessions with {me.partner.name}*"]
     choices: list[Choice] = []
     for s in sessions:
-        lines.append(f"- {describe(ctx.programme, s)} ({_state(ctx, s)})")
-        if s.status == "proposed" and s.partner_id == me.id and s.expires_at > ctx.now:
-            choices += [Choice("Accept", "booking.accept", str(s.id)),
-                        Choice("Decline", "booking.decline", str(s.id))]
-        elif s.status == "booked" and s.starts_at > ctx.now and len(choices) < 6:
-            day = s.starts_at.astimezone(ctx.programme.timezone)
-            choices += [Choice(f"Move {day:%d/%m}", "booking.move", str(s.id)),
-                        Choice(f"Cancel {day:%d/%m}", "booking.cancel", str(s.id))]
+        lines.append(f"- {describe(ctx.programme, s)} ({_state(ctx, s, me)})")
+        # Buttons name the day and time: a pair may have several open at once.
+        when = f"{s.starts_at.astimezone(ctx.programme.timezone):%d/%m %H:%M}"
+        if s.status == "proposed" and s.expires_at > ctx.now:
+            choices += [Choice(f"Accept {when}", "booking.accept", str(s.id)),
+                        Choice(f"Decline {when}", "booking.decline", str(s.id))] \
+                if s.partner_id == me.id else \
+                [Choice(f"Withdraw {when}", "booking.cancel", str(s.id))]
+        elif s.status == "booked" and s.starts_at > ctx.now:
+            choices += [Choice(f"Move {when}", "booking.move", str(s.id)),
+                        Choice(f"Cancel {when}", "booking.cancel", str(s.id))]
     if len(lines) == 1:
         lines.append("- none yet: send /book to propose one")
     lines.append(progress_line(ctx, me))
     return [Reply("\n".join(lines), choices=tuple(choices), private_only=True)]
 
 
-def _state(ctx: Context, s: PeerSession) -> str:
+def _state(ctx: Context, s: PeerSession, viewer: Participant | None = None) -> str:
     if s.status == "proposed" and s.expires_at <= ctx.now:
         return "expired"
     if s.status == "booked" and s.ends_at <= ctx.now:
         return "awaiting confirmation that it took place"
+    if s.status == "proposed" and viewer is not None:
+        return ("waiting for your answer" if s.partner_id == viewer.id
+                else f"waiting for {s.partner.name}'s answer")
     return {"proposed": "waiting for an answer", "not_held": "did not take place"}.get(
         s.status, s.status)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
-from handlers.messages import Choice, Incoming, Reply
+from handlers.messages import Choice, Incoming, Reply, ReplyFile
 from handlers.storage.models import (
     UNREACHABLE,
     Account,
@@ -106,10 +106,11 @@ class Context:
         key: str,
         choices: tuple[Choice, ...] = (),
         due_at: dt.datetime | None = None,
+        file: ReplyFile | None = None,
     ) -> int:
         """Queue a message to someone other than the sender, in this same transaction."""
         return enqueue(self.db, to, text, kind=kind, key=key, now=self.now, choices=choices,
-                       due_at=due_at)
+                       due_at=due_at, file=file)
 
 
 def enqueue(
@@ -124,10 +125,11 @@ def enqueue(
     due_at: dt.datetime | None = None,
     broadcast_id: int | None = None,
     skipped: str | None = None,
+    file: ReplyFile | None = None,
 ) -> int:
     """Queue one message to one person: see enqueue_each."""
     return enqueue_each(db, [(to, key)], text, kind=kind, now=now, choices=choices,
-                        due_at=due_at, broadcast_id=broadcast_id, skipped=skipped)
+                        due_at=due_at, broadcast_id=broadcast_id, skipped=skipped, file=file)
 
 
 _CHUNK = 2000  # stays under every database's limit on bound parameters
@@ -149,6 +151,7 @@ def enqueue_each(
     due_at: dt.datetime | None = None,
     broadcast_id: int | None = None,
     skipped: str | None = None,
+    file: ReplyFile | None = None,
 ) -> int:
     """Write one outbox row per linked account of each (person, key); an existing key is
     never queued twice. A few queries for any number of people, so a broadcast to thousands
@@ -185,7 +188,10 @@ def enqueue_each(
                      "platform": platform, "chat_id": chat, "text": text,
                      "choices": stored_choices, "created_at": now, "due_at": due_at or now,
                      "status": status, "last_error": reason, "attempts": 0,
-                     "broadcast_id": broadcast_id})
+                     "broadcast_id": broadcast_id,
+                     "file_name": file.name if file else None,
+                     "file_type": file.content_type if file else None,
+                     "file_data": file.data if file else None})
     if rows:
         db.execute(insert(OutboxMessage), rows)
     return len(rows)

@@ -195,6 +195,7 @@ def _erase_outbox(db: Session, p: Participant, now: dt.datetime,
             m.idempotency_key = f"erased:{m.id}"
             m.text = m.chat_id = m.last_error = ""
             m.choices = []
+            m.file_name = m.file_type = m.file_data = None
             report.add("sent messages emptied", 1)
 
 
@@ -243,11 +244,12 @@ def _erase_sessions(db: Session, p: Participant, now: dt.datetime,
         # The partner's messages about this session quote where it was; only those rows, as
         # a place ("Leeds") may well appear innocently elsewhere.
         quoted = [text for text in (s.place, s.link) if text]
-        if quoted:
-            pattern = re.compile("|".join(map(re.escape, quoted)))
-            for m in db.scalars(select(OutboxMessage).where(
-                    OutboxMessage.idempotency_key.startswith(f"session:{s.id}:"))):
+        pattern = re.compile("|".join(map(re.escape, quoted))) if quoted else None
+        for m in db.scalars(select(OutboxMessage).where(
+                OutboxMessage.idempotency_key.startswith(f"session:{s.id}:"))):
+            if pattern is not None:
                 m.text = pattern.sub(REDACTED, m.text)
+            m.file_name = m.file_type = m.file_data = None  # a calendar file names both
         s.place = s.link = ""
         if s.status in ("proposed", "booked") and s.starts_at > now:
             s.status = "cancelled"
@@ -497,8 +499,9 @@ def my_data(ctx: Context, args: str) -> list[Reply]:
              f"- peer sessions: {len(data['peer_sessions'])}",
              f"- expense claims: {len(data['claims'])}, receipts: {len(data['receipts'])}",
              f"- messages I sent or will send you: {len(data['outbox'])}",
-             f"- questions waiting for the programme team: "
-             f"{len(data['unanswered_questions'])}",
+             f"- questions I couldn't answer surely: {len(data['unanswered_questions'])}"
+             f" (passed to the programme team: "
+             f"{sum(1 for q in data['unanswered_questions'] if q['sent_to_team_at'])})",
              f"- audit entries about you or by you: {len(data['audit_log'])}",
              "The attached file has all of it. Send /forgetme to have it erased."]
     body = json.dumps(data, indent=2, ensure_ascii=False).encode()

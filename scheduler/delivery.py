@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from handlers.messages import Choice, Reply
+from handlers.messages import Choice, Reply, ReplyFile
 from handlers.ports import Address, Clock, DeliveryError, Sender
 from handlers.storage.db import UnitOfWork
 from handlers.storage.models import Account, OutboxMessage
@@ -111,7 +111,9 @@ class DeliveryWorker:
             db.execute(update(OutboxMessage).where(OutboxMessage.id.in_([r.id for r in rows]))
                        .values(status="sending", due_at=now + LEASE))
             return [(r.id, r.platform, r.chat_id,
-                     Reply(r.text, choices=tuple(Choice(*c) for c in r.choices)))
+                     Reply(r.text, choices=tuple(Choice(*c) for c in r.choices),
+                           file=ReplyFile(r.file_name or "file", r.file_type or "", r.file_data)
+                           if r.file_data is not None else None))
                     for r in rows]
 
     def _send_one(self, message_id: int, platform: str, chat: str, reply: Reply,
@@ -133,7 +135,8 @@ class DeliveryWorker:
         with self.uow() as db:
             db.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
                        .values(status="sent", sent_at=self.clock.now(),
-                               attempts=OutboxMessage.attempts + 1, last_error=""))
+                               attempts=OutboxMessage.attempts + 1, last_error="",
+                               file_data=None))  # a sent file's copy is no longer needed
         stats.sent += 1
 
     def _record_failure(self, message_id: int, error: DeliveryError,

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -146,6 +147,10 @@ class OutboxMessage(Base):
     last_error: Mapped[str] = mapped_column(String(300), default="")
     sent_at: Mapped[dt.datetime | None]
     broadcast_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # A file that goes with the text (a calendar file), dropped once sent.
+    file_name: Mapped[str | None] = mapped_column(String(200))
+    file_type: Mapped[str | None] = mapped_column(String(100))
+    file_data: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class UnansweredQuestion(Base):

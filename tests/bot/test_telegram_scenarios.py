@@ -114,7 +114,10 @@ def test_booking_by_inline_buttons_with_the_partner_on_the_console(app, fake, se
     assert worker.run_once().sent == 1
     [accepted] = replies_to(fake, AMIRA_TG)[before:]
     assert accepted == ("Dr James Okafor accepted: Friday 10 April 2015, 14:00 to 17:00, "
-                        "virtual.")
+                        "virtual. Here is a calendar file.")
+    [document] = fake.calls_to("sendDocument")  # the proposer's diary gets the event too
+    assert document.chat_id == AMIRA_TG
+    assert document.files["document"] == (booked.file.name, booked.file.data)
     with services.uow() as db:
         assert db.get(PeerSession, session.id).status == "booked"
     assert worker.run_once().sent == 0  # nothing is delivered twice

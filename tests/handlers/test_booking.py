@@ -56,7 +56,8 @@ def test_partner_accepts_and_both_get_told(door: FrontDoor, services):
     assert replies[0].text.startswith("Booked: Friday 10 April 2015, 14:00 to 17:00")
     ics = replies[0].file.data.decode()
     assert "METHOD:REQUEST" in ics and "SEQUENCE:0" in ics and "DTSTART:20150410T130000Z" in ics
-    assert any("accepted" in m.text for m in outbox_for(services, AMIRA))
+    told = [m for m in outbox_for(services, AMIRA) if "accepted" in m.text]
+    assert told and told[0].file_data.decode() == ics  # the proposer's diary gets it too
 
 
 def test_decline_tells_the_proposer(door: FrontDoor, services):
@@ -91,7 +92,8 @@ def test_move_bumps_sequence_and_tells_the_other(door: FrontDoor, services):
     assert "Moved to Friday 17 April 2015, 10:00 to 13:00" in replies[0].text
     ics = replies[0].file.data.decode()
     assert "SEQUENCE:1" in ics
-    assert any("moved the peer session" in m.text for m in outbox_for(services, AMIRA))
+    told = [m for m in outbox_for(services, AMIRA) if "moved the peer session" in m.text]
+    assert told and told[0].file_data.decode() == ics
 
 
 def test_cancel_sends_a_cancelling_calendar_file(door: FrontDoor, services):
@@ -100,7 +102,54 @@ def test_cancel_sends_a_cancelling_calendar_file(door: FrontDoor, services):
                                                action_value=session_id))
     ics = replies[0].file.data.decode()
     assert "METHOD:CANCEL" in ics and "SEQUENCE:1" in ics and "STATUS:CANCELLED" in ics
-    assert any("cancelled the peer session" in m.text for m in outbox_for(services, JAMES))
+    told = [m for m in outbox_for(services, JAMES) if "cancelled the peer session" in m.text]
+    assert told and told[0].file_data.decode() == ics
+
+
+def test_the_proposer_can_withdraw_a_proposal_before_it_is_answered(door: FrontDoor, services):
+    propose(door)
+    sessions = door.router.handle(door.incoming(AMIRA, "/sessions"))[0]
+    assert "(waiting for Dr James Okafor's answer)" in sessions.text
+    assert [c.label for c in sessions.choices] == ["Withdraw 10/04 14:00"]
+    reply = door.router.handle(door.incoming(AMIRA, action_id="booking.cancel",
+                                             action_value=sessions.choices[0].value))
+    assert reply[0].text.startswith("Withdrawn: Friday 10 April 2015") and reply[0].file is None
+    assert any("cancelled the proposed peer session" in m.text
+               for m in outbox_for(services, JAMES))
+    answer = door.router.handle(door.incoming(JAMES, action_id="booking.accept",
+                                              action_value=sessions.choices[0].value))
+    assert "no longer open (it is cancelled)" in answer[0].text
+
+
+def test_every_upcoming_session_can_be_changed_by_its_own_buttons(door: FrontDoor, services):
+    door.text(JAMES, "/whoami")
+    for day in (9, 10, 11, 12):
+        door.text(AMIRA, f"/book {day} March 10am 2h virtual")
+        door.text(AMIRA, "yes")
+    door.text(AMIRA, "/book 13 March 4pm 2h virtual")
+    door.text(AMIRA, "yes")
+    for request in outbox_for(services, JAMES)[:4]:
+        door.router.handle(door.incoming(JAMES, action_id="booking.accept",
+                                         action_value=request.choices[0][2]))
+    labels = [c.label for c in door.router.handle(door.incoming(JAMES, "/sessions"))[0].choices]
+    assert labels == [f"{verb} {day}/03 10:00" for day in ("09", "10", "11", "12")
+                      for verb in ("Move", "Cancel")] + ["Accept 13/03 16:00",
+                                                         "Decline 13/03 16:00"]
+    listing = door.router.handle(door.incoming(JAMES, "/sessions"))[0].text
+    assert "16:00 to 18:00, virtual (waiting for your answer)" in listing
+
+
+def test_an_answer_is_due_before_the_session_starts(door: FrontDoor, services, clock):
+    door.text(JAMES, "/whoami")
+    door.text(AMIRA, "/book 3 March 2pm 2h virtual")  # tomorrow: sooner than the usual 72h
+    door.text(AMIRA, "yes")
+    request = outbox_for(services, JAMES)[-1]
+    assert "Please accept or decline by Tuesday 3 March 2015 14:00." in request.text
+    clock.advance(hours=30)  # the session has started
+    answer = door.router.handle(door.incoming(JAMES, action_id="booking.accept",
+                                              action_value=request.choices[0][2]))
+    assert "no longer open (it is expired)" in answer[0].text
+    assert door.router.handle(door.incoming(JAMES, "/sessions"))[0].choices == ()
 
 
 @pytest.mark.parametrize("line, reason", [

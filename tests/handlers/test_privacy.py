@@ -148,8 +148,11 @@ def test_mydata_sends_a_json_file_in_private_only(door: FrontDoor, services):
     notice, *elsewhere = door.send(EMAIL, "/mydata", private=False)
     assert "private message" in notice.text and all(r.private_only for r in elsewhere)
     door.text(EMAIL, "cancel")
-    reply = door.send(EMAIL, "/mydata")[-1]  # after a note that the /book form was set aside
+    assert "couldn't find" in door.text(EMAIL, "is there parking at the hotel?")  # kept only
+    reply = door.send(EMAIL, "/mydata")[-1]
     assert reply.private_only and "expense claims: 2, receipts: 1" in reply.text
+    assert ("questions I couldn't answer surely: 2 (passed to the programme team: 1)"
+            in reply.text)
     assert reply.file is not None and reply.file.content_type == "application/json"
     assert json.loads(reply.file.data)["participants"]["name"] == NAME
 
@@ -203,6 +206,9 @@ def test_forgetme_erases_and_says_what_finance_keeps(door: FrontDoor, services):
         assert NAME not in question.text
         mine = db.scalars(select(OutboxMessage).where(OutboxMessage.participant_id == 8)).all()
         assert all(m.status not in ("pending", "sending") and m.text == "" for m in mine)
+        # the calendar file sent when the session was accepted named both of them
+        assert db.scalars(select(OutboxMessage).where(OutboxMessage.file_data.is_not(None))
+                          ).all() == []
         [session] = db.scalars(select(PeerSession)).all()
         assert (session.status, session.place) == ("cancelled", "")
         told = db.scalars(select(OutboxMessage).where(

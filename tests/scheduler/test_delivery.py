@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from handlers.core import enqueue
-from handlers.messages import Reply
+from handlers.messages import Reply, ReplyFile
 from handlers.ports import Address, DeliveryError
 from handlers.storage.models import Account, OutboxMessage, Participant
 from scheduler.delivery import LEASE, DeliveryWorker, RateLimiter
@@ -54,6 +54,24 @@ def test_each_message_is_sent_once(services):
     assert worker.run_once().sent == 1
     assert worker.run_once().sent == 0
     assert sender.sent == [(f"console:{AMIRA}", "hello")]
+
+
+def test_a_file_goes_with_its_message_and_its_copy_is_dropped_once_sent(services):
+    with services.uow() as db:
+        person = db.scalars(select(Participant).where(Participant.email == AMIRA)).one()
+        db.add(Account(participant=person, platform="console", account_id=f"console:{AMIRA}",
+                       chat_id=f"console:{AMIRA}", linked_at=services.clock.now()))
+        db.flush()
+        enqueue(db, person, "Booked", kind="test", key="k1", now=services.clock.now(),
+                file=ReplyFile("peer-session-1.ics", "text/calendar", b"BEGIN:VCALENDAR"))
+    files: list[ReplyFile | None] = []
+    sender = RecordingSender()
+    sender.send = lambda address, reply: files.append(reply.file)  # type: ignore[method-assign]
+    DeliveryWorker(services.uow, {"console": sender}, services.clock).run_once()
+    assert files == [ReplyFile("peer-session-1.ics", "text/calendar", b"BEGIN:VCALENDAR")]
+    with services.uow() as db:
+        row = db.scalars(select(OutboxMessage)).one()
+        assert row.status == "sent" and row.file_data is None
 
 
 def test_transient_failure_retries_with_backoff_then_sends(services, clock):
