@@ -58,6 +58,7 @@ def split_time(text: str) -> tuple[dt.time | None, str]:
 _WEEKDAY = re.compile(r"(?:(?:next|this|coming)\s+)?(mon|tue|wed|thu|fri|sat|sun)(?:day|s|sday|"
                       r"nesday|rs|rsday|urday)?", re.IGNORECASE)
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 def parse_date(text: str, today: dt.date) -> dt.date | None:
@@ -91,7 +92,7 @@ def parse_date(text: str, today: dt.date) -> dt.date | None:
         if re.search(r"\d", cleaned) and re.search(r"[a-z]{3}", cleaned, re.IGNORECASE):
             raise WhenError(f"{cleaned} isn't a real date.")
         return None
-    day = found.date()
+    day = _agreeing(found.date(), cleaned)
     if not re.search(r"\b\d{4}\b", cleaned) and not re.search(r"\b(next|tomorrow|today)\b",
                                                               cleaned, re.IGNORECASE):
         # "1 March" said on 2 March means this year's (and is then refused as past),
@@ -99,6 +100,17 @@ def parse_date(text: str, today: dt.date) -> dt.date | None:
         this_year = day.replace(year=today.year) if not (day.month == 2 and day.day == 29) \
             else day
         day = this_year if (today - this_year).days < 183 else day
+    return day
+
+
+def _agreeing(day: dt.date, text: str) -> dt.date:
+    """The date, if the weekday named with it (if any) is its own: "Friday 12 March" when the
+    12th is a Thursday, or "next Tuesday 2" read as the 2nd, is asked again, not guessed."""
+    for match in re.finditer(rf"\b(?:{_WEEKDAY.pattern})\b", text, re.IGNORECASE):
+        named = _WEEKDAYS.index(match[1].lower())
+        if named != day.weekday():
+            raise WhenError(f"{day.day} {day:%B %Y} is a {_WEEKDAY_NAMES[day.weekday()]}, not "
+                            f"a {_WEEKDAY_NAMES[named]}. Which day did you mean?")
     return day
 
 

@@ -274,6 +274,21 @@ def test_weekdays_people_type(text, expected):
     assert parse_date(text, dt.date(2015, 3, 2)) == expected
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("Thursday 12 March", dt.date(2015, 3, 12)), ("wed 11/3", dt.date(2015, 3, 11))])
+def test_a_weekday_given_with_its_date(text, expected):
+    assert parse_date(text, dt.date(2015, 3, 2)) == expected
+
+
+def test_a_weekday_that_is_not_the_dates_own_is_asked_again(door: FrontDoor, services):
+    refused = door.text(AMIRA, "/book friday 12 march 2pm 2h virtual")
+    assert "12 March 2015 is a Thursday, not a Friday. Which day did you mean?" in refused
+    # "next tues 2" is not taken as the 2nd (a Monday, today)
+    assert "is a Monday, not a Tuesday" in door.text(AMIRA, "next tues 2")
+    with services.uow() as db:
+        assert db.scalars(select(PeerSession)).first() is None
+
+
 def test_the_day_step_keeps_a_time_and_length_given_with_it(door: FrontDoor):
     door.text(AMIRA, "/book")
     reply = door.text(AMIRA, "next Friday 2pm for 2 hours")
