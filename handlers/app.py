@@ -26,8 +26,7 @@ def build_router(services: Services) -> Router:
         return general.help_reply(ctx, router.commands_for(ctx.participant))
 
     routes += [
-        Route("help", show_help, command="/help", public=True, help="what I can do",
-              sets_aside_form=False),
+        Route("help", show_help, command="/help", public=True, help="what I can do"),
         Route("greeting", show_help, intent=faq.GREETING, public=True),
         Route("small-talk", general.small_talk, intent=general.SMALL_TALK, public=True),
         Route("start", lambda ctx, args: general.link(ctx, args) if args.strip()

@@ -237,7 +237,6 @@ class Route:
     personal: bool = False  # shows personal data: only in a private chat
     help: str = ""  # one line for /help; empty keeps it out of the list
     usage: str = ""
-    sets_aside_form: bool = True  # False for glances (/help, /home) that leave a form open
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,8 @@ def answer_aside(ctx: Context, text: str) -> list[Reply] | None:
     excerpt); anything else stays the form's to refuse."""
     if not QUESTION.search(text):
         return None
+    if NEXT_EVENT.search(text):  # a date question has the same answer mid-form as outside
+        return next_event(ctx, text)
     refresh_team_answers(ctx)
     answer = ctx.services.knowledge.ask(text)
     if not answer.answered or answer.unsure:

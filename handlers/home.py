@@ -74,5 +74,5 @@ def _notes_line(ctx: Context, me: Participant) -> list[str]:
 
 
 ROUTES = [Route("home", home, command="/home", public=True, personal=True,
-                sets_aside_form=False, help="what's next for you")]
+                help="what's next for you")]
 FLOWS: list[Flow] = []

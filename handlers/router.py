@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 import traceback
@@ -160,9 +161,13 @@ class Router:
             if route is None:
                 return notes + [Reply(f"I don't know the command {command[:40]}. "
                                       "Send /help to see what I can do.")]
-            if ctx.conversation and route.sets_aside_form:
-                notes.append(self._set_aside(ctx))
-            return notes + self._run(ctx, route, args.strip())
+            form = _snapshot(ctx.conversation)
+            chat = ctx.msg.chat_id
+            replies = self._run(ctx, route, args.strip())
+            if form is None or ctx.msg.chat_id != chat:  # no form, or answered elsewhere
+                return notes + replies
+            before, after = self._after_command(ctx, form)
+            return notes + before + replies + after
 
         if ctx.conversation is not None:
             if text.lower().strip(" .!") in CANCEL_WORDS:
@@ -254,9 +259,7 @@ class Router:
             conversation.updated_at = ctx.now
             aside = self.aside(ctx, text) if self.aside else None
             if aside is not None:  # answered on the side; the form waits, nothing counted
-                again = step.ask(ctx, dict(conversation.data))
-                return [*aside, replace(again, text=f"Back to your {flow.description}: "
-                                                    f"{again.text}")]
+                return [*aside, _back_to(ctx, flow, conversation)]
             conversation.failures += 1
             if conversation.failures >= FAILURES_BEFORE_HELP:
                 return [Reply(f"{problem} Here is what I need: {step.example}\n"
@@ -283,11 +286,18 @@ class Router:
         ctx.end_flow()
         return [Reply(f"Cancelled your {description}. Nothing from it was saved.")]
 
-    def _set_aside(self, ctx: Context) -> Reply:
-        assert ctx.conversation is not None
-        description = self.flows[ctx.conversation.flow].description
-        ctx.end_flow()
-        return Reply(f"(I set aside your unfinished {description}.)")
+    def _after_command(self, ctx: Context, form: tuple[str, str, str]
+                       ) -> tuple[list[Reply], list[Reply]]:
+        """A command sent mid-form leaves the form where it was and, after its own reply,
+        asks the form's question again; only a command that starts another form replaces it
+        (one form per chat), said before that form's first question."""
+        flow = self.flows[form[0]]
+        if ctx.conversation is None:  # the command closed it (erasure, say)
+            return [], []
+        if _snapshot(ctx.conversation) != form:
+            return [Reply(f"(That replaces your unfinished {flow.description}: nothing from "
+                          "it was saved.)")], []
+        return [], [_back_to(ctx, flow, ctx.conversation)]
 
     def commands_for(self, participant: Participant | None) -> list[Route]:
         """The commands this person may use, for /help and platform command menus."""
@@ -313,6 +323,19 @@ _WHO_AND_FORM = (
     .where(Account.platform == bindparam("platform"),
            Account.account_id == bindparam("account"))
 )
+
+
+def _back_to(ctx: Context, flow: Flow, conversation: Conversation) -> Reply:
+    """The form's open question again, after a reply about something else."""
+    again = flow.steps[conversation.step].ask(ctx, dict(conversation.data))
+    return replace(again, text=f"Back to your {flow.description}: {again.text}")
+
+
+def _snapshot(conversation: Conversation | None) -> tuple[str, str, str] | None:
+    """Which form, at which step, with which answers: enough to tell if a command changed it."""
+    if conversation is None:
+        return None
+    return conversation.flow, conversation.step, json.dumps(conversation.data, sort_keys=True)
 
 
 def _first_delivery(db: Session, msg: Incoming, now: dt.datetime) -> bool:

@@ -221,6 +221,15 @@ def test_a_question_asked_mid_form_is_answered_and_the_form_waits(services):
     assert "red it is" in door.text(AMIRA, "red")
 
 
+def test_the_next_development_day_asked_mid_form_comes_from_the_configuration(services):
+    door = FrontDoor(router_with_flow(services))
+    door.text(AMIRA, "/fav")
+    first, again = door.send(AMIRA, "when is the next development day?")
+    assert first.text.startswith("The next one is Development day 1") and "(in 16 days)" in \
+        first.text
+    assert again.text == "Back to your favourites form: Which colour?"
+
+
 def test_thanks_mid_form_is_acknowledged_and_the_form_waits(services):
     door = FrontDoor(router_with_flow(services))
     door.text(AMIRA, "/fav")
@@ -248,10 +257,23 @@ def test_abandoned_conversation_expires(services, clock):
     assert "had expired" in reply and "red it is" not in reply
 
 
-def test_a_new_command_sets_the_form_aside(services):
+def test_a_command_mid_form_leaves_the_form_open_and_asks_its_question_again(services):
     door = FrontDoor(router_with_flow(services))
     door.text(AMIRA, "/fav")
-    assert "set aside your unfinished favourites form" in door.text(AMIRA, "/whoami")
+    *answer, again = door.send(AMIRA, "/whoami")
+    assert "You're Dr Amira Khan" in answer[0].text
+    assert again.text == "Back to your favourites form: Which colour?"
+    assert "red it is" in door.text(AMIRA, "red").lower()
+
+
+def test_a_command_that_starts_another_form_replaces_the_open_one(services):
+    door = FrontDoor(router_with_flow(services))
+    door.text(AMIRA, "/fav")
+    door.text(AMIRA, "red")  # the form moves on to its second question
+    replaced, first = door.send(AMIRA, "/fav")
+    assert replaced.text == "(That replaces your unfinished favourites form: nothing from it " \
+                            "was saved.)"
+    assert first.text == "Which colour?"
 
 
 def test_now_is_read_once_per_message(services, clock):
