@@ -31,6 +31,16 @@ NEXT_EVENT = re.compile(
     r"|\W*(when|where)('s|\s+is|\s+are)?\s+(the\s+)?next(\s+one)?\W*$)",
     re.IGNORECASE,
 )
+# "How long is each session?": the booking rules in the configuration, not a text search
+# (which finds the learning set's four-hour meetings in another document).
+SESSION_LENGTH = re.compile(
+    r"^\W*(how\s+long\s+(is|are|should|do|does|will|can)\s+((a|an|each|the|our|my|every|one)\s+)?"
+    r"((peer|pair|mentoring)(\s+support|\s+to\s+peer|-to-peer)?\s+)?sessions?"
+    r"(\s+(be|last|take|run|go\s+on\s+for))?"
+    r"|(what\s+is\s+|what's\s+)?(the\s+)?(length|duration)\s+of\s+((a|an|each|the|our)\s+)?"
+    r"(peer\s+)?sessions?)\W*$",
+    re.IGNORECASE,
+)
 # A message that reads as a question: it ends in "?" or opens with a question word.
 QUESTION = re.compile(r"\?\s*$|^\s*(what|whats|when|where|who|why|how|which|can|could|do|does"
                       r"|is|are|will|would|should|may)\b\W+\w+\W+\w", re.IGNORECASE)
@@ -65,8 +75,9 @@ def answer_aside(ctx: Context, text: str) -> list[Reply] | None:
     excerpt); anything else stays the form's to refuse."""
     if not QUESTION.search(text):
         return None
-    if NEXT_EVENT.search(text):  # a date question has the same answer mid-form as outside
-        return next_event(ctx, text)
+    for intent, facts in CONFIGURED_FACTS:  # the same answer mid-form as outside one
+        if intent.search(text):
+            return facts(ctx, text)
     refresh_team_answers(ctx)
     answer = ctx.services.knowledge.ask(text)
     if not answer.answered or answer.unsure:
@@ -153,8 +164,23 @@ def next_event(ctx: Context, text: str) -> list[Reply]:
                       f" in the {ctx.programme.short_name} {ctx.programme.cohort} programme.")]
     days = (event.date - ctx.today).days
     when = "today" if days == 0 else "tomorrow" if days == 1 else f"in {days} days"
-    return [Reply(f"The next one is {event.describe()} ({when}).\n\n"
-                  f"Source: programme configuration ({ctx.programme.name} {ctx.programme.cohort})")]
+    return [Reply(f"The next one is {event.describe()} ({when}).{configuration_source(ctx)}")]
+
+
+def session_length(ctx: Context, text: str) -> list[Reply]:
+    rules = ctx.programme.sessions
+    return [Reply(f"Peer sessions last {rules.min_hours} to {rules.max_hours} hours, and each "
+                  f"pair holds {rules.min_count} to {rules.max_count} of them by "
+                  f"{format_date(ctx.programme.ends)}.{configuration_source(ctx)}")]
+
+
+def configuration_source(ctx: Context) -> str:
+    return f"\n\nSource: programme configuration ({ctx.programme.name} {ctx.programme.cohort})"
+
+
+# Questions answered from the configuration rather than the documents: (intent, answer).
+CONFIGURED_FACTS: list[tuple[re.Pattern[str], Callable[[Context, str], list[Reply]]]] = [
+    (NEXT_EVENT, next_event), (SESSION_LENGTH, session_length)]
 
 
 # ---------------------------------------------------------------- the programme-team loop

@@ -118,6 +118,22 @@ def test_next_development_day_comes_from_the_configuration(door: FrontDoor, cloc
         assert "Development day" not in door.text(AMIRA, other), other
 
 
+def test_how_long_a_session_lasts_comes_from_the_booking_rules(door: FrontDoor):
+    # A text search answers it from the learning set's four-hour meetings in another document.
+    for question in ("how long is each session", "How long should a peer session be?",
+                     "what's the length of a session?"):
+        reply = door.text(AMIRA, question)
+        assert reply.startswith("Peer sessions last 2 to 3 hours, and each pair holds 6 to 8 "
+                                "of them by Wednesday 30 September 2015."), question
+        assert "Source: programme configuration" in reply
+    assert "Source: Making a Difference" in door.text(
+        AMIRA, "how long do the learning set meetings last?")
+    door.text(AMIRA, "/book 10 April 2pm")  # mid-form, the same answer, and the form waits
+    answer, again = door.send(AMIRA, "how long is each session?")
+    assert answer.text.startswith("Peer sessions last 2 to 3 hours")
+    assert again.text.startswith("Back to your session booking: How long?")
+
+
 def test_who_my_partner_is_comes_from_the_pairing_and_stays_private(door: FrontDoor):
     assert "your expert peer is Dr James Okafor" in door.text(AMIRA, "who is my expert peer?")
     notice, *private = door.send(AMIRA, "Who's my mentor", private=False)
