@@ -41,6 +41,19 @@ SESSION_LENGTH = re.compile(
     r"(peer\s+)?sessions?)\W*$",
     re.IGNORECASE,
 )
+# "Who do I contact?": the programme's own contacts, not another document's (the peer-support
+# offer's "Contacts" section names the LGA's).
+PROGRAMME_CONTACT = re.compile(
+    r"^\W*(who\s+(do|should|can|could)\s+i\s+(contact|ask|e-?mail|ring|call|phone|speak\s+to"
+    r"|talk\s+to|get\s+in\s+touch\s+with)"
+    r"|how\s+(do|can)\s+i\s+(contact|reach|get\s+hold\s+of|get\s+in\s+touch\s+with)\s+"
+    r"(you|the\s+programme(\s+team)?|the\s+organi[sz]ers|someone)"
+    r"|((the\s+)?programme\s+|your\s+)?contact\s+(details|info|information|number)"
+    r"|who\s+is\s+the\s+programme\s+contact)"
+    r"(\s+(if|about|with|for)\b.*\b(questions?|query|queries|problems?|help|stuck|programme))?"
+    r"\W*$",
+    re.IGNORECASE,
+)
 # A message that reads as a question: it ends in "?" or opens with a question word.
 QUESTION = re.compile(r"\?\s*$|^\s*(what|whats|when|where|who|why|how|which|can|could|do|does"
                       r"|is|are|will|would|should|may)\b\W+\w+\W+\w", re.IGNORECASE)
@@ -174,13 +187,21 @@ def session_length(ctx: Context, text: str) -> list[Reply]:
                   f"{format_date(ctx.programme.ends)}.{configuration_source(ctx)}")]
 
 
+def programme_contact(ctx: Context, text: str) -> list[Reply]:
+    contacts = (ctx.programme.contact, *ctx.programme.other_contacts)
+    return [Reply(f"For anything about the programme, contact "
+                  f"{' or '.join(c.describe() for c in contacts)}."
+                  f"{configuration_source(ctx)}")]
+
+
 def configuration_source(ctx: Context) -> str:
     return f"\n\nSource: programme configuration ({ctx.programme.name} {ctx.programme.cohort})"
 
 
 # Questions answered from the configuration rather than the documents: (intent, answer).
 CONFIGURED_FACTS: list[tuple[re.Pattern[str], Callable[[Context, str], list[Reply]]]] = [
-    (NEXT_EVENT, next_event), (SESSION_LENGTH, session_length)]
+    (NEXT_EVENT, next_event), (SESSION_LENGTH, session_length),
+    (PROGRAMME_CONTACT, programme_contact)]
 
 
 # ---------------------------------------------------------------- the programme-team loop

@@ -134,6 +134,19 @@ def test_how_long_a_session_lasts_comes_from_the_booking_rules(door: FrontDoor):
     assert again.text.startswith("Back to your session booking: How long?")
 
 
+def test_who_to_contact_is_the_programmes_own_contacts(door: FrontDoor):
+    # A text search answered the bare question from another offer's "Contacts" (the LGA's).
+    for question in ("who do i contact", "Who should I contact if I have a question?",
+                     "contact details"):
+        reply = door.text(AMIRA, question)
+        assert reply.startswith(
+            "For anything about the programme, contact Gareth Davies (FMLM) "
+            "(gareth.davies@fmlm.ac.uk or 0203 075 1377) or Liz Maddocks-Brown, NHS IQ Senior "
+            "Manager (07734 756980)."), question
+    assert "Marcus Coulson" in door.text(AMIRA, "who do I contact about the peer challenge "
+                                                "offer?")
+
+
 def test_who_my_partner_is_comes_from_the_pairing_and_stays_private(door: FrontDoor):
     assert "your expert peer is Dr James Okafor" in door.text(AMIRA, "who is my expert peer?")
     notice, *private = door.send(AMIRA, "Who's my mentor", private=False)
