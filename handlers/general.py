@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from handlers.core import Context, Route
-from handlers.identity import link_account, redeem_invite
+from handlers.identity import PAIRED_ROLES, link_account, redeem_invite
 from handlers.messages import Reply
 
 ROLE_NAMES = {"peer": "peer", "expert_peer": "expert peer",
@@ -51,8 +51,9 @@ MY_PARTNER = re.compile(r"^\W*who(?:'?s| is) my (?:expert )?(?:peer|partner|ment
 _THANKS = r"thanks|thank|cheers|ta|thx"
 _BYE = r"bye|goodbye"
 _SMALL_TALK_CORE = rf"{_THANKS}|{_BYE}|ok|okay|great|cool|perfect|lovely|brilliant|fine"
-SMALL_TALK = re.compile(  # at least one core word, and nothing but small-talk words
-    rf"^(?=.*\b({_SMALL_TALK_CORE})\b)\W*(({_SMALL_TALK_CORE}|you|very|much|so|a|lot|again"
+SMALL_TALK = re.compile(  # at least one core word, and nothing but small-talk words; or
+    # no word at all (an emoji, a thumbs-up)
+    rf"^\W+$|^(?=.*\b({_SMALL_TALK_CORE})\b)\W*(({_SMALL_TALK_CORE}|you|very|much|so|a|lot|again"
     r"|that[\u2019']?s|that|this|it|was|is|really|helpful|useful|good|all|see|then|for|now"
     r"|bot)\b[\s!.,]*)+$", re.IGNORECASE)
 
@@ -71,6 +72,10 @@ def small_talk(ctx: Context, text: str) -> list[Reply]:
 
 def whoami(ctx: Context, args: str) -> list[Reply]:
     me = ctx.me
-    partner = (f"; your {ROLE_NAMES[me.partner.role]} is {me.partner.name}" if me.partner
-               else "")
+    partner = ""
+    if me.partner:
+        partner = f"; your {ROLE_NAMES[me.partner.role]} is {me.partner.name}"
+    elif me.role in PAIRED_ROLES:
+        partner = ("; you haven't been paired yet, and the programme team will tell you "
+                   "when you are")
     return [Reply(f"You're {me.name} ({ROLE_NAMES[me.role]}){partner}.")]

@@ -261,11 +261,15 @@ class Router:
             if aside is not None:  # answered on the side; the form waits, nothing counted
                 return [*aside, _back_to(ctx, flow, conversation)]
             conversation.failures += 1
+            # The step's own buttons again ("Yes, send it", "Claim £100"), or at least Cancel.
+            choices = step.ask(ctx, dict(conversation.data)).choices
+            if not any(choice.action_id == CANCEL.action_id for choice in choices):
+                choices += (CANCEL,)
             if conversation.failures >= FAILURES_BEFORE_HELP:
                 return [Reply(f"{problem} Here is what I need: {step.example}\n"
                               "Or send /cancel to stop; nothing has been saved.",
-                              choices=(CANCEL,))]
-            return [Reply(str(problem), choices=(CANCEL,))]
+                              choices=choices)]
+            return [Reply(str(problem), choices=choices)]
         if final is not None:
             ctx.end_flow()
             return final

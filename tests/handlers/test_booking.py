@@ -193,6 +193,18 @@ def test_not_in_a_pair_or_not_a_peer(door: FrontDoor):
     assert "only the expert peer or peer" in door.text(GARETH, "/book")
 
 
+def test_an_answer_the_form_cannot_read_brings_back_its_buttons(door: FrontDoor):
+    door.text(AMIRA, "/book 10 April 2pm 3h virtual")
+    again = door.send(AMIRA, "yeah go on")[0]
+    assert again.text == "Please answer yes to send it, change, or cancel."
+    assert [c.label for c in again.choices] == ["Yes, send it", "Change the time", "Cancel"]
+    assert "Which day?" in door.text(AMIRA, "change")
+    assert [c.label for c in door.send(AMIRA, "whenever")[0].choices] == ["Cancel"]
+    assert "How long?" in door.text(AMIRA, "/book 11 April 2pm")  # a step with no Cancel
+    assert [c.label for c in door.send(AMIRA, "ages")[0].choices] == [
+        "2 hours", "2h30", "3 hours", "Cancel"]
+
+
 def test_free_text_that_is_not_a_date_is_reasked(door: FrontDoor):
     door.text(AMIRA, "/book")
     assert "couldn't read a date" in door.text(AMIRA, "whenever suits")

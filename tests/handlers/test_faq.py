@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from handlers.storage.models import OutboxMessage, UnansweredQuestion
-from tests.conftest import AMIRA, GARETH, JAMES, FrontDoor
+from tests.conftest import AMIRA, GARETH, JAMES, PRIYA, FrontDoor
 
 OFF_TOPIC = "is there parking for bicycles at the venue"
 
@@ -154,6 +154,9 @@ def test_who_my_partner_is_comes_from_the_pairing_and_stays_private(door: FrontD
     assert "Dr James Okafor" in private[0].text and private[0].private_only
     # asking how the pairing was made is still a question for the documents
     assert "Source:" in door.text(AMIRA, "how was my expert peer chosen?")
+    assert door.text(PRIYA, "who is my expert peer?") == (  # not paired yet
+        "You're Dr Priya Nair (peer); you haven't been paired yet, and the programme team will "
+        "tell you when you are.")
 
 
 def test_sessions_left_comes_from_the_bookings(door: FrontDoor):
@@ -269,6 +272,8 @@ def test_everyday_phrasings_reach_the_feature_not_the_documents(door: FrontDoor,
     for thanks in ("thanks!", "thanks, that's really helpful", "cheers, that was useful"):
         assert door.text(AMIRA, thanks) == "You're welcome.", thanks
     assert door.text(AMIRA, "ok great").startswith("Good.")
+    for emoji in ("\U0001f44d", "\U0001f642!", "?"):  # a thumbs-up is no question to log
+        assert door.text(AMIRA, emoji).startswith("Good."), emoji
     assert "no expense claims" in door.text(AMIRA, "what's the status of my claim?")
     how = door.send(AMIRA, "how do I submit my claim?")[0]
     assert "Source:" in how.text and [c.label for c in how.choices] == ["Start a claim"]
