@@ -527,8 +527,8 @@ def progress_line(ctx: Context, person: Participant) -> str:
 
 def my_sessions(ctx: Context, args: str) -> list[Reply]:
     me = ctx.me
-    if me.partner is None or me.role not in PAIRED_ROLES:
-        return [Reply("You're not in a pair, so you have no peer sessions.")]
+    if me.partner is None:
+        return [Reply("You're not in a pair yet, so you have no peer sessions.")]
     sessions = ctx.db.scalars(select(PeerSession).where(
         PeerSession.pair_key == pair_key(me.id, me.partner.id),
         PeerSession.status.in_(("proposed", "booked", "held")))
@@ -667,6 +667,7 @@ ROUTES = [
     Route("book-button", start_booking, action="booking.start", personal=True,
           roles=frozenset(PAIRED_ROLES)),
     Route("sessions", my_sessions, command="/sessions", personal=True,
+          roles=frozenset(PAIRED_ROLES),
           help="your peer sessions and progress",
           intent=re.compile(r"\bhow many (peer )?sessions\b.*\b(left|to go|remaining|done|"
                             r"held|had)\b|\bsessions? (have i got |do we have )?left\b"

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from handlers.core import YES, Context, Flow, Invalid, Route, Step, by_number
-from handlers.identity import TEAM
+from handlers.identity import PAIRED_ROLES, TEAM
 from handlers.messages import Choice, Reply, ReplyFile, counted
 from handlers.storage.models import Claim, Participant, Receipt
 from knowledge.programme import Event, Programme, format_date, format_pence
@@ -536,16 +536,18 @@ def claims_csv(db: Session) -> bytes:
     return out.getvalue().encode()
 
 
+CLAIMANTS = frozenset(PAIRED_ROLES)  # the participants who go to development days
+
 ROUTES = [
-    Route("claim", start_claim, command="/claim", personal=True,
+    Route("claim", start_claim, command="/claim", personal=True, roles=CLAIMANTS,
           help="claim accommodation for a development day", usage="/claim [8 July £95]",
           # "claim £95 for Leeds" starts a claim; "can I claim ...?" is a question for the FAQ,
           # whose answer offers the form instead of jumping into it.
           intent=re.compile(r"^\s*(i('d| would) like to |i want to |please )?claim\b"
                             r"(?!.*\?\s*$)", re.IGNORECASE)),
-    Route("claim-button", start_claim, action="claims.start", personal=True),
-    Route("claim-peer", start_peer_claim, action="claims.peer", personal=True),
-    Route("claims", my_claims, command="/claims", personal=True,
+    Route("claim-button", start_claim, action="claims.start", personal=True, roles=CLAIMANTS),
+    Route("claim-peer", start_peer_claim, action="claims.peer", personal=True, roles=CLAIMANTS),
+    Route("claims", my_claims, command="/claims", personal=True, roles=CLAIMANTS,
           help="your expense claims and totals",
           # "where's my claim?" is about the record; "how do I submit my claim?" is a question
           # for the FAQ, whose answer offers the form.

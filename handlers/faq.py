@@ -12,6 +12,7 @@ from dataclasses import replace
 from sqlalchemy import func, select
 
 from handlers.core import Context, by_number
+from handlers.identity import PAIRED_ROLES
 from handlers.messages import Choice, Reply
 from handlers.storage.models import Participant, TeamAnswer, UnansweredQuestion
 from knowledge.base import ANSWER_THRESHOLD, MAX_ANSWER, SURE, TEAM_DOCUMENT, Answer, excerpt
@@ -104,7 +105,7 @@ def answer_reply(ctx: Context, answer: Answer, question: str,
     puts the close runners-up and the programme team one tap away."""
     section = answer.sources[0]
     choices: list[Choice] = []
-    if ctx.participant is not None:
+    if ctx.participant is not None and ctx.participant.role in PAIRED_ROLES:
         choices += [choice for pattern, choice in OFFERS if pattern.search(question)]
     tail = f"\n\n{citation(section)}"
     if escalate_id is not None:

@@ -21,7 +21,7 @@ from handlers.storage.models import (
     Participant,
     UnansweredQuestion,
 )
-from tests.conftest import AMIRA, GARETH, FrontDoor
+from tests.conftest import AMIRA, GARETH, HELEN, FrontDoor
 
 pytestmark = pytest.mark.both_databases
 
@@ -49,6 +49,13 @@ def test_help_lists_only_what_the_role_may_use(door: FrontDoor):
     team_help = door.text(GARETH, "/help")
     assert "/answer" not in peer_help and "/answer" in team_help
     assert "/whoami" in peer_help
+    manager_help = door.text(HELEN, "/help")  # no pair, no development days to claim for
+    assert all(command in peer_help and command not in manager_help
+               for command in ("/claim", "/claims", "/sessions", "/book"))
+    assert "only the expert peer or peer" in door.text(HELEN, "/claim 8 July £95")
+    offered = door.send(GARETH, "can I claim for a hotel in Leeds?")[0]
+    assert "£100" in offered.text  # and nothing to start for the team
+    assert "Start a claim" not in [c.label for c in offered.choices]
 
 
 def test_admin_commands_are_refused_to_other_roles(door: FrontDoor):
