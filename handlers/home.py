@@ -35,6 +35,11 @@ def home(ctx: Context, args: str) -> list[Reply]:
         lines += _team_overview(ctx)
     elif me.role in notes.MANAGERS:
         lines += ["*Your challenges*", *_notes_line(ctx, me)]
+    to_destroy = notes.awaiting_confirmation(ctx)
+    if to_destroy:
+        lines.append("*Your notes*")
+        lines += [f"- {m.challenge.name}: the report is signed off, so please destroy your "
+                  "notes and the background documents, then confirm" for m in to_destroy]
     mine = ctx.db.scalars(select(Claim).where(Claim.participant_id == me.id)).all()
     if mine:
         waiting = sum(1 for c in mine if c.status == "submitted")
@@ -43,7 +48,8 @@ def home(ctx: Context, args: str) -> list[Reply]:
                      f"{format_pence(paid)} paid. /claims for details.")
     elif me.role in booking.PAIRED_ROLES:  # pairs are the ones who claim for development days
         lines.append("*Your claims*: none yet. Send /claim after a development day.")
-    return [Reply("\n".join(lines), private_only=True)]
+    return [Reply("\n".join(lines), private_only=True,
+                  choices=notes.confirm_choices(to_destroy) if to_destroy else ())]
 
 
 def _team_overview(ctx: Context) -> list[str]:

@@ -269,6 +269,20 @@ def _memberships(ctx: Context) -> list[ChallengeMember]:
         ChallengeMember.participant_id == ctx.me.id)).all(), key=lambda m: m.challenge.name)
 
 
+def awaiting_confirmation(ctx: Context) -> list[ChallengeMember]:
+    """This person's signed-off challenges whose notes they have not yet confirmed destroyed."""
+    return [m for m in _memberships(ctx)
+            if m.challenge.signed_off_at is not None and m.notes_destroyed_at is None]
+
+
+def confirm_choices(pending: list[ChallengeMember]) -> tuple[Choice, ...]:
+    """One tap per challenge (a confirmation vouches for one team's notes), and one for all."""
+    if len(pending) == 1:
+        return (_button(pending[0].challenge),)
+    return tuple(Choice(m.challenge.name, DESTROYED, str(m.challenge_id))
+                 for m in pending[:5]) + (Choice(f"All {len(pending)}", DESTROYED, "all"),)
+
+
 def destroyed(ctx: Context, value: str) -> list[Reply]:
     """The one-tap button: value is the challenge id, or "all" for every pending one."""
     pending = [m for m in _memberships(ctx) if m.challenge.signed_off_at is not None]
@@ -303,18 +317,14 @@ def notes_command(ctx: Context, args: str) -> list[Reply]:
                           "your notes until it is. I'll tell you when.")]
         return [Reply(_confirm(ctx, member))]
     signed = [m for m in mine if m.challenge.signed_off_at is not None]
-    pending = [m for m in signed if m.notes_destroyed_at is None]
+    pending = awaiting_confirmation(ctx)
     if len(pending) == 1:
         return [Reply(_confirm(ctx, pending[0]))]
     if pending:
-        # A confirmation vouches for one team's notes, so with several open we ask rather
-        # than guess; one tap still confirms them all.
+        # With several open we ask rather than guess; one tap still confirms them all.
         return [Reply("You have notes to destroy from " + ", ".join(m.challenge.name
                                                                      for m in pending)
-                      + ". Which have you destroyed?",
-                      choices=tuple(Choice(m.challenge.name, DESTROYED, str(m.challenge_id))
-                                    for m in pending[:5])
-                      + (Choice(f"All {len(pending)}", DESTROYED, "all"),))]
+                      + ". Which have you destroyed?", choices=confirm_choices(pending))]
     if signed:
         return [Reply("\n".join(_confirm(ctx, m) for m in signed))]
     return [Reply("None of your challenge reports has been signed off yet, so there are no "

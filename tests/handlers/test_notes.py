@@ -166,6 +166,18 @@ def test_command_confirmation_and_before_signoff(door: FrontDoor, services, cloc
     assert "already confirmed" in door.text(JAMES, "/notes destroyed")
 
 
+def test_home_shows_notes_waiting_to_be_destroyed_with_the_button(door: FrontDoor, services):
+    assert "*Your notes*" not in door.text(SIAN, "/home")
+    signed_off(door)
+    home = door.send(SIAN, "/home")[0]
+    assert ("*Your notes*\n- stp-north: the report is signed off, so please destroy your notes "
+            "and the background documents, then confirm") in home.text
+    assert [c.label for c in home.choices] == ["I've destroyed my notes"]
+    assert "I've recorded" in door.press(SIAN, "I've destroyed my notes")[0].text
+    assert members(services)[SIAN] is not None
+    assert "*Your notes*" not in door.text(SIAN, "/home")
+
+
 def test_several_pending_challenges_ask_which(door: FrontDoor, services):
     door.text(HELEN, "/challenge create icb-south")
     door.text(HELEN, f"/team add icb-south {AMIRA}")
