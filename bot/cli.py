@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "region,partner_email. Roles: peer, expert_peer, "
                                  "programme_team, challenge_manager. All rows or none.")
     imp.add_argument("file", type=Path)
+    imp.add_argument("--include-erased", action="store_true",
+                     help="add back people erased at their request (they have rejoined)")
     imp.set_defaults(run=cmd_participants_import)
     people_cmds.add_parser("list", help="list participants and their links").set_defaults(
         run=cmd_participants_list)
@@ -279,7 +281,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
-def _import(app: App, path: Path, quiet: bool = False) -> int:
+def _import(app: App, path: Path, quiet: bool = False, include_erased: bool = False) -> int:
     from handlers.identity import ImportProblem, import_participants
 
     try:
@@ -289,7 +291,8 @@ def _import(app: App, path: Path, quiet: bool = False) -> int:
         return 2
     try:
         with app.services.uow() as db:
-            result = import_participants(db, text, app.services.clock.now())
+            result = import_participants(db, text, app.services.clock.now(),
+                                         include_erased=include_erased)
     except ImportProblem as problem:
         print(f"{path}: nothing imported, because:", file=sys.stderr)
         for line in problem.problems:
@@ -302,7 +305,7 @@ def _import(app: App, path: Path, quiet: bool = False) -> int:
 
 
 def cmd_participants_import(args: argparse.Namespace) -> int:
-    return _import(_app(args), args.file)
+    return _import(_app(args), args.file, include_erased=args.include_erased)
 
 
 def cmd_participants_list(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from handlers.messages import Incoming
@@ -21,6 +21,7 @@ from handlers.storage.models import (
     AuditEntry,
     Challenge,
     ChallengeMember,
+    ErasureRecord,
     InviteCode,
     OutboxMessage,
     Participant,
@@ -64,6 +65,11 @@ class _Row:
     challenge: str = ""
 
 
+def email_digest(email: str) -> str:
+    """What an erasure record keeps of an email (see ErasureRecord)."""
+    return hashlib.sha256(f"sps-bot erased {email.strip().lower()}".encode()).hexdigest()
+
+
 def challenge_slug(text: str) -> str:
     """`STP North` -> `stp-north`; raises ValueError if it still isn't a usable team name."""
     slug = "-".join(text.strip().lower().split())
@@ -74,14 +80,27 @@ def challenge_slug(text: str) -> str:
 
 
 def import_participants(db: Session, csv_text: str, now: dt.datetime,
-                        actor_id: int | None = None) -> ImportResult:
-    """Add or update participants by email, all or nothing. Re-importing changes nothing."""
+                        actor_id: int | None = None, *,
+                        include_erased: bool = False) -> ImportResult:
+    """Add or update participants by email, all or nothing. Re-importing changes nothing.
+
+    Someone erased at their request is not brought back by an old list: the file is refused
+    unless `include_erased` says they have rejoined (which ends their erasure record)."""
     rows = _parse_rows(csv_text)
     by_email = {p.email: p for p in db.scalars(select(Participant))}
     challenges = {c.name: c for c in db.scalars(select(Challenge))}
+    erased = _erased(db, rows)
     problems = _check_partners(rows, by_email) + _check_challenges(rows, by_email, challenges)
+    if not include_erased:
+        problems += [f"line {row.line}: {row.email} was erased at their request on "
+                     f"{erased[row.email]:%-d %B %Y}; take them out of the file (and out of "
+                     "any partner_email), or import with --include-erased if they have "
+                     "rejoined" for row in rows if row.email in erased]
     if problems:
         raise ImportProblem(problems)
+    if erased:
+        db.execute(delete(ErasureRecord).where(ErasureRecord.email_digest.in_(
+            [email_digest(email) for email in erased])))
     members = {(m.challenge_id, m.participant_id) for m in db.scalars(select(ChallengeMember))}
 
     def joins(row: _Row, person: Participant) -> bool:
@@ -130,6 +149,14 @@ def import_participants(db: Session, csv_text: str, now: dt.datetime,
     db.add(AuditEntry(at=now, actor_id=actor_id, action="participants.import",
                       detail={"added": added, "updated": updated, "unchanged": unchanged}))
     return ImportResult(added, updated, unchanged)
+
+
+def _erased(db: Session, rows: list[_Row]) -> dict[str, dt.datetime]:
+    """Email -> when, for the people in the file who were erased at their request."""
+    digests = {email_digest(row.email): row.email for row in rows}
+    return {digests[digest]: at for digest, at in db.execute(
+        select(ErasureRecord.email_digest, ErasureRecord.erased_at).where(
+            ErasureRecord.email_digest.in_(list(digests))))}
 
 
 def _parse_rows(csv_text: str) -> list[_Row]:

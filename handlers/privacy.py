@@ -18,6 +18,7 @@ from sqlalchemy import JSON, String, Text, and_, cast, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from handlers.core import Context, Flow, Invalid, Route, Step, enqueue
+from handlers.identity import email_digest
 from handlers.messages import Choice, Reply, ReplyFile
 from handlers.storage.models import (
     ERASED_ROLE,
@@ -29,6 +30,7 @@ from handlers.storage.models import (
     ChallengeMember,
     Claim,
     Conversation,
+    ErasureRecord,
     InviteCode,
     OutboxMessage,
     Participant,
@@ -357,8 +359,10 @@ def erase_participant(db: Session, participant: Participant, now: dt.datetime,
                       actor_id: int | None) -> ErasureReport:
     """Remove or anonymise the person's data everywhere, in the caller's transaction.
 
-    The participant row stays, anonymised, so foreign keys and finance records hold.
+    The participant row stays, anonymised, so foreign keys and finance records hold; an
+    erasure record (a digest of the email) keeps an old list from bringing them back.
     """
+    db.merge(ErasureRecord(email_digest=email_digest(participant.email), erased_at=now))
     report = _erase(db, participant, now)
     db.add(AuditEntry(at=now, actor_id=actor_id, action="privacy.erase",
                       subject=f"participant:{participant.id}", detail=dict(report.counts)))
@@ -479,7 +483,9 @@ def purge(db: Session, programme: Programme, now: dt.datetime) -> dict[str, int]
         Receipt.uploaded_at < now - keep.conversation_idle))
 
     counts["participants_erased"] = 0
+    counts["erasure_records"] = 0
     if now >= cohort_deadline(programme):
+        removed("erasure_records", delete(ErasureRecord))  # no cohort left to re-import into
         for person in db.scalars(select(Participant).where(Participant.role != ERASED_ROLE)
                                  .order_by(Participant.id)).all():
             _erase(db, person, now)  # this purge's one audit row counts them

@@ -210,6 +210,17 @@ class PeerSession(Base):
     partner: Mapped[Participant] = relationship(foreign_keys=[partner_id])
 
 
+class ErasureRecord(Base):
+    """Someone erased at their request, known only by a digest of their email: enough for a
+    re-import of an old list not to bring them back, and nothing more. Removed with the rest
+    of the cohort's data."""
+
+    __tablename__ = "erasure_records"
+
+    email_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    erased_at: Mapped[dt.datetime]
+
+
 class ProcessedEvent(Base):
     """A platform event already handled (Slack event id, Telegram update id): a retry or a
     redelivery after a crash is recognised in the same transaction and ignored.

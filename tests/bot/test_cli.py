@@ -179,6 +179,16 @@ def test_participant_export_and_erase(sps, tmp_path):
     assert erased.returncode == 0 and "Erased amira.khan@example.nhs.uk" in erased.stdout
     listing = sps("participants", "list").stdout
     assert "amira.khan" not in listing and "Erased participant" in listing
+    # The programme team's old list does not bring her back by accident...
+    again = sps("participants", "import", str(ROOT / "knowledge/demo/cohort.csv"))
+    assert again.returncode == 1 and "nothing imported" in again.stderr
+    assert "line 2: amira.khan@example.nhs.uk was erased at their request on " in again.stderr
+    assert "amira.khan" not in sps("participants", "list").stdout
+    # ...but can when she has rejoined, and only that once
+    rejoined = sps("participants", "import", "--include-erased",
+                   str(ROOT / "knowledge/demo/cohort.csv"))
+    assert rejoined.returncode == 0 and "1 added" in rejoined.stdout
+    assert sps("participants", "import", str(ROOT / "knowledge/demo/cohort.csv")).returncode == 0
 
 
 def test_broadcast_and_challenge_signoff_from_the_command_line(sps, tmp_path):

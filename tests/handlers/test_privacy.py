@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from sqlalchemy import ForeignKey, select
+from sqlalchemy import ForeignKey, func, select
 
 from handlers.identity import import_participants, issue_invite
 from handlers.messages import Attachment
@@ -27,6 +27,7 @@ from handlers.storage.models import (
     Base,
     Claim,
     Conversation,
+    ErasureRecord,
     InviteCode,
     OutboxMessage,
     Participant,
@@ -403,14 +404,19 @@ def test_the_whole_cohort_is_erased_once_the_period_after_the_end_has_passed(ser
     deadline = cohort_deadline(services.programme)
     assert deadline.astimezone(services.programme.timezone).date() == dt.date(2016, 9, 30)
     with services.uow() as db:
+        erase_participant(db, person(db, PRIYA), deadline - SECOND * 2, actor_id=None)
         assert purge(db, services.programme, deadline - SECOND)["participants_erased"] == 0
+        assert db.scalar(select(func.count()).select_from(ErasureRecord)) == 1
     with services.uow() as db:
-        assert purge(db, services.programme, deadline)["participants_erased"] == 7
+        counts = purge(db, services.programme, deadline)
+        assert counts["participants_erased"] == 6 and counts["erasure_records"] == 1
+        assert db.scalars(select(ErasureRecord)).all() == []  # no cohort left to re-import
         names = set(db.scalars(select(Participant.name)))
         assert all(n.startswith("Erased participant #") for n in names)
         actions = list(db.scalars(select(AuditEntry.action).where(
             AuditEntry.action.startswith("privacy."))))
-        assert actions == ["privacy.purge", "privacy.purge"]  # one row per purge, no more
+        # one row per purge, no more (and the one for the erasure at Priya's request)
+        assert actions == ["privacy.erase", "privacy.purge", "privacy.purge"]
     with services.uow() as db:
         assert purge(db, services.programme, deadline)["participants_erased"] == 0
 
