@@ -233,7 +233,15 @@ def broadcast_command(ctx: Context, args: str) -> list[Reply]:
     try:
         data = _audience_data(ctx, args)
     except Invalid as problem:
-        return [Reply(str(problem))] + ctx.start_flow(BROADCAST)
+        if len(args.split()) < 3:  # a mistyped audience
+            return [Reply(str(problem))] + ctx.start_flow(BROADCAST)
+        # "/broadcast Reminder: the dev day is on Wednesday": the message itself
+        draft: dict[str, Any] = {}
+        try:
+            _take_text(ctx, draft, args)
+        except Invalid as unusable:
+            return [Reply(str(unusable))] + ctx.start_flow(BROADCAST)
+        return [Reply("I'll send that as the message.")] + ctx.start_flow(BROADCAST, draft)
     return ctx.start_flow(BROADCAST, data)
 
 

@@ -107,6 +107,16 @@ def test_typed_audience_and_past_time_are_checked(door: FrontDoor):
     assert "time as well" in door.text(GARETH, "10 March")
 
 
+def test_a_message_typed_after_the_command_is_kept_as_the_message(door: FrontDoor):
+    kept, audience = door.send(GARETH, "/broadcast Reminder: the dev day is on Wednesday")
+    assert kept.text == "I'll send that as the message."
+    assert audience.text.startswith("Who is the broadcast for?")
+    door.press(GARETH, "Peers")
+    preview = door.text(GARETH, "now")
+    assert "to peers, 3 people" in preview and "Reminder: the dev day is on Wednesday" in preview
+    assert "don't know the audience" in door.text(GARETH, "/broadcast martians")  # a typo
+
+
 def test_every_linked_account_gets_it_exactly_once(door: FrontDoor, services):
     door.text(AMIRA, "/whoami")  # console account
     with services.uow() as db:
