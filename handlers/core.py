@@ -47,6 +47,7 @@ class Context:
     services: Services
     participant: Participant | None
     conversation: Conversation | None = None
+    form_started: bool = False  # start_flow opened (or restarted) a form for this message
 
     @property
     def programme(self) -> Programme:
@@ -79,6 +80,7 @@ class Context:
                 chat_id=self.msg.chat_id,
             )
             self.db.add(self.conversation)
+        self.form_started = True
         self.conversation.flow = flow.name
         self.conversation.step = step
         self.conversation.data = data

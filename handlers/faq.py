@@ -239,9 +239,10 @@ def escalate(ctx: Context, value: str) -> list[Reply]:
 def answer_question(ctx: Context, args: str) -> list[Reply]:
     """`/answer N TEXT` (programme team): reply to the asker and add it to the corpus."""
     number, _, text = args.partition(" ")
-    question = _question(ctx, number)
-    if question is None or not text.strip():
-        return [Reply("Use /answer N YOUR ANSWER, where N is the question number.")]
+    question = _asked(ctx, number, text, "Use /answer N YOUR ANSWER, where N is the question "
+                                         "number.")
+    if isinstance(question, Reply):
+        return [question]
     if (answered := _answered_already(ctx, question)) is not None:
         return answered
     answer = _close(ctx, question, TeamAnswer(answer=text.strip()),
@@ -256,10 +257,10 @@ def cite_question(ctx: Context, args: str) -> list[Reply]:
     find it. The asker gets that section, and the question joins its "Also asked" phrasings,
     so the next person who asks it that way is answered at once."""
     number, _, words = args.partition(" ")
-    question = _question(ctx, number)
-    if question is None or not words.strip():
-        return [Reply("Use /cite N WORDS FROM THE SECTION HEADING, where N is the question "
-                      "number.")]
+    question = _asked(ctx, number, words, "Use /cite N WORDS FROM THE SECTION HEADING, where "
+                                          "N is the question number.")
+    if isinstance(question, Reply):
+        return [question]
     if (answered := _answered_already(ctx, question)) is not None:
         return answered
     hits = [h for h in ctx.services.knowledge.search(words, limit=4)
@@ -345,6 +346,17 @@ def withdraw_answer(ctx: Context, args: str) -> list[Reply]:
 
 def _question(ctx: Context, value: str) -> UnansweredQuestion | None:
     return by_number(ctx.db, UnansweredQuestion, value)
+
+
+def _asked(ctx: Context, number: str, rest: str, usage: str) -> UnansweredQuestion | Reply:
+    """The question a team command names, or the reply that says what is wrong with it."""
+    question = _question(ctx, number)
+    if question is not None and rest.strip():
+        return question
+    if rest.strip() and number.lstrip("#").isdigit():
+        return Reply(f"There is no question #{number.lstrip('#')[:12]}. Its number is in the "
+                     "message that passed it to you.")
+    return Reply(usage)
 
 
 TEAM_ANSWERS_CHECK_EVERY = 1.0  # seconds: another process's new answer shows within this

@@ -298,7 +298,9 @@ class Router:
         flow = self.flows[form[0]]
         if ctx.conversation is None:  # the command closed it (erasure, say)
             return [], []
-        if _snapshot(ctx.conversation) != form:
+        if ctx.form_started:
+            if _snapshot(ctx.conversation) == form:
+                return [], []  # the same form afresh, where it already was: nothing lost
             return [Reply(f"(That replaces your unfinished {flow.description}: nothing from "
                           "it was saved.)")], []
         return [], [_back_to(ctx, flow, ctx.conversation)]

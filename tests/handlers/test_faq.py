@@ -236,6 +236,9 @@ def test_the_team_can_cite_the_section_that_answers_a_missed_question(door: Fron
     assert f"/cite {question_id}" in to_team.text
     assert "only the programme team" in door.text(JAMES, f"/cite {question_id} expenses")
     assert "Use /cite N" in door.text(GARETH, f"/cite {question_id}")
+    assert door.text(GARETH, "/cite 99 expenses") == (
+        "There is no question #99. Its number is in the message that passed it to you.")
+    assert door.text(GARETH, "/answer #99 Yes.").startswith("There is no question #99.")
     # Vague words: the team member picks from a shortlist.
     shortlist = door.send(GARETH, f"/cite {question_id} peer")[0]
     assert shortlist.text.startswith(f"Which section answers question #{question_id}?")

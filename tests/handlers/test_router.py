@@ -281,6 +281,8 @@ def test_a_command_that_starts_another_form_replaces_the_open_one(services):
     assert replaced.text == "(That replaces your unfinished favourites form: nothing from it " \
                             "was saved.)"
     assert first.text == "Which colour?"
+    # the same form again where it already was: nothing replaced, nothing said twice
+    assert [r.text for r in door.send(AMIRA, "/fav")] == ["Which colour?"]
 
 
 def test_now_is_read_once_per_message(services, clock):
