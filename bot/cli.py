@@ -386,7 +386,8 @@ def cmd_participants_erase(args: argparse.Namespace) -> int:
         if person is None:
             print(f"sps-bot: {args.email} is not registered", file=sys.stderr)
             return 1
-        report = erase_participant(db, person, app.services.clock.now(), actor_id=None)
+        report = erase_participant(db, person, app.services.clock.now(), actor_id=None,
+                                   zone=app.services.programme.timezone)
     checkpoint_wal(app.engine)
     print(f"Erased {args.email}: " + ", ".join(f"{k} {v}" for k, v in report.counts.items()
                                                if v))

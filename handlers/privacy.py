@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, String, Text, and_, cast, delete, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -52,6 +53,7 @@ CANCEL = Choice("Cancel", "cancel")
 @dataclass
 class ErasureReport:
     participant_id: int
+    zone: ZoneInfo  # the programme's: dates in the messages erasure sends are local
     counts: dict[str, int] = field(default_factory=dict)
     kept_claims: list[str] = field(default_factory=list)  # what finance keeps, described
 
@@ -258,8 +260,9 @@ def _erase_sessions(db: Session, p: Participant, now: dt.datetime,
             s.sequence += 1
             s.updated_at = now
             other = s.partner if s.proposer_id == p.id else s.proposer
-            day = format_date(s.starts_at.date())
-            enqueue(db, other, f"Your peer session on {day} is cancelled: your partner has "
+            start = s.starts_at.astimezone(report.zone)
+            enqueue(db, other, f"Your peer session on {format_date(start.date())} at "
+                    f"{start:%H:%M} is cancelled: your partner has "
                     "left the programme. The programme team will be in touch about pairing.",
                     kind="session_update", key=f"session:{s.id}:erased", now=now)
             report.add("future sessions cancelled", 1)
@@ -356,21 +359,22 @@ def export_participant(db: Session, participant: Participant) -> dict[str, Any]:
 
 
 def erase_participant(db: Session, participant: Participant, now: dt.datetime,
-                      actor_id: int | None) -> ErasureReport:
+                      actor_id: int | None, zone: ZoneInfo) -> ErasureReport:
     """Remove or anonymise the person's data everywhere, in the caller's transaction.
 
     The participant row stays, anonymised, so foreign keys and finance records hold; an
     erasure record (a digest of the email) keeps an old list from bringing them back.
     """
     db.merge(ErasureRecord(email_digest=email_digest(participant.email), erased_at=now))
-    report = _erase(db, participant, now)
+    report = _erase(db, participant, now, zone)
     db.add(AuditEntry(at=now, actor_id=actor_id, action="privacy.erase",
                       subject=f"participant:{participant.id}", detail=dict(report.counts)))
     return report
 
 
-def _erase(db: Session, participant: Participant, now: dt.datetime) -> ErasureReport:
-    report = ErasureReport(participant.id)
+def _erase(db: Session, participant: Participant, now: dt.datetime,
+           zone: ZoneInfo) -> ErasureReport:
+    report = ErasureReport(participant.id, zone)
     identifiers = _identifiers(db, participant)
     for cover in COVERED.values():
         cover.erase(db, participant, now, report)
@@ -488,7 +492,7 @@ def purge(db: Session, programme: Programme, now: dt.datetime) -> dict[str, int]
         removed("erasure_records", delete(ErasureRecord))  # no cohort left to re-import into
         for person in db.scalars(select(Participant).where(Participant.role != ERASED_ROLE)
                                  .order_by(Participant.id)).all():
-            _erase(db, person, now)  # this purge's one audit row counts them
+            _erase(db, person, now, programme.timezone)  # this purge's one audit row counts them
             counts["participants_erased"] += 1
     db.add(AuditEntry(at=now, actor_id=None, action="privacy.purge", detail=dict(counts)))
     return counts
@@ -553,7 +557,8 @@ def _take_really(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] |
 
 
 def _finish_forget(ctx: Context, data: dict[str, Any]) -> list[Reply]:
-    report = erase_participant(ctx.db, ctx.me, ctx.now, actor_id=ctx.me.id)
+    report = erase_participant(ctx.db, ctx.me, ctx.now, actor_id=ctx.me.id,
+                               zone=ctx.programme.timezone)
     done = ", ".join(f"{what}: {n}" for what, n in report.counts.items())
     text = f"Done. Your personal data is erased ({done})."
     if report.kept_claims:

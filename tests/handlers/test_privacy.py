@@ -215,6 +215,7 @@ def test_forgetme_erases_and_says_what_finance_keeps(door: FrontDoor, services):
         told = db.scalars(select(OutboxMessage).where(
             OutboxMessage.idempotency_key.startswith("session:1:erased"))).one()
         assert told.participant_id == person(db, PRIYA).id and "left the programme" in told.text
+        assert told.text.startswith("Your peer session on Friday 10 April 2015 at 14:00 is ")
         audit = db.scalars(select(AuditEntry).where(AuditEntry.action == "privacy.erase")).one()
         assert audit.actor_id == 8 and audit.subject == "participant:8"
         assert all(isinstance(n, int) for n in audit.detail.values())
@@ -243,7 +244,8 @@ def test_erasing_a_team_member_keeps_their_answers_under_the_anonymous_name(
     door.text(GARETH, "/answer 1 No zeppelins, sorry.")
     with services.uow() as db:
         gareth = person(db, GARETH)
-        report = erase_participant(db, gareth, services.clock.now(), actor_id=None)
+        report = erase_participant(db, gareth, services.clock.now(), actor_id=None,
+                          zone=services.programme.timezone)
         assert report.kept_claims == []
     with services.uow() as db:
         answer = db.scalars(select(TeamAnswer)).one()
@@ -259,7 +261,8 @@ def test_a_running_faq_index_drops_a_name_the_erasure_redacts(door: FrontDoor, s
     door.text(GARETH, "/answer 1 Dr Priya Nair asked us: no zeppelins, sorry.")
     assert "Dr Priya Nair" in door.text(GARETH, question)  # the answer is in the corpus
     with services.uow() as db:
-        erase_participant(db, person(db, PRIYA), services.clock.now(), actor_id=None)
+        erase_participant(db, person(db, PRIYA), services.clock.now(), actor_id=None,
+                          zone=services.programme.timezone)
     services.knowledge.extra_checked_at = float("-inf")  # as after the once-a-second wait
     after = door.text(GARETH, question)
     assert "no zeppelins" in after and "Priya" not in after
@@ -404,7 +407,8 @@ def test_the_whole_cohort_is_erased_once_the_period_after_the_end_has_passed(ser
     deadline = cohort_deadline(services.programme)
     assert deadline.astimezone(services.programme.timezone).date() == dt.date(2016, 9, 30)
     with services.uow() as db:
-        erase_participant(db, person(db, PRIYA), deadline - SECOND * 2, actor_id=None)
+        erase_participant(db, person(db, PRIYA), deadline - SECOND * 2, actor_id=None,
+                          zone=services.programme.timezone)
         assert purge(db, services.programme, deadline - SECOND)["participants_erased"] == 0
         assert db.scalar(select(func.count()).select_from(ErasureRecord)) == 1
     with services.uow() as db:
