@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from handlers.core import Context, by_number
 from handlers.identity import PAIRED_ROLES
-from handlers.messages import Choice, Reply
+from handlers.messages import Choice, Reply, button_label
 from handlers.storage.models import Participant, TeamAnswer, UnansweredQuestion
 from knowledge.base import ANSWER_THRESHOLD, MAX_ANSWER, SURE, TEAM_DOCUMENT, Answer, excerpt
 from knowledge.corpus import Section
@@ -119,7 +119,7 @@ def answer_reply(ctx: Context, answer: Answer, question: str,
 
 
 def section_choice(section: Section) -> Choice:
-    return Choice(section.title[:60], "faq.section", section.key)
+    return Choice(button_label(section.title), "faq.section", section.key)
 
 
 CITED_TITLE = 150  # characters: a programme-team answer's title is the whole question asked
@@ -274,7 +274,7 @@ def cite_question(ctx: Context, args: str) -> list[Reply]:
         return [Reply(f"No section matches \u201c{words.strip()}\u201d. Try words from its "
                       f"heading, for example: /cite {question.id} will expenses be paid")]
     return [Reply(f"Which section answers question #{question.id}?",
-                  choices=tuple(Choice(h.section.title[:60], "faq.cite",
+                  choices=tuple(Choice(button_label(h.section.title), "faq.cite",
                                        f"{question.id}:{h.section.key}") for h in hits[:3]))]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,14 @@ class Incoming:
     attachment: Attachment | None = None
     verified_email: str | None = None  # only where the platform vouches for it (Slack)
     event_id: str | None = None  # the platform's id for this delivery, to ignore repeats
+
+
+BUTTON_LABEL = 60  # characters: a phone shows about this much of a button
+
+
+def button_label(text: str) -> str:
+    """Text cut to a button's length at a word, with an ellipsis when cut."""
+    return textwrap.shorten(text, BUTTON_LABEL, placeholder="\u2026")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handlers.core import Context, Flow, Route, ScheduledMessage
-from handlers.messages import Choice, Reply, counted
+from handlers.messages import Choice, Reply, button_label, counted
 from handlers.storage.models import Claim, Participant, PeerSession, ReminderOptOut
 from handlers.when import localise
 from knowledge.programme import Event, Programme, format_pence
@@ -116,7 +116,7 @@ def reminders(ctx: Context, args: str) -> list[Reply]:
     for kind, label in OPTIONAL_KINDS.items():
         state = "off" if kind in off else "on"
         lines.append(f"- {label}: {state}")
-        choices.append(Choice(f"Turn {'on' if state == 'off' else 'off'}: {label}"[:60],
+        choices.append(Choice(button_label(f"Turn {'on' if state == 'off' else 'off'}: {label}"),
                               "reminders.toggle", kind))
     return [Reply("\n".join(lines), choices=tuple(choices))]
 

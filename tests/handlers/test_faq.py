@@ -37,6 +37,12 @@ def test_choosing_a_suggested_section_answers_it(door: FrontDoor):
     assert "Source:" in answer.text
 
 
+def test_a_long_section_title_is_cut_to_a_button_at_a_word(door: FrontDoor):
+    [first, *_] = door.send(AMIRA, "what does the STP do")[0].choices
+    assert first.label == "How has the STP/ICS added value over the last 18 months\u2026"
+    assert "added value over the last 18 months (e.g." in door.press(AMIRA, first.label)[0].text
+
+
 def test_an_unsure_answer_puts_the_runners_up_one_tap_away(door: FrontDoor):
     # This answers, unsure, with the section on the peer challenge's scope (it names an
     # independent chair), so the section on who is on the team must be offered beside it.
