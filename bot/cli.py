@@ -316,11 +316,22 @@ def cmd_participants_list(args: argparse.Namespace) -> int:
     app = _app(args)
     with app.services.uow() as db:
         people = db.scalars(select(Participant).order_by(Participant.role, Participant.name))
-        for p in people:
-            partner = p.partner.email if p.partner else "-"
-            links = ",".join(sorted(a.platform for a in p.accounts)) or "not linked"
-            print(f"{p.name:<28} {p.email:<36} {p.role:<18} partner: {partner:<34} {links}")
+        _print_table(("name", "email", "role", "partner", "chat"),
+                     [(p.name, p.email, p.role, p.partner.email if p.partner else "-",
+                       ",".join(sorted(a.platform for a in p.accounts)) or "not linked")
+                      for p in people])
     return 0
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]],
+                 right: frozenset[int] = frozenset()) -> None:
+    """Columns as wide as their longest cell, so long names and labels stay in line; the
+    columns numbered in `right` (amounts) are right-aligned."""
+    widths = [max(map(len, column)) for column in zip(header, *rows, strict=True)]
+    for row in (header, *rows):
+        cells = [cell.rjust(width) if i in right else cell.ljust(width)
+                 for i, (cell, width) in enumerate(zip(row, widths, strict=True))]
+        print("  ".join(cells).rstrip())
 
 
 def cmd_participants_invite(args: argparse.Namespace) -> int:
@@ -514,9 +525,10 @@ def cmd_sessions_report(args: argparse.Namespace) -> int:
     app = _app(args)
     with app.services.uow() as db:
         rows = pairs_report(db, app.services.programme, app.services.clock.now())
-        for progress, _person in rows:
-            flag = "  behind pace" if progress.behind else ""
-            print(f"{progress.pair:<50} {progress.held} held, {progress.booked} booked{flag}")
+        _print_table(("pair", "held", "booked", ""),
+                     [(progress.pair, str(progress.held), str(progress.booked),
+                       "behind pace" if progress.behind else "") for progress, _person in rows],
+                     right=frozenset({1, 2}))
         if args.csv:
             args.csv.write_bytes(pairs_csv(rows))
             print(f"Wrote {args.csv}.")
@@ -600,10 +612,11 @@ def cmd_claims_list(args: argparse.Namespace) -> int:
         rows = claims_rows(db, args.status)
     if not rows:
         print("No claims.")
-    for r in rows:
-        flag = " (exceptional)" if r.exceptional else ""
-        print(f"#{r.id:<4} {r.name:<26} {r.claim_for:<34} {format_pence(r.amount_pence):>9} "
-              f"{r.status}{flag}")
+        return 0
+    _print_table(("claim", "name", "for", "amount", "status"),
+                 [(f"#{r.id}", r.name, r.claim_for, format_pence(r.amount_pence),
+                   r.status + (" (exceptional)" if r.exceptional else "")) for r in rows],
+                 right=frozenset({3}))
     return 0
 
 
@@ -644,17 +657,22 @@ def cmd_knowledge_unanswered(args: argparse.Namespace) -> int:
         rows = db.execute(
             select(UnansweredQuestion.normalised, func.count(), func.max(UnansweredQuestion.text),
                    func.max(UnansweredQuestion.asked_at), func.count(UnansweredQuestion.answer_id),
-                   func.count(UnansweredQuestion.unsure_section_id))
+                   func.count(UnansweredQuestion.unsure_section_id),
+                   func.max(UnansweredQuestion.id))
             .group_by(UnansweredQuestion.normalised)
             .order_by(func.count().desc(), func.max(UnansweredQuestion.asked_at).desc())
         ).all()
     if not rows:
         print("No unanswered questions.")
     zone = app.services.programme.timezone
-    for _key, count, text, last, answered, unsure in rows:
+    for _key, count, text, last, answered, unsure, number in rows:
         # "unsure": every time it was asked, the bot answered it without confidence
         state = "answered" if answered else "unsure answer" if unsure == count else "open"
-        print(f"{count:>4} x  {text}  (last {last.astimezone(zone):%d/%m/%Y}, {state})")
+        print(f"{count:>4} x  #{number:<5} {text}  (last {last.astimezone(zone):%d/%m/%Y}, "
+              f"{state})")
+    if rows:
+        print("In chat, /answer N YOUR ANSWER replies to everyone who asked question N; "
+              "/cite N HEADING WORDS sends them the section that answers it.")
     return 0
 
 

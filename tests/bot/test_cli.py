@@ -119,7 +119,10 @@ def test_claims_list_and_csv_export(sps, tmp_path):
     chat = sps("chat", "--demo", "--as", "amira.khan@example.nhs.uk", "--today",
                "2015-07-09", stdin="/claim 8 July £95\nskip\nyes\n")
     assert "Submitted: #1" in chat.stdout, chat.stdout
-    assert "£95 submitted" in sps("claims", "list").stdout
+    header, row = sps("claims", "list").stdout.splitlines()
+    assert row.split("  ")[-1] == "submitted"
+    assert row.index("£95") + 3 == header.index("amount") + 6  # amounts line up on the right
+    assert row.index("submitted") == header.index("status")
     assert "No claims." in sps("claims", "list", "--status", "paid").stdout
     target = tmp_path / "claims.csv"
     sps("claims", "export", "--csv", str(target))
@@ -264,7 +267,8 @@ def test_knowledge_unanswered_lists_the_most_asked_first(sps, tmp_path):
                      "can we have a say in who sits on our peer team\nwill expenses be paid?\n")
     listed = sps("knowledge", "unanswered")
     assert listed.returncode == 0
-    assert listed.stdout.splitlines() == [
-        "   2 x  what is the weather in leeds  (last 02/03/2015, open)",
-        "   1 x  can we have a say in who sits on our peer team  (last 02/03/2015, "
+    assert listed.stdout.splitlines()[:2] == [
+        "   2 x  #2     what is the weather in leeds  (last 02/03/2015, open)",
+        "   1 x  #3     can we have a say in who sits on our peer team  (last 02/03/2015, "
         "unsure answer)"]
+    assert "/answer N" in listed.stdout
