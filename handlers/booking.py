@@ -395,9 +395,41 @@ def decline(ctx: Context, value: str) -> list[Reply]:
 
 
 def cancel(ctx: Context, value: str) -> list[Reply]:
+    """Withdraw a proposal at once; a booked session is in two diaries, so ask first."""
+    session = _cancellable(ctx, value)
+    if session is None:
+        return [Reply(CANNOT_CANCEL)]
+    if session.status != "booked":
+        return _cancel(ctx, session)
+    return [Reply(f"Cancel the peer session {describe(ctx.programme, session)}? I'll tell "
+                  f"{_other(session, ctx.me).name} and take it out of both diaries.",
+                  choices=(Choice("Yes, cancel it", "booking.cancel_confirmed", value),
+                           Choice("Keep it", "booking.keep", value)))]
+
+
+def cancel_confirmed(ctx: Context, value: str) -> list[Reply]:
+    session = _cancellable(ctx, value)
+    return [Reply(CANNOT_CANCEL)] if session is None else _cancel(ctx, session)
+
+
+def keep(ctx: Context, value: str) -> list[Reply]:
     session = _own_session(ctx, value)
-    if session is None or session.status not in ACTIVE:
-        return [Reply("That session can't be cancelled (it may already be over or cancelled).")]
+    if session is None or session.status != "booked":
+        return [Reply("Nothing changed.")]
+    return [Reply(f"Kept: {describe(ctx.programme, session)}.")]
+
+
+CANNOT_CANCEL = "That session can't be cancelled (it may already be over or cancelled)."
+
+
+def _cancellable(ctx: Context, value: str) -> PeerSession | None:
+    session = _own_session(ctx, value)
+    if session is None or session.status not in ACTIVE or session.starts_at <= ctx.now:
+        return None  # a session under way or over is recorded as held or not, not cancelled
+    return session
+
+
+def _cancel(ctx: Context, session: PeerSession) -> list[Reply]:
     was = session.status
     session.status = "cancelled"
     session.sequence += 1
@@ -680,6 +712,9 @@ ROUTES = [
     Route("accept", accept, action="booking.accept", personal=True),
     Route("decline", decline, action="booking.decline", personal=True),
     Route("cancel-session", cancel, action="booking.cancel", personal=True),
+    Route("cancel-session-confirmed", cancel_confirmed, action="booking.cancel_confirmed",
+          personal=True),
+    Route("keep-session", keep, action="booking.keep", personal=True),
     Route("move-session", start_move, action="booking.move", personal=True),
     Route("held", took_place, action="booking.held", personal=True),
     Route("pairs", pairs, command="/pairs", roles=TEAM, personal=True,

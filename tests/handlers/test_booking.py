@@ -12,7 +12,7 @@ from handlers.app import build_router
 from handlers.booking import ask_if_held, expire_proposals
 from handlers.storage.models import OutboxMessage, PeerSession
 from handlers.when import WhenError, localise, parse_date, parse_length, split_time
-from tests.conftest import AMIRA, GARETH, JAMES, LONDON, PRIYA, FrontDoor
+from tests.conftest import AMIRA, GARETH, JAMES, LONDON, PRIYA, FrontDoor, local
 
 pytestmark = pytest.mark.both_databases
 
@@ -96,10 +96,26 @@ def test_move_bumps_sequence_and_tells_the_other(door: FrontDoor, services):
     assert told and told[0].file_data.decode() == ics
 
 
-def test_cancel_sends_a_cancelling_calendar_file(door: FrontDoor, services):
-    session_id = accepted_session(door, services)
-    replies = door.router.handle(door.incoming(AMIRA, action_id="booking.cancel",
-                                               action_value=session_id))
+def test_cancel_asks_first_then_sends_a_cancelling_calendar_file(door: FrontDoor, services,
+                                                                 clock):
+    accepted_session(door, services)
+    door.send(AMIRA, "/sessions")
+    asked = door.press(AMIRA, "Cancel 10/04 14:00")[0]
+    assert asked.text == ("Cancel the peer session Friday 10 April 2015, 14:00 to 17:00, "
+                          "virtual? I'll tell Dr James Okafor and take it out of both diaries.")
+    assert [c.label for c in asked.choices] == ["Yes, cancel it", "Keep it"]
+    kept = door.press(AMIRA, "Keep it")[0]
+    assert kept.text.startswith("Kept: Friday 10 April 2015")
+    assert not [m for m in outbox_for(services, JAMES) if "cancelled" in m.text]
+    door.send(AMIRA, "/sessions")
+    door.press(AMIRA, "Cancel 10/04 14:00")
+    confirm = door.choice(AMIRA, "Yes, cancel it")
+    clock.set(local(2015, 4, 10, 14, 30))  # under way: a late tap is refused
+    late = door.router.handle(door.incoming(AMIRA, action_id=confirm.action_id,
+                                            action_value=confirm.value))
+    assert "can't be cancelled" in late[0].text
+    clock.set(local(2015, 4, 10, 13, 0))
+    replies = door.press(AMIRA, "Yes, cancel it")
     ics = replies[0].file.data.decode()
     assert "METHOD:CANCEL" in ics and "SEQUENCE:1" in ics and "STATUS:CANCELLED" in ics
     told = [m for m in outbox_for(services, JAMES) if "cancelled the peer session" in m.text]
