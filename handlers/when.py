@@ -13,6 +13,20 @@ _TIME = re.compile(
     r"|(?P<h2>\d{1,2})\s*(?P<ap2>am|pm)|at\s+(?P<h3>\d{1,2})(?![\d/:.-])|(?P<noon>noon|midday))\b",
     re.IGNORECASE,
 )
+_HOUR_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+               "eleven", "twelve")
+
+
+def _hour(name: str) -> str:
+    return rf"(?P<{name}>1[0-2]|[1-9]|{'|'.join(_HOUR_WORDS)})"
+
+
+# "half two", "half past 2", "quarter to four", "three o'clock": the British spoken times
+_SPOKEN_TIME = re.compile(
+    rf"\b(?:at\s+)?(?:half(?:\s+past)?\s+{_hour('half')}"
+    rf"|quarter\s+(?P<side>past|to)\s+{_hour('quarter')}|{_hour('oclock')}\s*o'?\s?clock)"
+    r"(?:\s*(?P<ap>am|pm))?\b",
+    re.IGNORECASE)
 _LENGTH = re.compile(
     r"\b(?:for\s+)?(?P<num>\d+(?:\.\d+)?|half an|an|a|one|two|three|four)\s*"
     r"(?:and a half\s+)?(?P<unit>h|hrs?|hours?|mins?|minutes?)\b(?:\s+and\s+a\s+half)?",
@@ -34,6 +48,8 @@ class Parsed:
 
 def split_time(text: str) -> tuple[dt.time | None, str]:
     """The time of day mentioned in the text, and the text without it."""
+    if spoken := _SPOKEN_TIME.search(text):
+        return _spoken(spoken), (text[: spoken.start()] + " " + text[spoken.end():]).strip()
     match = _TIME.search(text)
     if not match:
         return None, text
@@ -53,6 +69,20 @@ def split_time(text: str) -> tuple[dt.time | None, str]:
         raise WhenError(f"{match.group(0).strip()} isn't a time of day. Try 14:00 or 2pm.")
     rest = (text[: match.start()] + " " + text[match.end():]).strip()
     return dt.time(hour, minute), rest
+
+
+def _spoken(match: re.Match[str]) -> dt.time:
+    word = match["half"] or match["quarter"] or match["oclock"]
+    hour = int(word) if word.isdigit() else _HOUR_WORDS.index(word.lower()) + 1
+    suffix = (match["ap"] or "").lower()
+    if suffix == "pm" or (not suffix and 1 <= hour <= 7):
+        hour = hour % 12 + 12  # "half two" for a meeting means the afternoon
+    elif suffix == "am" and hour == 12:
+        hour = 0
+    side = (match["side"] or "").lower()
+    minutes = hour * 60 + (30 if match["half"] else 15 if side == "past" else
+                           -15 if side == "to" else 0)  # quarter to three is 2:45
+    return dt.time(minutes // 60 % 24, minutes % 60)
 
 
 _WEEKDAY = re.compile(r"(?:(?:next|this|coming)\s+)?(mon|tue|wed|thu|fri|sat|sun)(?:day|s|sday|"

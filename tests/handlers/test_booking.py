@@ -289,7 +289,11 @@ def test_lengths_people_type(text, hours):
 
 @pytest.mark.parametrize("text, expected", [("2pm", "14:00"), ("14:00", "14:00"),
                                             ("tomorrow at 10", "10:00"), ("at 3", "15:00"),
-                                            ("noon", "12:00")])
+                                            ("noon", "12:00"), ("half two", "14:30"),
+                                            ("half past 9", "09:30"),
+                                            ("quarter to one", "12:45"),
+                                            ("quarter past ten am", "10:15"),
+                                            ("four o'clock", "16:00")])
 def test_times_people_type(text, expected):
     assert split_time(text)[0].strftime("%H:%M") == expected
 
@@ -324,6 +328,11 @@ def test_the_day_step_keeps_a_time_and_length_given_with_it(door: FrontDoor):
     door.text(AMIRA, "cancel")
     door.text(AMIRA, "/book")
     assert "couldn't read a date in \u201c2 hours\u201d" in door.text(AMIRA, "2 hours")
+
+
+def test_a_spoken_time_books_at_that_time(door: FrontDoor):
+    read_back = door.text(AMIRA, "/book 12 march half two 2h virtual")
+    assert "Thursday 12 March 2015, 14:30 to 16:30, virtual" in read_back
 
 
 def test_a_question_about_booking_is_answered_with_an_offer_not_a_form(door: FrontDoor):
