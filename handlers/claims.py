@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from handlers.core import YES, Context, Flow, Invalid, Route, Step, by_number
 from handlers.identity import PAIRED_ROLES, TEAM
 from handlers.messages import Choice, Reply, ReplyFile, counted
-from handlers.storage.models import Claim, Participant, Receipt
+from handlers.storage.models import Claim, Participant, PeerSession, Receipt
+from handlers.when import WhenError, parse_date
 from knowledge.programme import Event, Programme, format_date, format_pence
 
 LIVE = ("submitted", "approved", "paid")  # the statuses that hold a day's one claim
@@ -198,6 +199,35 @@ def _take_day(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] | No
     return None
 
 
+def _ask_session(ctx: Context, data: dict[str, Any]) -> Reply:
+    """The pair's sessions that took place or are booked, latest first, as buttons."""
+    zone = ctx.programme.timezone
+    days = dict.fromkeys(s.starts_at.astimezone(zone).date() for s in ctx.db.scalars(
+        select(PeerSession).where(
+            or_(PeerSession.proposer_id == ctx.me.id, PeerSession.partner_id == ctx.me.id),
+            PeerSession.status.in_(("booked", "held"))).order_by(PeerSession.starts_at.desc())))
+    return Reply("Which peer session was the stay for? Choose it, or type its date.",
+                 choices=tuple(Choice(format_date(day), "answer", day.isoformat())
+                               for day in list(days)[:SESSION_CHOICES]) + (CANCEL,))
+
+
+SESSION_CHOICES = 5
+
+
+def _take_session(ctx: Context, data: dict[str, Any], text: str) -> None:
+    try:
+        day = parse_date(text, ctx.today)
+    except WhenError as problem:
+        raise Invalid(str(problem)) from None
+    programme = ctx.programme
+    if day is None:
+        raise Invalid("Please give the session's date, like 10 April.")
+    if not programme.starts <= day <= programme.ends:
+        raise Invalid(f"{format_date(day)} is outside the programme "
+                      f"({format_date(programme.starts)} to {format_date(programme.ends)}).")
+    data["session_day"] = day.isoformat()
+
+
 def _ask_amount(ctx: Context, data: dict[str, Any]) -> Reply:
     event = _event(ctx, data)
     if event is None:
@@ -279,8 +309,8 @@ def _take_receipt(ctx: Context, data: dict[str, Any], text: str) -> None:
 
 def _read_back(ctx: Context, data: dict[str, Any]) -> str:
     event = _event(ctx, data)
-    what = (f"accommodation for {_event_label(event)}" if event
-            else "accommodation for a peer session")
+    what = (f"accommodation for {_event_label(event)}" if event else
+            f"accommodation for the peer session on {_session_date(data)}")
     cap = (f"the cap is {format_pence(_cap(ctx, data))} ({cap_reason(event)})" if event
            else "peer-session stays are not normally covered")
     line = f"Claim {format_pence(data['pence'])} for {what}; {cap}."
@@ -288,6 +318,10 @@ def _read_back(ctx: Context, data: dict[str, Any]) -> str:
         line += f" Asking for an exception: \u201c{data['reason']}\u201d."
     line += " Receipt attached." if data.get("receipt") else " No receipt yet."
     return line
+
+
+def _session_date(data: dict[str, Any]) -> str:
+    return format_date(dt.date.fromisoformat(data["session_day"]))
 
 
 def _ask_confirm(ctx: Context, data: dict[str, Any]) -> Reply:
@@ -315,7 +349,8 @@ def _finish(ctx: Context, data: dict[str, Any]) -> list[Reply]:
     cap = _cap(ctx, data)
     exceptional = bool(data.get("exceptional")) or data["pence"] > cap
     claim = Claim(participant_id=me.id, kind=data["kind"], event_id=data["event"],
-                  event_label=_event_label(event) if event else "Peer session accommodation",
+                  event_label=_event_label(event) if event else
+                  f"Peer session accommodation ({_session_date(data)})",
                   amount_pence=data["pence"], cap_pence=cap, exceptional=exceptional,
                   reason=data.get("reason", ""), status="submitted",
                   receipt_id=data.get("receipt"), created_at=ctx.now, updated_at=ctx.now)
@@ -334,6 +369,8 @@ CLAIM = Flow(
     description="expense claim",
     steps={
         "day": Step(_ask_day, _take_day, "Leeds or 8 July", lambda d: "event" not in d),
+        "session": Step(_ask_session, _take_session, "10 April",
+                        lambda d: d.get("kind") == "peer_session" and "session_day" not in d),
         "amount": Step(_ask_amount, _take_amount, "£95.50", lambda d: "pence" not in d),
         "over": Step(_ask_over, _take_over, "cap or exception",
                      lambda d: not d.get("exceptional") and d["pence"] > d["cap"]),

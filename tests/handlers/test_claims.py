@@ -13,7 +13,7 @@ from sqlalchemy import select
 from handlers.claims import claims_csv, claims_rows, parse_amount
 from handlers.core import Invalid
 from handlers.messages import Attachment
-from handlers.storage.models import AuditEntry, Claim, OutboxMessage, Receipt
+from handlers.storage.models import AuditEntry, Claim, OutboxMessage, PeerSession, Receipt
 from tests.conftest import AMIRA, GARETH, JAMES, PRIYA, FrontDoor
 
 pytestmark = pytest.mark.both_databases
@@ -125,13 +125,36 @@ def test_travel_and_peer_session_stays_are_explained(door: FrontDoor, services):
     assert "doesn't pay travel" in travel
     peer = door.text(AMIRA, "claim a hotel for our peer session")
     assert "not covered" in peer
-    door.press(AMIRA, "Ask for an exception")
+    which = door.press(AMIRA, "Ask for an exception")[0]
+    assert which.text.startswith("Which peer session was the stay for?")
+    assert "outside the programme" in door.text(AMIRA, "1 January 2015")
+    door.text(AMIRA, "6 March")
     door.text(AMIRA, "£80")
     door.text(AMIRA, "Session was in Truro, six hours from home")
     door.text(AMIRA, "skip")
     door.text(AMIRA, "yes")
     [claim] = claims(services)
     assert claim.kind == "peer_session" and claim.exceptional and claim.cap_pence == 0
+    assert claim.event_label == "Peer session accommodation (Friday 6 March 2015)"
+
+
+def test_a_peer_session_stay_is_claimed_for_one_of_the_pairs_sessions(door: FrontDoor,
+                                                                      services):
+    door.text(AMIRA, "/book 10 April 2pm 3h face to face at Truro")
+    door.text(AMIRA, "yes")
+    with services.uow() as db:
+        session_id = db.scalars(select(PeerSession.id)).one()
+    door.router.handle(door.incoming(JAMES, action_id="booking.accept",
+                                     action_value=str(session_id)))
+    door.text(AMIRA, "/claim hotel for a peer session")
+    which = door.press(AMIRA, "Ask for an exception")[0]
+    assert [c.label for c in which.choices] == ["Friday 10 April 2015", "Cancel"]
+    door.press(AMIRA, "Friday 10 April")
+    door.text(AMIRA, "£80")
+    door.text(AMIRA, "Truro is six hours from home")
+    read_back = door.text(AMIRA, "skip")
+    assert read_back.startswith("Claim £80 for accommodation for the peer session on Friday "
+                                "10 April 2015;")
 
 
 @settings(max_examples=15, deadline=None,
