@@ -304,10 +304,23 @@ class SearchIndex:
         return next((w for w in self._by_length.get(len(word) + 1, ()) if w in STOPWORDS
                      and w not in NEGATIONS and OSA.distance(word, w) == 1), None)
 
+    def _repair(self, word: str) -> str:
+        """The word as the documents would spell it, if it is a typo the index can repair."""
+        if word in STOPWORDS or normalise_term(word) in self._postings or \
+                standard_spelling(word) in self._spellings:
+            return word
+        return self.correct(word) or word
+
     def concepts(self, text: str) -> list[Concept]:
         """The question's informative ideas, typos repaired and synonyms attached."""
         found: dict[str, Concept] = {}
-        for word in rewritten_words(text):
+        rewritten = rewritten_words(text)
+        repairs = {word: self._repair(word) for word in rewritten}
+        if any(repaired != word for word, repaired in repairs.items()):
+            # Phrases and paraphrases again, now on the words meant: "thrid sector" is the
+            # documents' "third sector".
+            rewritten = rewritten_words(" ".join(repairs[word] for word in rewritten))
+        for word in rewritten:
             term = normalise_term(word)
             if word in STOPWORDS or term in STOPWORDS:
                 continue

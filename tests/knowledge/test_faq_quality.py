@@ -55,6 +55,9 @@ BRIEFING = "peer-challenge-team-briefing/"
     ("is accomodation paid for on the developmnet days", FAQ + "will-expenses-be-paid"),
     ("time comittment for the programe", FAQ + "what-is-the-time-commitment-involved"),
     ("personnal data protection princples", BRIEFING + "data-protection-principles-and-guidance"),
+    # a misspelt word of a phrase the documents use ("third sector") still makes the phrase
+    ("benefits for the thrid sector",
+     "ppe-action-learning-set-report/outcomes-for-third-sector-organisations"),
 ])
 def test_typos(kb, question, section):
     assert answered_id(kb, question) == section
