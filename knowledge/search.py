@@ -324,6 +324,8 @@ class SearchIndex:
             term = normalise_term(word)
             if word in STOPWORDS or term in STOPWORDS:
                 continue
+            if len(word) == 1 and term not in self._postings:
+                continue  # "w" for with, a stray initial: one unknown letter means nothing
             if term not in self._postings and standard_spelling(word) not in self._spellings:
                 repaired = self.correct(word)
                 if repaired is not None:

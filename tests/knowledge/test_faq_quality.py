@@ -67,6 +67,7 @@ def test_typos(kb, question, section):
     ("is accom paid 4 dev days", FAQ + "will-expenses-be-paid"),
     ("how long shud the pairs exercise take in the focus grp",
      BRIEFING + "opening-up-discussions"),
+    ("how do i close a meting w an interviewee", BRIEFING + "at-the-end-of-the-meeting"),
 ])
 def test_text_speak_is_answered_surely(kb, question, section):
     """Short forms count as the words they stand for, so no "Not quite it?" buttons."""
