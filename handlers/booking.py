@@ -160,8 +160,21 @@ def read_one_line(ctx: Context, text: str) -> dict[str, Any]:
     return data
 
 
+def _day_problem(ctx: Context, day: dt.date) -> str | None:
+    """What rules the day out whatever the time, so it is refused at the day step."""
+    programme = ctx.programme
+    if day < ctx.today:
+        return f"{format_date(day)} has passed. Please choose a day from today on."
+    if not programme.starts <= day <= programme.ends:
+        return (f"Sessions must be within the programme, {format_date(programme.starts)} to "
+                f"{format_date(programme.ends)}.")
+    return None
+
+
 def _check_slot_so_far(ctx: Context, data: dict[str, Any]) -> None:
     """Refuse a broken rule as soon as the answers show it, not after the read-back."""
+    if "date" in data and (problem := _day_problem(ctx, dt.date.fromisoformat(data["date"]))):
+        raise Invalid(problem)
     if "date" not in data or "time" not in data:
         return
     partner = _partner(ctx)
@@ -205,12 +218,16 @@ def _ask_time(ctx: Context, data: dict[str, Any]) -> Reply:
 
 def _take_time(ctx: Context, data: dict[str, Any], text: str) -> None:
     try:
-        time, _rest = split_time(text if re.search(r"[a-z:.]", text, re.I) else f"at {text}")
+        time, rest = split_time(text if re.search(r"[a-z:.]", text, re.I) else f"at {text}")
+        day = parse_date(rest, ctx.today) if rest.strip() else None
     except WhenError as problem:
         raise Invalid(str(problem)) from None
-    if time is None:
+    if day is not None:  # "10 April" or "10 April 3pm": another day after all
+        data["date"] = day.isoformat()
+    elif time is None:
         raise Invalid(f"I couldn't read a time in \u201c{text[:60]}\u201d.")
-    data["time"] = time.strftime("%H:%M")
+    if time is not None:
+        data["time"] = time.strftime("%H:%M")
     _check_slot_so_far(ctx, data)
 
 

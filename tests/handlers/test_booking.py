@@ -170,7 +170,7 @@ def test_an_answer_is_due_before_the_session_starts(door: FrontDoor, services, c
 
 @pytest.mark.parametrize("line, reason", [
     ("30 February 2pm 2h virtual", "isn't a real date"),
-    ("1 March 2pm 2h virtual", "already passed"),
+    ("1 March 2pm 2h virtual", "has passed"),
     ("10 April 2pm 10 hours virtual", "2 to 3 hours (that was 10 hours)"),
     ("10 April 2pm 45 minutes virtual", "(that was 45 minutes)"),
     ("10 April 2pm 0h virtual", "(that was 0 hours)"),
@@ -328,6 +328,17 @@ def test_the_day_step_keeps_a_time_and_length_given_with_it(door: FrontDoor):
     door.text(AMIRA, "cancel")
     door.text(AMIRA, "/book")
     assert "couldn't read a date in \u201c2 hours\u201d" in door.text(AMIRA, "2 hours")
+
+
+def test_a_day_that_cannot_be_booked_is_refused_at_once_and_can_be_changed(door: FrontDoor):
+    door.text(AMIRA, "/book")
+    assert door.text(AMIRA, "yesterday").startswith("Sunday 1 March 2015 has passed.")
+    assert "within the programme" in door.text(AMIRA, "1 Jan 2016")
+    assert door.text(AMIRA, "12 March").startswith("What time on Thursday 12 March 2015?")
+    # the time step takes another day too, rather than insisting on a time
+    assert "How long?" in door.text(AMIRA, "13 March 3pm")
+    door.text(AMIRA, "2h")
+    assert "Friday 13 March 2015, 15:00 to 17:00" in door.text(AMIRA, "virtual")
 
 
 def test_a_spoken_time_books_at_that_time(door: FrontDoor):
