@@ -211,6 +211,8 @@ class ScheduledMessage:
     kind: str  # e.g. "event_reminder"; the opt-out unit for optional reminders
     optional: bool = True  # broadcasts and note-destruction requests cannot be turned off
     choices: tuple[Choice, ...] = ()
+    # After this it would be wrong, not just late ("in 1 hour" once the session has begun).
+    pointless_after: dt.datetime | None = None
 
 
 def by_number(db: Session, model: type[T], text: str) -> T | None:

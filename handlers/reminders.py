@@ -52,7 +52,7 @@ def _event_reminders(db: Session, programme: Programme, since: dt.datetime,
                 result.append(ScheduledMessage(
                     key=f"event:{event.id}:{days}d:to:{person.id}", to=person,
                     text=f"Reminder: {event.describe()} ({when}).", due_at=due,
-                    kind="event_reminder"))
+                    kind="event_reminder", pointless_after=_at_nine(programme, event.date)))
     return result
 
 
@@ -76,6 +76,7 @@ def _session_reminders(db: Session, programme: Programme, since: dt.datetime,
                 result.append(ScheduledMessage(
                     key=f"session:{session.id}:seq{session.sequence}:{hours}h:to:{person.id}",
                     to=person, due_at=due, kind="session_reminder",
+                    pointless_after=session.starts_at,
                     text=f"Reminder: peer session with {other.name} in "
                          f"{counted(hours, 'hour')}: {describe(programme, session)}."))
     return result

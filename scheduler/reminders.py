@@ -87,7 +87,8 @@ class ReminderJob:
             since = lease.last_run_at or now - grace
             queued = skipped = 0
             for message in due_between(db, self.programme, since, now):
-                stale = message.due_at < now - grace
+                stale = message.due_at < now - grace or (
+                    message.pointless_after is not None and now >= message.pointless_after)
                 queued_rows = _queue(db, message, now, stale)
                 skipped += queued_rows if stale else 0
                 queued += 0 if stale else queued_rows

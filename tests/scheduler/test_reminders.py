@@ -106,6 +106,15 @@ def test_restart_after_outage_sends_missed_useful_and_skips_stale(services, cloc
     assert len(rows(services, "session_reminder")) == 4
 
 
+def test_a_reminder_for_a_session_already_begun_is_never_sent(services, clock):
+    book(services, local(2015, 4, 10, 14))
+    clock.set(local(2015, 4, 10, 11, 0))
+    job(services).tick()  # down from 11:00 until after the session has begun
+    clock.set(local(2015, 4, 10, 14, 30))
+    job(services, "worker-after-restart").tick()
+    assert {m.status for m in rows(services, "session_reminder")} == {"skipped"}
+
+
 def test_two_schedulers_sharing_the_database_fire_once(services, clock):
     clock.set(local(2015, 3, 4, 8, 59))
     first, second = job(services, "a"), job(services, "b")
