@@ -105,6 +105,17 @@ def _rounds(start: dt.datetime, every: dt.timedelta, since: dt.datetime,
         k += 1
 
 
+def still_to_confirm(challenge: Challenge) -> list[Participant]:
+    """Members yet to confirm destroying their notes, by name. Someone erased has left the
+    programme: they can neither confirm nor be waited for."""
+    return sorted((m.participant for m in challenge.members if m.notes_destroyed_at is None
+                   and m.participant.role != ERASED_ROLE), key=lambda p: p.name)
+
+
+def _staying(challenge: Challenge) -> int:
+    return sum(1 for m in challenge.members if m.participant.role != ERASED_ROLE)
+
+
 def due_note_reminders(db: Session, programme: Programme, since: dt.datetime,
                        until: dt.datetime) -> list[ScheduledMessage]:
     """Reminders to each member of a signed-off challenge who has not confirmed yet, every
@@ -118,10 +129,7 @@ def due_note_reminders(db: Session, programme: Programme, since: dt.datetime,
                             .order_by(Challenge.id))
     for challenge in challenges:
         assert challenge.signed_off_at is not None
-        members = sorted(challenge.members, key=lambda m: m.participant.name)
-        # An erased member cannot confirm: the manager's status list still shows them.
-        waiting = [m.participant for m in members if m.notes_destroyed_at is None
-                   and m.participant.role != ERASED_ROLE]
+        waiting = still_to_confirm(challenge)
         if not waiting:
             continue
         for k in _rounds(challenge.signed_off_at, every, since, until):
@@ -135,7 +143,8 @@ def due_note_reminders(db: Session, programme: Programme, since: dt.datetime,
                 due.append(ScheduledMessage(
                     key=f"notes:{challenge.id}:summary:{k}", to=challenge.manager,
                     text=f"Notes destruction for {challenge.name}: "
-                         f"{len(members) - len(waiting)} of {len(members)} have confirmed; "
+                         f"{_staying(challenge) - len(waiting)} of {_staying(challenge)} "
+                         "have confirmed; "
                          f"still waiting for {', '.join(p.name for p in waiting)}. "
                          f"I've reminded them. /notes status {challenge.name} has the details.",
                     due_at=at, kind="notes_summary", optional=False))
@@ -339,8 +348,7 @@ def unconfirmed(db: Session, person: Participant) -> list[tuple[Challenge, list[
         query = query.where(Challenge.manager_id == person.id)
     found = []
     for challenge in db.scalars(query):
-        waiting = sorted((m.participant for m in challenge.members if m.notes_destroyed_at is None),
-                         key=lambda p: p.name)
+        waiting = still_to_confirm(challenge)
         if waiting:
             found.append((challenge, waiting))
     return found
@@ -375,11 +383,15 @@ def _status(ctx: Context, name: str) -> list[Reply]:
         return [Reply(f"{challenge.name} isn't signed off yet. Members: "
                       + (", ".join(m.participant.name for m in members) or "none") + ".")]
     done = [m for m in members if m.notes_destroyed_at is not None]
+    waiting = still_to_confirm(challenge)
     lines = [f"*{challenge.name}*: signed off {_when(ctx.programme, challenge.signed_off_at)}. "
-             f"{len(done)} of {len(members)} have confirmed destroying their notes."]
+             f"{_staying(challenge) - len(waiting)} of {_staying(challenge)} have confirmed "
+             "destroying their notes."]
     lines += [f"- {m.participant.name}: confirmed {_when(ctx.programme, m.notes_destroyed_at)}"
               for m in done if m.notes_destroyed_at is not None]
-    lines += [f"- {m.participant.name}: not yet" for m in members if m.notes_destroyed_at is None]
+    lines += [f"- {p.name}: not yet" for p in waiting]
+    lines += [f"- {m.participant.name}: left the programme" for m in members
+              if m.notes_destroyed_at is None and m.participant.role == ERASED_ROLE]
     return [Reply("\n".join(lines), private_only=True)]
 
 

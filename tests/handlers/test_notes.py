@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from handlers.identity import ImportProblem, import_participants
 from handlers.notes import NotesError, due_note_reminders, sign_off
+from handlers.privacy import erase_participant
 from handlers.storage.models import (
     AuditEntry,
     Challenge,
@@ -199,6 +200,24 @@ def test_status_lists_who_has_and_has_not_confirmed(door: FrontDoor, services, c
     assert "- Dr Amira Khan: confirmed Monday 2 March 2015 10:00" in status
     assert "- Dr James Okafor: not yet" in status and "- Dr Sian Roberts: not yet" in status
     assert door.send(GARETH, "/notes status stp-north")[0].private_only
+
+
+def test_a_member_who_left_is_neither_confirmed_nor_waited_for(door: FrontDoor, services,
+                                                                clock):
+    signed_off(door)
+    door.text(AMIRA, "/notes destroyed")
+    sian_id = person_id(services, SIAN)
+    with services.uow() as db:
+        erase_participant(db, db.get(Participant, sian_id), clock.now(), actor_id=None,
+                          zone=services.programme.timezone)
+    status = door.text(HELEN, "/notes status stp-north")
+    assert "1 of 2 have confirmed" in status and ": left the programme" in status
+    assert "note destruction: 1 member of 1 challenge yet to confirm" in door.text(GARETH,
+                                                                                  "/home")
+    with services.uow() as db:
+        due = due_note_reminders(db, services.programme, clock.now(), clock.now() + WEEK)
+    [summary] = [m for m in due if m.kind == "notes_summary"]
+    assert "1 of 2 have confirmed; still waiting for Dr James Okafor." in summary.text
 
 
 def test_who_has_not_confirmed_across_challenges_in_plain_words(door: FrontDoor, clock):
