@@ -259,8 +259,12 @@ def _take_over(ctx: Context, data: dict[str, Any], text: str) -> None:
         data["pence"] = _cap(ctx, data)
     elif "exception" in answer:
         data["exceptional"] = True
+    elif _AMOUNT.match(" ".join(answer.split())):  # a corrected amount: £120, not £1,200
+        data["pence"] = parse_amount(answer)  # still over: this step asks again about it
     else:
-        raise Invalid("Please answer cap (to claim the cap) or exception.")
+        cap = format_pence(_cap(ctx, data))
+        raise Invalid(f"Please choose Claim {cap} or Ask for an exception, or give the "
+                      "amount again if it was a typo.")
 
 
 def _ask_reason(ctx: Context, data: dict[str, Any]) -> Reply:
@@ -372,7 +376,7 @@ CLAIM = Flow(
         "session": Step(_ask_session, _take_session, "10 April",
                         lambda d: d.get("kind") == "peer_session" and "session_day" not in d),
         "amount": Step(_ask_amount, _take_amount, "£95.50", lambda d: "pence" not in d),
-        "over": Step(_ask_over, _take_over, "cap or exception",
+        "over": Step(_ask_over, _take_over, "cap, exception or a corrected amount",
                      lambda d: not d.get("exceptional") and d["pence"] > d["cap"]),
         "reason": Step(_ask_reason, _take_reason, "the hotel was full at the cap",
                        lambda d: bool(d.get("exceptional")) and "reason" not in d),

@@ -95,6 +95,15 @@ def test_a_penny_over_offers_the_cap_or_an_exception(door: FrontDoor, services):
     assert claims(services)[0].amount_pence == 10000
 
 
+def test_an_amount_over_the_cap_can_be_corrected(door: FrontDoor, services):
+    assert "£1,200 is over the £100 cap" in door.text(AMIRA, "/claim Leeds £1,200")
+    assert "Please choose Claim £100 or Ask for an exception" in door.text(AMIRA, "hmm")
+    assert "£120 is over the £100 cap" in door.text(AMIRA, "£120")
+    assert "receipt" in door.text(AMIRA, "£95")
+    assert "Submitted" in "\n".join(door.text(AMIRA, a) for a in ("skip", "yes"))
+    assert claims(services)[0].amount_pence == 9500
+
+
 def test_over_the_london_cap_with_an_exception_is_flagged(door: FrontDoor, services):
     door.text(AMIRA, "/claim")
     door.press(AMIRA, "London")
