@@ -228,8 +228,10 @@ def escalate(ctx: Context, value: str) -> list[Reply]:
     team = ctx.db.scalars(select(Participant).where(Participant.role == "programme_team"))
     for member in team:
         ctx.notify(member, f"Question #{question.id} from a participant:\n\u201c{question.text}"
-                   f"\u201d\n{guess}Reply with /answer {question.id} YOUR ANSWER, or, if the "
-                   f"documents answer it, /cite {question.id} WORDS FROM THE SECTION HEADING",
+                   f"\u201d\n{guess}Reply with /answer {question.id} YOUR ANSWER (given to "
+                   f"anyone who asks the same), /reply {question.id} YOUR ANSWER (to this "
+                   f"person only, for anything personal), or, if the documents answer it, "
+                   f"/cite {question.id} WORDS FROM THE SECTION HEADING",
                    kind="team_question", key=f"question:{question.id}:to:{member.id}",
                    choices=confirm)
     return [Reply("I've passed your question to the programme team. I'll send you their "
@@ -249,7 +251,31 @@ def answer_question(ctx: Context, args: str) -> list[Reply]:
                     lambda asked: f"The programme team answered your question "
                                   f"\u201c{asked}\u201d:\n{text.strip()}")
     return [Reply(f"Thanks. Answer #{answer.id} is sent and will be given to anyone who asks "
-                  f"the same. Withdraw it with /withdraw {answer.id}.")]
+                  f"the same. Withdraw it with /withdraw {answer.id}; for a personal question, "
+                  "/reply answers the asker alone.")]
+
+
+def reply_privately(ctx: Context, args: str) -> list[Reply]:
+    """`/reply N TEXT` (programme team): for a personal question ("my partner is off sick"),
+    an answer to the asker alone. It joins no corpus, and the question is not kept."""
+    number, _, text = args.partition(" ")
+    question = _asked(ctx, number, text, "Use /reply N YOUR ANSWER, where N is the question "
+                                         "number.")
+    if isinstance(question, Reply):
+        return [question]
+    if (answered := _answered_already(ctx, question)) is not None:
+        return answered
+    same = ctx.db.scalars(select(UnansweredQuestion).where(
+        UnansweredQuestion.normalised == question.normalised,
+        UnansweredQuestion.answer_id.is_(None))).all()
+    for asked in same:
+        _tell_asker(ctx, asked, f"The programme team replied to your question "
+                                f"\u201c{asked.text}\u201d:\n{text.strip()}",
+                    key=f"reply:q:{asked.id}")
+        ctx.db.delete(asked)
+    ctx.audit("faq.reply", f"question:{question.id}")
+    return [Reply(f"Sent to the person who asked question #{question.id}, and to no one else. "
+                  "The question is no longer kept.")]
 
 
 def cite_question(ctx: Context, args: str) -> list[Reply]:
@@ -321,17 +347,21 @@ def _close(ctx: Context, question: UnansweredQuestion, answer: TeamAnswer,
         UnansweredQuestion.answer_id.is_(None)))
     for asked in same:
         asked.answer_id = answer.id
-        if asked.sent_to_team_at is not None and asked.asker_id is not None:
-            asker = ctx.db.get(Participant, asked.asker_id)
-            if asker is not None:
-                ctx.notify(asker, message(asked.text), kind="team_answer",
-                           key=f"answer:{answer.id}:q:{asked.id}")
+        _tell_asker(ctx, asked, message(asked.text), key=f"answer:{answer.id}:q:{asked.id}")
         # Once answered, the question is kept without who asked it.
         asked.forget_asker()
     ctx.audit("faq.answer", f"team_answer:{answer.id}", question=question.id,
               section=answer.section_id)
     ctx.services.knowledge.extra_signature = None
     return answer
+
+
+def _tell_asker(ctx: Context, asked: UnansweredQuestion, text: str, key: str) -> None:
+    """The team's reply, to whoever asked this and passed it to the team."""
+    if asked.sent_to_team_at is not None and asked.asker_id is not None:
+        asker = ctx.db.get(Participant, asked.asker_id)
+        if asker is not None:
+            ctx.notify(asker, text, kind="team_answer", key=key)
 
 
 def withdraw_answer(ctx: Context, args: str) -> list[Reply]:

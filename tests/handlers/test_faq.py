@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from handlers.storage.models import OutboxMessage, UnansweredQuestion
-from tests.conftest import AMIRA, GARETH, JAMES, PRIYA, FrontDoor
+from handlers.storage.models import OutboxMessage, TeamAnswer, UnansweredQuestion
+from tests.conftest import AMIRA, GARETH, JAMES, PRIYA, SIAN, FrontDoor
 
 OFF_TOPIC = "is there parking for bicycles at the venue"
 
@@ -200,6 +200,29 @@ def test_the_programme_team_answer_reaches_the_asker_and_the_next_person(door: F
     assert "cycle racks" not in door.text(JAMES, "is there parking for bicycles at the venue?")
     # once withdrawn, the question can be answered afresh
     assert "Answer #2" in door.text(GARETH, f"/answer {question_id} Only at the Leeds venue.")
+
+
+def test_a_personal_question_gets_a_reply_that_no_one_else_is_given(door: FrontDoor,
+                                                                   services):
+    door.text(GARETH, "/whoami")
+    personal = "My partner has been off sick with stress, can we postpone our sessions?"
+    door.send(JAMES, personal)
+    door.press(JAMES, "Ask the programme team")
+    with services.uow() as db:
+        to_team = db.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == "team_question")).one()
+        question_id = db.scalars(select(UnansweredQuestion.id)).one()
+    assert f"/reply {question_id} YOUR ANSWER (to this person only" in to_team.text
+    assert "only the programme team" in door.text(AMIRA, f"/reply {question_id} Yes")
+    done = door.text(GARETH, f"/reply {question_id} Yes, postpone until she is back.")
+    assert done.startswith(f"Sent to the person who asked question #{question_id}")
+    with services.uow() as db:
+        [reply] = db.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == "team_answer")).all()
+        assert db.scalars(select(UnansweredQuestion)).all() == []  # not kept
+        assert db.scalars(select(TeamAnswer)).all() == []
+    assert "postpone until she is back" in reply.text and JAMES in reply.chat_id
+    assert "postpone until she is back" not in door.text(SIAN, personal)
 
 
 def test_a_long_question_and_answer_still_fit_one_chat_message(door: FrontDoor, services):
