@@ -564,14 +564,23 @@ def progress_line(ctx: Context, person: Participant) -> str:
         PeerSession.pair_key == pair_key(person.id, person.partner.id))))
     p = _progress(ctx.programme, ctx.today, person, statuses)
     rules = ctx.programme.sessions
-    months = max(0, (ctx.programme.ends.year - ctx.today.year) * 12
-                 + ctx.programme.ends.month - ctx.today.month)
+    ends = ctx.programme.ends
     line = (f"{p.held} held, {p.booked} booked, {rules.min_count} to {rules.max_count} "
-            f"expected, {counted(months, 'month')} left.")
-    if p.behind:
+            f"expected, {_time_left(ctx.today, ends)}.")
+    if p.behind and ctx.today <= ends:  # once it is over, booking is no answer
         line += (f" You're behind the pace needed to reach {rules.min_count} by "
                  f"{format_date(ctx.programme.ends)}: /book the next one now?")
     return line
+
+
+def _time_left(today: dt.date, ends: dt.date) -> str:
+    """'5 months left'; in the last month the days ('29 days left'); or that it has ended."""
+    if today > ends:
+        return f"the programme ended on {format_date(ends)}"
+    months = (ends.year - today.year) * 12 + ends.month - today.month - (ends.day < today.day)
+    if months >= 1:
+        return f"{counted(months, 'month')} left"
+    return f"{counted((ends - today).days + 1, 'day')} left"
 
 
 def my_sessions(ctx: Context, args: str) -> list[Reply]:

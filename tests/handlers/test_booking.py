@@ -353,3 +353,14 @@ def test_a_question_about_booking_is_answered_with_an_offer_not_a_form(door: Fro
     assert "Which day?" in door.press(AMIRA, "Book a session")[0].text
     door.text(AMIRA, "cancel")
     assert "Which day?" in door.text(AMIRA, "book a session")  # an instruction starts it
+
+
+def test_the_progress_line_counts_down_and_stops_nudging_once_the_programme_ends(
+        door: FrontDoor, clock):
+    assert door.text(AMIRA, "/sessions").endswith("0 held, 0 booked, 6 to 8 expected, "
+                                                  "6 months left.")
+    clock.set(local(2015, 9, 1))
+    assert "30 days left. You're behind the pace" in door.text(AMIRA, "/sessions")
+    clock.set(local(2015, 10, 5))
+    last = door.text(AMIRA, "/sessions")
+    assert "the programme ended on Wednesday 30 September 2015." in last and "behind" not in last
