@@ -201,7 +201,7 @@ def _list_challenges(ctx: Context) -> Reply:
     for c in challenges:
         state = (f"signed off {_when(ctx.programme, c.signed_off_at)}" if c.signed_off_at
                  else "in progress")
-        lines.append(f"- {c.name}: {len(c.members)} members, managed by "
+        lines.append(f"- {c.name}: {counted(len(c.members), 'member')}, managed by "
                      f"{c.manager.name if c.manager else 'nobody yet'}, {state}")
     return Reply("\n".join(lines))
 
@@ -237,7 +237,7 @@ def team_command(ctx: Context, args: str) -> list[Reply]:
     challenge.members.append(ChallengeMember(participant_id=person.id, added_at=ctx.now))
     ctx.audit("challenge.member.add", f"challenge:{challenge.id}", participant=person.id)
     return [Reply(f"Added {person.name} to {challenge.name} "
-                  f"({len(challenge.members)} members).")]
+                  f"({counted(len(challenge.members), 'member')}).")]
 
 
 def signoff_command(ctx: Context, args: str) -> list[Reply]:

@@ -149,8 +149,15 @@ def parse_when(text: str, today: dt.date) -> Parsed:
     return Parsed(parse_date(rest, today), time)
 
 
+_HOURS_MINUTES = re.compile(r"\b(?P<hours>\d{1,2})\s*h\s*(?P<minutes>[0-5]\d)\b", re.IGNORECASE)
+
+
 def parse_length(text: str) -> tuple[Decimal | None, str]:
-    """A length like '3h', '2.5 hours', '90 minutes', 'two and a half hours'; and the rest."""
+    """A length like '3h', '2h30', '2.5 hours', '90 minutes', 'two and a half hours'; and the
+    rest."""
+    if spelt := _HOURS_MINUTES.search(text):  # how the booking buttons write it
+        hours = int(spelt["hours"]) + Decimal(int(spelt["minutes"])) / 60
+        return hours, (text[: spelt.start()] + " " + text[spelt.end():]).strip()
     match = _LENGTH.search(text)
     if not match:
         return None, text

@@ -282,7 +282,8 @@ def test_concurrent_overlapping_proposals_never_both_succeed(services):
 
 
 @pytest.mark.parametrize("text, hours", [("3h", "3"), ("2.5 hours", "2.5"),
-                                         ("90 minutes", "1.5"), ("two and a half hours", "2.5")])
+                                         ("90 minutes", "1.5"), ("two and a half hours", "2.5"),
+                                         ("2h30", "2.5")])
 def test_lengths_people_type(text, hours):
     assert str(parse_length(text)[0].normalize()) == hours
 

@@ -114,6 +114,8 @@ def test_challenge_manager_creates_and_keeps_the_team(door: FrontDoor, services)
     assert set(members(services)) == {AMIRA, JAMES, SIAN}
     assert [a.action for a in audits(services, "challenge.member.add")] == ["challenge.member.add"]
     assert "no challenge called nope" in door.text(GARETH, f"/team add nope {PRIYA}")
+    door.text(HELEN, "/challenge create solo")
+    assert "to solo (1 member)." in door.text(HELEN, f"/team add solo {PRIYA}")
 
 
 def test_another_challenge_manager_cannot_sign_off(door: FrontDoor, services):
