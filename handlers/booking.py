@@ -528,9 +528,19 @@ def took_place(ctx: Context, value: str) -> list[Reply]:
         return [Reply("I can't find that session.")]
     if session.ends_at > ctx.now:
         return [Reply("That session hasn't finished yet.")]
+    was = session.status
     session.status = "held" if answer == "yes" else "not_held"
     session.updated_at = ctx.now
     ctx.audit("session.outcome", f"session:{session.id}", status=session.status)
+    if was != "booked" and was != session.status:  # the partner had said otherwise
+        day = format_date(session.starts_at.astimezone(ctx.programme.timezone).date())
+        ctx.notify(_other(session, ctx.me),
+                   f"{ctx.me.name} says your peer session on {day} "
+                   f"{'took place' if answer == 'yes' else 'did not take place'}, and I've "
+                   "recorded it so. You had said otherwise: if that is wrong, please agree it "
+                   "between you and tell the programme team.",
+                   kind="session_update",
+                   key=f"session:{session.id}:outcome:{ctx.now.timestamp():.0f}")
     return [Reply("Thanks, noted. " + progress_line(ctx, ctx.me))]
 
 
@@ -605,6 +615,9 @@ def my_sessions(ctx: Context, args: str) -> list[Reply]:
         elif s.status == "booked" and s.starts_at > ctx.now:
             choices += [Choice(f"Move {when}", "booking.move", str(s.id)),
                         Choice(f"Cancel {when}", "booking.cancel", str(s.id))]
+        elif s.status == "booked" and s.ends_at <= ctx.now:  # the question, if missed
+            choices += [Choice(f"Held {when}", "booking.held", f"{s.id}:yes"),
+                        Choice(f"Didn't happen {when}", "booking.held", f"{s.id}:no")]
     if len(lines) == 1:
         lines.append("- none yet: send /book to propose one")
     lines.append(progress_line(ctx, me))

@@ -245,6 +245,20 @@ def test_held_sessions_count_toward_progress(door: FrontDoor, services, clock):
     assert "1 held" in door.text(GARETH, "/pairs")
 
 
+def test_a_missed_outcome_question_is_on_sessions_and_a_disagreement_is_told(
+        door: FrontDoor, services, clock):
+    session_id = accepted_session(door, services)
+    clock.set(clock.now().replace(month=4, day=11))
+    door.send(JAMES, "/sessions")
+    assert "1 held" in door.press(JAMES, "Held 10/04 14:00")[0].text
+    # Amira answers the question she was sent the other way
+    door.router.handle(door.incoming(AMIRA, action_id="booking.held",
+                                     action_value=f"{session_id}:no"))
+    [told] = [m for m in outbox_for(services, JAMES) if "You had said otherwise" in m.text]
+    assert told.text.startswith("Dr Amira Khan says your peer session on Friday 10 April 2015 "
+                                "did not take place")
+
+
 def test_pairs_report_lists_behind_pace_first_with_csv(door: FrontDoor, clock):
     clock.set(clock.now().replace(month=6))
     replies = door.send(GARETH, "/pairs csv")
