@@ -265,8 +265,8 @@ def _confirm(ctx: Context, member: ChallengeMember) -> str:
                 f"{_when(ctx.programme, member.notes_destroyed_at)}. Thank you.")
     member.notes_destroyed_at = ctx.now
     ctx.audit("notes.destroyed", f"challenge:{challenge.id}")
-    if challenge.manager is not None and all(m.notes_destroyed_at for m in challenge.members):
-        ctx.notify(challenge.manager, f"All {len(challenge.members)} members of "
+    if challenge.manager is not None and not still_to_confirm(challenge):
+        ctx.notify(challenge.manager, f"All {_staying(challenge)} members of "
                    f"{challenge.name} have confirmed they destroyed their notes.",
                    kind="notes_summary", key=f"notes:{challenge.id}:all-confirmed")
     return (f"Thank you. I've recorded that you destroyed your notes for {challenge.name}, "
@@ -299,6 +299,10 @@ def destroyed(ctx: Context, value: str) -> list[Reply]:
     if not chosen:
         return [Reply("I can't find a signed-off challenge of yours for that button.")]
     return [Reply("\n".join(_confirm(ctx, m) for m in chosen))]
+
+
+def said_destroyed(ctx: Context, _text: str) -> list[Reply]:
+    return notes_command(ctx, "destroyed")
 
 
 def notes_command(ctx: Context, args: str) -> list[Reply]:
@@ -410,6 +414,11 @@ ROUTES = [
                             r"\bstill\b))(?=.*\b(confirm|destroy))|\bnotes? destruction\b.*"
                             r"\bstatus\b|\boutstanding notes\b", re.IGNORECASE)),
     Route("notes-destroyed", destroyed, action=DESTROYED),
+    # Said in plain words, it is the command: "I've shredded my notes from the challenge".
+    Route("notes-destroyed-said", said_destroyed, personal=True,
+          intent=re.compile(r"^\s*(i|we)\s*('?ve| have)\s+(now\s+|just\s+)?(destroyed|shredded|"
+                            r"deleted|binned|disposed of)\s+(my|our|all( of)? (my|our)|the)\s+"
+                            r"(challenge\s+)?notes?\b", re.IGNORECASE)),
 ]
 FLOWS: list[Flow] = []
 SCHEDULED = [due_note_reminders]

@@ -167,6 +167,9 @@ def test_command_confirmation_and_before_signoff(door: FrontDoor, services, cloc
     assert "I've recorded" in door.text(JAMES, "/notes destroyed")
     assert members(services)[JAMES] == clock.now()
     assert "already confirmed" in door.text(JAMES, "/notes destroyed")
+    # said in plain words, it is the same confirmation
+    assert "I've recorded" in door.text(SIAN, "I have destroyed my notes")
+    assert members(services)[SIAN] == clock.now()
 
 
 def test_home_shows_notes_waiting_to_be_destroyed_with_the_button(door: FrontDoor, services):
@@ -220,6 +223,8 @@ def test_a_member_who_left_is_neither_confirmed_nor_waited_for(door: FrontDoor, 
         due = due_note_reminders(db, services.programme, clock.now(), clock.now() + WEEK)
     [summary] = [m for m in due if m.kind == "notes_summary"]
     assert "1 of 2 have confirmed; still waiting for Dr James Okafor." in summary.text
+    door.text(JAMES, "I've shredded my challenge notes")
+    assert "All 2 members of stp-north have confirmed" in outbox(services, "notes_summary")[-1].text
 
 
 def test_who_has_not_confirmed_across_challenges_in_plain_words(door: FrontDoor, clock):
