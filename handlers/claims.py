@@ -455,6 +455,8 @@ def review(ctx: Context, args: str) -> list[Reply]:
                  f"submitted {format_date(c.created_at.astimezone(ctx.programme.timezone))}."]
         if c.reason:
             lines.append(f"Reason: {c.reason}")
+        if not c.receipt_id:
+            lines.append("No receipt.")
         choices = [Choice(f"Approve #{c.id}", "claims.approve", str(c.id)),
                    Choice(f"Reject #{c.id}", "claims.reject", str(c.id))]
         if c.receipt_id:

@@ -255,6 +255,7 @@ def test_review_approve_pay_and_notifications(door: FrontDoor, services):
     assert "only an approved" in door.text(GARETH, "/paid 1").lower()
     review = door.send(GARETH, "/review")
     assert "#1" in review[1].text and "#2" in review[2].text  # oldest first
+    assert review[1].text.endswith("No receipt.")  # the reviewer sees what is missing
     door.press(GARETH, "Approve #1")
     assert "Marked paid" in door.text(GARETH, "/paid 1")
     door.text(GARETH, "/review")
