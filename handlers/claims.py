@@ -390,9 +390,62 @@ CLAIM = Flow(
 
 # ---------------------------------------------------------------- a claim's life
 def _own_choices(claim: Claim) -> tuple[Choice, ...]:
+    choices = []
+    if claim.status in RECEIPT_STILL_WANTED and claim.receipt_id is None:
+        choices.append(Choice(f"Add receipt #{claim.id}", "claims.add_receipt", str(claim.id)))
     if claim.status == "submitted":
-        return (Choice(f"Withdraw #{claim.id}", "claims.withdraw", str(claim.id)),)
-    return ()
+        choices.append(Choice(f"Withdraw #{claim.id}", "claims.withdraw", str(claim.id)))
+    return tuple(choices)
+
+
+RECEIPT_STILL_WANTED = ("submitted", "approved")  # not yet paid, so a receipt still counts
+
+
+# ---------------------------------------------------------------- a receipt sent later
+def _receipt_wanted(ctx: Context, value: str) -> Claim | None:
+    claim = by_number(ctx.db, Claim, str(value))
+    if claim is None or claim.participant_id != ctx.me.id or claim.receipt_id is not None \
+            or claim.status not in RECEIPT_STILL_WANTED:
+        return None
+    return claim
+
+
+def start_add_receipt(ctx: Context, value: str) -> list[Reply]:
+    if _receipt_wanted(ctx, value) is None:
+        return [Reply("That claim doesn't need a receipt now (it may have one, or be paid or "
+                      "withdrawn).")]
+    return ctx.start_flow(ADD_RECEIPT, {"claim": int(value)})
+
+
+def _ask_later_receipt(ctx: Context, data: dict[str, Any]) -> Reply:
+    policy = ctx.programme.expenses
+    return Reply(f"Please send the receipt for claim #{data['claim']} as a photo or PDF (up to "
+                 f"{policy.receipt_max_bytes // (1024 * 1024)} MB).", choices=(CANCEL,))
+
+
+def _take_later_receipt(ctx: Context, data: dict[str, Any], text: str) -> None:
+    if ctx.msg.attachment is None:
+        raise Invalid("Please attach the receipt as a photo or PDF, or cancel.")
+    _take_receipt(ctx, data, text)
+
+
+def _finish_add_receipt(ctx: Context, data: dict[str, Any]) -> list[Reply]:
+    claim = _receipt_wanted(ctx, data["claim"])
+    if claim is None:  # reviewed, paid or withdrawn while the file was on its way
+        return [Reply(f"Claim #{data['claim']} no longer takes a receipt; nothing was added.")]
+    claim.receipt_id = data["receipt"]
+    claim.updated_at = ctx.now
+    ctx.audit("claim.receipt", f"claim:{claim.id}")
+    return [Reply(f"Receipt added to {describe(claim)}.")]
+
+
+ADD_RECEIPT = Flow(
+    name="add_receipt",
+    description="receipt",
+    steps={"receipt": Step(_ask_later_receipt, _take_later_receipt, "a photo of the receipt",
+                           lambda d: "receipt" not in d)},
+    finish=_finish_add_receipt,
+)
 
 
 def _change(ctx: Context, claim: Claim, to: str, note: str = "") -> None:
@@ -598,6 +651,7 @@ ROUTES = [
                             r".*\b(my|our) (expense |expenses )?claims?\b|\bclaims? status\b",
                             re.IGNORECASE)),
     Route("claim-withdraw", withdraw, action="claims.withdraw", personal=True),
+    Route("claim-add-receipt", start_add_receipt, action="claims.add_receipt", personal=True),
     Route("review", review, command="/review", roles=TEAM, personal=True,
           help="expense claims waiting for review",
           intent=re.compile(r"\bclaims?\b.*\b(waiting|pending|to review|for review|to approve|"
@@ -608,4 +662,4 @@ ROUTES = [
     Route("paid", mark_paid, command="/paid", roles=TEAM, personal=True,
           help="mark an approved claim paid", usage="/paid N"),
 ]
-FLOWS = [CLAIM, REJECT]
+FLOWS = [CLAIM, REJECT, ADD_RECEIPT]

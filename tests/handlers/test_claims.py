@@ -227,6 +227,23 @@ def test_a_receipt_is_stored_with_the_claim(door: FrontDoor, services):
     assert file_reply.file is not None and file_reply.file.data[:4] == b"%PDF"
 
 
+def test_a_skipped_receipt_can_be_added_later_until_the_claim_is_paid(door: FrontDoor,
+                                                                     services):
+    door.text(AMIRA, "/claim 8 July £95")
+    door.text(AMIRA, "skip")
+    submitted = door.send(AMIRA, "yes")[0]
+    assert [c.label for c in submitted.choices] == ["Add receipt #1", "Withdraw #1"]
+    asked = door.press(AMIRA, "Add receipt #1")[0]
+    assert asked.text.startswith("Please send the receipt for claim #1")
+    assert "Please attach the receipt" in door.text(AMIRA, "skip")
+    added = door.send(AMIRA, "", attachment=attachment("application/pdf", 2048))[0]
+    assert added.text == "Receipt added to #1 Development day 2 (Wednesday 8 July 2015, " \
+                         "Leeds): £95, submitted."
+    review = door.send(GARETH, "/review")[1]
+    assert "No receipt" not in review.text and "Receipt #1" in [c.label for c in review.choices]
+    assert [c.label for c in door.send(AMIRA, "/claims")[0].choices] == ["Withdraw #1"]
+
+
 def test_a_receipt_of_the_wrong_type_or_size_is_refused(door: FrontDoor, services):
     door.text(AMIRA, "/claim 8 July £95")
     wrong = door.send(AMIRA, "", attachment=attachment("application/zip", 100, "r.zip"))
