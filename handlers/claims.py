@@ -566,12 +566,38 @@ REJECT = Flow(
 
 
 def mark_paid(ctx: Context, args: str) -> list[Reply]:
+    """`/paid N` asks once more (a mistyped number would tell the wrong person they are
+    paid); `/paid` alone lists the approved claims to choose from."""
     claim = by_number(ctx.db, Claim, args)
     if claim is None:
-        return [Reply("Which claim? Send /paid N with the claim number.")]
+        number = args.strip().lstrip("#")
+        return _payable(ctx, "" if not args.strip() else
+                        f"There is no claim #{number[:12]}. " if number.isdigit() else
+                        "Send /paid N with the claim number. ")
     if claim.status != "approved":
         return [Reply(f"Only an approved claim can be marked paid; #{claim.id} is "
                       f"{claim.status}.")]
+    return [Reply(f"Mark {describe(claim)} from {claim.participant.name} paid? I'll tell "
+                  "them.", choices=(Choice(f"Yes, paid #{claim.id}", "claims.paid",
+                                           str(claim.id)),), private_only=True)]
+
+
+def _payable(ctx: Context, lead: str) -> list[Reply]:
+    approved = ctx.db.scalars(select(Claim).where(Claim.status == "approved")
+                              .order_by(Claim.updated_at, Claim.id).limit(REVIEW_PAGE)).all()
+    if not approved:
+        return [Reply(lead + "No approved claims are waiting to be paid.")]
+    lines = [lead + "Approved and not yet paid (tap one once it is paid):"]
+    lines += [f"- {describe(c)} from {c.participant.name}" for c in approved]
+    return [Reply("\n".join(lines), private_only=True,
+                  choices=tuple(Choice(f"Paid #{c.id}", "claims.paid", str(c.id))
+                                for c in approved))]
+
+
+def paid_chosen(ctx: Context, value: str) -> list[Reply]:
+    claim = by_number(ctx.db, Claim, value)
+    if claim is None or claim.status != "approved":
+        return [Reply("That claim is not waiting to be paid (it may be paid already).")]
     _change(ctx, claim, "paid")
     return [Reply(f"Marked paid: {describe(claim)}. I've told {claim.participant.name}.")]
 
@@ -660,6 +686,7 @@ ROUTES = [
     Route("claim-reject", start_reject, action="claims.reject", roles=TEAM, personal=True),
     Route("claim-receipt", show_receipt, action="claims.receipt", roles=TEAM, personal=True),
     Route("paid", mark_paid, command="/paid", roles=TEAM, personal=True,
-          help="mark an approved claim paid", usage="/paid N"),
+          help="mark an approved claim paid (alone: the ones to pay)", usage="/paid [N]"),
+    Route("paid-chosen", paid_chosen, action="claims.paid", roles=TEAM, personal=True),
 ]
 FLOWS = [CLAIM, REJECT, ADD_RECEIPT]

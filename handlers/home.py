@@ -62,7 +62,7 @@ def _team_overview(ctx: Context) -> list[str]:
     return [
         "*For the programme team*",
         f"- claims: {claims.get('submitted', 0)} waiting for review (/review), "
-        f"{claims.get('approved', 0)} approved and not yet paid (/paid N)",
+        f"{claims.get('approved', 0)} approved and not yet paid (/paid)",
         f"- pairs: {counted(len(pairs), 'pair')}, "
         f"{sum(1 for progress, _ in pairs if progress.behind)} behind pace (/pairs)",
         *_notes_line(ctx, ctx.me),

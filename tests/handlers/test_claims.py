@@ -274,7 +274,17 @@ def test_review_approve_pay_and_notifications(door: FrontDoor, services):
     assert "#1" in review[1].text and "#2" in review[2].text  # oldest first
     assert review[1].text.endswith("No receipt.")  # the reviewer sees what is missing
     door.press(GARETH, "Approve #1")
-    assert "Marked paid" in door.text(GARETH, "/paid 1")
+    to_pay = door.send(GARETH, "/paid")[0]  # the approved claims, to choose from
+    assert "- #1 Development day 2 (Wednesday 8 July 2015, Leeds): £95, approved from " \
+           "Dr Amira Khan" in to_pay.text and [c.label for c in to_pay.choices] == ["Paid #1"]
+    asked = door.send(GARETH, "/paid 1")[0]  # a typed number is confirmed first
+    assert asked.text.startswith("Mark #1 Development day 2") and "from Dr Amira Khan" in \
+        asked.text
+    again = door.choice(GARETH, "Yes, paid #1")
+    assert "Marked paid" in door.press(GARETH, "Yes, paid #1")[0].text
+    twice = door.router.handle(door.incoming(GARETH, action_id=again.action_id,
+                                             action_value=again.value))
+    assert "not waiting to be paid" in twice[0].text
     door.text(GARETH, "/review")
     door.press(GARETH, "Reject #2")
     assert "Rejected" in door.text(GARETH, "Already booked by the programme")
@@ -341,8 +351,11 @@ def test_start_a_claim_button_from_an_answer_or_reminder_opens_the_form(door):
 
 
 def test_odd_claim_numbers_get_a_polite_answer(door):
-    for number in ("", "abc", "99999999999999999999999", "-1", "#"):
+    assert "No approved claims are waiting to be paid" in door.text(GARETH, "/paid")
+    for number in ("abc", "-1", "#"):
         assert "Send /paid N" in door.text(GARETH, f"/paid {number}")
+    assert door.text(GARETH, "/paid 99999999999999999999999").startswith(
+        "There is no claim #999999999999. No approved")
 
 
 def test_team_home_and_plain_words_show_what_waits_for_review(door: FrontDoor, clock):
