@@ -125,9 +125,12 @@ def section_choice(section: Section) -> Choice:
 CITED_TITLE = 150  # characters: a programme-team answer's title is the whole question asked
 
 
+def _shortened(text: str) -> str:
+    return textwrap.shorten(text, CITED_TITLE, placeholder="\u2026")
+
+
 def citation(section: Section) -> str:
-    title = textwrap.shorten(section.title, CITED_TITLE, placeholder="\u2026")
-    return f"Source: {section.document}, \u201c{title}\u201d"
+    return f"Source: {section.document}, \u201c{_shortened(section.title)}\u201d"
 
 
 def fallback_reply(ctx: Context, answer: Answer, question_id: int) -> Reply:
@@ -239,7 +242,10 @@ def escalate(ctx: Context, value: str) -> list[Reply]:
 
 
 def answer_question(ctx: Context, args: str) -> list[Reply]:
-    """`/answer N TEXT` (programme team): reply to the asker and add it to the corpus."""
+    """`/answer N TEXT` (programme team): reply to the asker and add it to the corpus;
+    `/answer` alone lists the questions waiting for one."""
+    if not args.strip():
+        return _waiting_questions(ctx)
     number, _, text = args.partition(" ")
     question = _asked(ctx, number, text, "Use /answer N YOUR ANSWER, where N is the question "
                                          "number.")
@@ -253,6 +259,22 @@ def answer_question(ctx: Context, args: str) -> list[Reply]:
     return [Reply(f"Thanks. Answer #{answer.id} is sent and will be given to anyone who asks "
                   f"the same. Withdraw it with /withdraw {answer.id}; for a personal question, "
                   "/reply answers the asker alone.")]
+
+
+WAITING_SHOWN = 10
+
+
+def _waiting_questions(ctx: Context) -> list[Reply]:
+    waiting = ctx.db.scalars(select(UnansweredQuestion).where(
+        UnansweredQuestion.sent_to_team_at.is_not(None), UnansweredQuestion.answer_id.is_(None))
+        .order_by(UnansweredQuestion.sent_to_team_at).limit(WAITING_SHOWN)).all()
+    if not waiting:
+        return [Reply("No questions are waiting for your answer.")]
+    lines = ["*Questions waiting for an answer*, oldest first:"]
+    lines += [f"- #{q.id} \u201c{_shortened(q.text)}\u201d" for q in waiting]
+    lines.append("Answer with /answer N YOUR ANSWER, /reply N YOUR ANSWER (to the asker "
+                 "alone) or /cite N HEADING WORDS.")
+    return [Reply("\n".join(lines), private_only=True)]
 
 
 def reply_privately(ctx: Context, args: str) -> list[Reply]:

@@ -66,7 +66,7 @@ def _team_overview(ctx: Context) -> list[str]:
         f"- pairs: {counted(len(pairs), 'pair')}, "
         f"{sum(1 for progress, _ in pairs if progress.behind)} behind pace (/pairs)",
         *_notes_line(ctx, ctx.me),
-        f"- questions sent to you: {questions} without an answer (/answer N)",
+        f"- questions sent to you: {questions} without an answer (/answer)",
     ]
 
 

@@ -183,6 +183,7 @@ def test_the_programme_team_answer_reaches_the_asker_and_the_next_person(door: F
             OutboxMessage.kind == "team_question")).one()
         question_id = db.scalars(select(UnansweredQuestion.id)).one()
     assert f"/answer {question_id}" in to_team.text
+    assert f"- #{question_id} \u201c{OFF_TOPIC}\u201d" in door.text(GARETH, "/answer")
     assert "only the programme team" in door.text(JAMES, f"/answer {question_id} Yes")
     reply = door.text(GARETH, f"/answer {question_id} Yes, there are cycle racks at each "
                               "development day venue.")
