@@ -29,6 +29,7 @@ def build_router(services: Services) -> Router:
         Route("help", show_help, command="/help", public=True, help="what I can do"),
         Route("greeting", show_help, intent=faq.GREETING, public=True),
         Route("small-talk", general.small_talk, intent=general.SMALL_TALK, public=True),
+        Route("no-form-open", general.no_form_open, intent=general.FORM_ANSWER, public=True),
         Route("start", lambda ctx, args: general.link(ctx, args) if args.strip()
               else show_help(ctx, args), command="/start", public=True),
         Route("link", general.link, command="/link", public=True,

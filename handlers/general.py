@@ -6,7 +6,7 @@ import re
 
 from handlers.core import Context, Route
 from handlers.identity import PAIRED_ROLES, link_account, redeem_invite
-from handlers.messages import Reply
+from handlers.messages import Reply, counted
 
 ROLE_NAMES = {"peer": "peer", "expert_peer": "expert peer",
               "programme_team": "programme team", "challenge_manager": "challenge manager"}
@@ -68,6 +68,21 @@ def small_talk(ctx: Context, text: str) -> list[Reply]:
     if BYE.search(text):
         return [Reply("Bye for now.")]
     return [Reply("Good. Ask me anything else about the programme, or send /help.")]
+
+
+# "yes", "skip", "£95" with no form open: an answer to a form that has closed (it timed out,
+# or was finished on another device), not a question for the documents or the team's list.
+FORM_ANSWER = re.compile(r"^\W*(yes|yeah|yep|y|no|nope|n|skip|submit|send it|"
+                         r"£?\s*\d+(?:[.,]\d+)?(?:\s*(?:pounds?|h|hours?))?)\W*$",
+                         re.IGNORECASE)
+
+
+def no_form_open(ctx: Context, text: str) -> list[Reply]:
+    minutes = int(ctx.programme.retention.conversation_idle.total_seconds() // 60)
+    return [Reply("I'm not waiting for a typed answer from you just now: a form left "
+                  f"unfinished closes after {counted(minutes, 'minute')} of quiet, and a "
+                  "question I sent you is answered with its buttons. Send /help to start "
+                  "again, or ask me a question.")]
 
 
 def whoami(ctx: Context, args: str) -> list[Reply]:

@@ -318,3 +318,13 @@ def test_files_survive_being_kept(door: FrontDoor):
 
     reply = Reply("Booked", choices=(), file=ReplyFile("a.ics", "text/calendar", b"\x00\xffics"))
     assert reply_from_json(reply_to_json(reply)) == reply
+
+
+def test_a_form_answer_after_the_form_closed_is_explained_not_searched(door: FrontDoor,
+                                                                       services, clock):
+    door.text(AMIRA, "/claim Leeds £95")
+    clock.advance(hours=2)  # the form times out while they are in clinic
+    for late in ("skip", "yes", "£95"):
+        assert "I'm not waiting for a typed answer" in door.text(AMIRA, late)
+    with services.uow() as db:  # nothing for the programme team's unanswered list
+        assert db.scalar(select(func.count()).select_from(UnansweredQuestion)) == 0
