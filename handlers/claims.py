@@ -155,8 +155,24 @@ def start_claim(ctx: Context, args: str) -> list[Reply]:
         if existing is not None:
             return _already(existing)
         _set_event(ctx, data, event)
+        if "pence" not in data and not problems:
+            _bare_amount(data, text, event)
+    elif _DAY_MONTH.search(text) or _NUMERIC_DATE.search(text):
+        problems.append(f"{(_DAY_MONTH.search(text) or _NUMERIC_DATE.search(text)).group(0)} "
+                        "isn't a development day.")
     notes = [Reply(f"{' '.join(problems)} I'll ask for it.")] if problems else []
     return notes + ctx.start_flow(CLAIM, data)
+
+
+def _bare_amount(data: dict[str, Any], text: str, event: Event) -> None:
+    """'/claim London 95': once the day is known, the one number left over is the amount."""
+    rest = _NUMERIC_DATE.sub(" ", _DAY_MONTH.sub(" ", text))
+    numbers = re.findall(r"(?<![\w.])\d+(?:\.\d{1,2})?(?![\w.])", rest)
+    if len(numbers) == 1 and not (event.date.year == int(float(numbers[0]))):
+        try:
+            data["pence"] = parse_amount(numbers[0])
+        except Invalid:
+            pass  # the amount step asks, and says what is wrong then
 
 
 def start_peer_claim(ctx: Context, _value: str) -> list[Reply]:

@@ -95,6 +95,24 @@ def test_a_penny_over_offers_the_cap_or_an_exception(door: FrontDoor, services):
     assert claims(services)[0].amount_pence == 10000
 
 
+@pytest.mark.parametrize(("line", "pence"), [("/claim London 95", 9500),
+                                             ("/claim 18 March 95.5", 9550),
+                                             ("/claim 18 March 2015", None)])
+def test_a_bare_number_beside_a_known_day_is_the_amount(door: FrontDoor, services, line, pence):
+    reply = door.text(AMIRA, line)
+    assert ("receipt" in reply) == (pence is not None), reply
+    if pence:
+        door.text(AMIRA, "skip")
+        door.text(AMIRA, "yes")
+        assert claims(services)[0].amount_pence == pence
+
+
+def test_a_date_that_is_no_development_day_is_said_so(door: FrontDoor):
+    first, day = door.send(AMIRA, "/claim 19 March £95")
+    assert first.text == "19 March isn't a development day. I'll ask for it."
+    assert day.text.startswith("Which development day")
+
+
 def test_an_amount_over_the_cap_can_be_corrected(door: FrontDoor, services):
     assert "£1,200 is over the £100 cap" in door.text(AMIRA, "/claim Leeds £1,200")
     assert "Please choose Claim £100 or Ask for an exception" in door.text(AMIRA, "hmm")
