@@ -381,7 +381,7 @@ def accept(ctx: Context, value: str) -> list[Reply]:
     if session is None or session.partner_id != ctx.me.id:
         return [Reply("I can't find that proposal.")]
     if session.status != "proposed" or session.expires_at <= ctx.now:
-        return [Reply(f"That proposal is no longer open (it is {_state(ctx, session)}).")]
+        return [Reply(f"That proposal is no longer open (it is {state(ctx, session)}).")]
     lock_pair(ctx.db, session.proposer, session.partner)
     problem = slot_problem(ctx, session.partner, session.proposer, session.starts_at,
                            session.ends_at, moving=session)
@@ -604,27 +604,37 @@ def my_sessions(ctx: Context, args: str) -> list[Reply]:
     lines = [f"*Your sessions with {me.partner.name}*"]
     choices: list[Choice] = []
     for s in sessions:
-        lines.append(f"- {describe(ctx.programme, s)} ({_state(ctx, s, me)})")
-        # Buttons name the day and time: a pair may have several open at once.
-        when = f"{s.starts_at.astimezone(ctx.programme.timezone):%d/%m %H:%M}"
-        if s.status == "proposed" and s.expires_at > ctx.now:
-            choices += [Choice(f"Accept {when}", "booking.accept", str(s.id)),
-                        Choice(f"Decline {when}", "booking.decline", str(s.id))] \
-                if s.partner_id == me.id else \
-                [Choice(f"Withdraw {when}", "booking.cancel", str(s.id))]
-        elif s.status == "booked" and s.starts_at > ctx.now:
-            choices += [Choice(f"Move {when}", "booking.move", str(s.id)),
-                        Choice(f"Cancel {when}", "booking.cancel", str(s.id))]
-        elif s.status == "booked" and s.ends_at <= ctx.now:  # the question, if missed
-            choices += [Choice(f"Held {when}", "booking.held", f"{s.id}:yes"),
-                        Choice(f"Didn't happen {when}", "booking.held", f"{s.id}:no")]
+        lines.append(session_line(ctx, s, me))
+        choices += session_choices(ctx, s, me)
     if len(lines) == 1:
         lines.append("- none yet: send /book to propose one")
     lines.append(progress_line(ctx, me))
     return [Reply("\n".join(lines), choices=tuple(choices), private_only=True)]
 
 
-def _state(ctx: Context, s: PeerSession, viewer: Participant | None = None) -> str:
+def session_line(ctx: Context, s: PeerSession, me: Participant) -> str:
+    return f"- {describe(ctx.programme, s)} ({state(ctx, s, me)})"
+
+
+def session_choices(ctx: Context, s: PeerSession, me: Participant) -> list[Choice]:
+    """What this person can do about the session now. Buttons name the day and time: a pair
+    may have several open at once."""
+    when = f"{s.starts_at.astimezone(ctx.programme.timezone):%d/%m %H:%M}"
+    if s.status == "proposed" and s.expires_at > ctx.now:
+        if s.partner_id == me.id:
+            return [Choice(f"Accept {when}", "booking.accept", str(s.id)),
+                    Choice(f"Decline {when}", "booking.decline", str(s.id))]
+        return [Choice(f"Withdraw {when}", "booking.cancel", str(s.id))]
+    if s.status == "booked" and s.starts_at > ctx.now:
+        return [Choice(f"Move {when}", "booking.move", str(s.id)),
+                Choice(f"Cancel {when}", "booking.cancel", str(s.id))]
+    if s.status == "booked" and s.ends_at <= ctx.now:  # the question, if missed
+        return [Choice(f"Held {when}", "booking.held", f"{s.id}:yes"),
+                Choice(f"Didn't happen {when}", "booking.held", f"{s.id}:no")]
+    return []
+
+
+def state(ctx: Context, s: PeerSession, viewer: Participant | None = None) -> str:
     if s.status == "proposed" and s.expires_at <= ctx.now:
         return "expired"
     if s.status == "booked" and s.ends_at <= ctx.now:

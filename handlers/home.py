@@ -6,7 +6,7 @@ from sqlalchemy import func, or_, select
 
 from handlers import booking, notes
 from handlers.core import Context, Flow, Route
-from handlers.messages import Reply, counted
+from handlers.messages import Choice, Reply, counted
 from handlers.storage.models import Claim, Participant, PeerSession, UnansweredQuestion
 from knowledge.programme import format_pence
 
@@ -25,12 +25,15 @@ def home(ctx: Context, args: str) -> list[Reply]:
         or_(PeerSession.proposer_id == me.id, PeerSession.partner_id == me.id),
         PeerSession.status.in_(booking.ACTIVE), PeerSession.starts_at > ctx.now)
         .order_by(PeerSession.starts_at).limit(3)).all()
+    choices: list[Choice] = []
     if me.partner is not None:
         lines.append("*Your sessions*")
-        lines += [f"- {booking.describe(programme, s)}"
-                  + (" (waiting for an answer)" if s.status == "proposed" else "")
-                  for s in upcoming] or ["- none booked: send /book"]
+        lines += [booking.session_line(ctx, s, me) for s in upcoming] or \
+            ["- none booked: send /book"]
         lines.append(booking.progress_line(ctx, me))
+        # A proposal waiting for this person is the one thing here that needs an answer.
+        choices += [c for s in upcoming if s.status == "proposed" and s.partner_id == me.id
+                    for c in booking.session_choices(ctx, s, me)]
     if me.is_team:
         lines += _team_overview(ctx)
     elif me.role in notes.MANAGERS:
@@ -48,8 +51,9 @@ def home(ctx: Context, args: str) -> list[Reply]:
                      f"{format_pence(paid)} paid. /claims for details.")
     elif me.role in booking.PAIRED_ROLES:  # pairs are the ones who claim for development days
         lines.append("*Your claims*: none yet. Send /claim after a development day.")
-    return [Reply("\n".join(lines), private_only=True,
-                  choices=notes.confirm_choices(to_destroy) if to_destroy else ())]
+    if to_destroy:
+        choices += notes.confirm_choices(to_destroy)
+    return [Reply("\n".join(lines), private_only=True, choices=tuple(choices))]
 
 
 def _team_overview(ctx: Context) -> list[str]:

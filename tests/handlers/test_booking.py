@@ -379,3 +379,14 @@ def test_the_progress_line_counts_down_and_stops_nudging_once_the_programme_ends
     clock.set(local(2015, 10, 5))
     last = door.text(AMIRA, "/sessions")
     assert "the programme ended on Wednesday 30 September 2015." in last and "behind" not in last
+
+
+def test_home_shows_a_proposal_as_sessions_does_with_its_answer_buttons(door: FrontDoor, clock):
+    propose(door)
+    home = door.send(JAMES, "/home")[0]
+    assert "virtual (waiting for your answer)" in home.text
+    assert [c.label for c in home.choices] == ["Accept 10/04 14:00", "Decline 10/04 14:00"]
+    assert "(waiting for Dr James Okafor's answer)" in door.text(AMIRA, "/home")
+    clock.advance(hours=73)
+    expired = door.send(JAMES, "/home")[0]
+    assert "(expired)" in expired.text and expired.choices == ()
