@@ -407,7 +407,7 @@ ROUTES = [
     Route("signoff", signoff_command, command="/signoff", roles=MANAGERS,
           help="sign off a challenge report; members are asked to destroy their notes",
           usage="/signoff CHALLENGE"),
-    Route("notes", notes_command, command="/notes",
+    Route("notes", notes_command, command="/notes", personal=True,
           help="confirm you destroyed your challenge notes", usage="/notes destroyed"),
     Route("notes-outstanding", outstanding, roles=MANAGERS, personal=True,
           intent=re.compile(r"^(?=.*\b(who|anyone|everyone)\b)(?=.*(\bnot\b|n't\b|\byet\b|"

@@ -367,7 +367,8 @@ def _reject_input(msg: Incoming) -> tuple[str, str] | None:
     if msg.action_id or msg.attachment:
         return None
     if not text.strip():
-        return ("empty", "I didn't get any text. Ask me a question, or send /help.")
+        return ("empty", "I didn't get any text. Please send that again, ask me a question, "
+                "or send /help.")
     if len(text) > MAX_TEXT:
         return ("too_long", f"That message is too long for me ({len(text):,} characters). "
                 f"Please keep it under {MAX_TEXT:,}.")

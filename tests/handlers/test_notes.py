@@ -167,6 +167,8 @@ def test_command_confirmation_and_before_signoff(door: FrontDoor, services, cloc
     assert "I've recorded" in door.text(JAMES, "/notes destroyed")
     assert members(services)[JAMES] == clock.now()
     assert "already confirmed" in door.text(JAMES, "/notes destroyed")
+    in_group = door.send(JAMES, "/notes destroyed", private=False)  # answered privately
+    assert "private message" in in_group[0].text and in_group[1].private_only
     # said in plain words, it is the same confirmation
     assert "I've recorded" in door.text(SIAN, "I have destroyed my notes")
     assert members(services)[SIAN] == clock.now()
