@@ -73,6 +73,8 @@ def _mid_form(ctx: Context, text: str) -> list[Reply] | None:
     if general.SMALL_TALK.search(text) and (general.THANKS.search(text)
                                              or general.BYE.search(text)):
         return general.small_talk(ctx, text)
+    if general.MY_PARTNER.search(text) and ctx.participant is not None and ctx.msg.private:
+        return general.whoami(ctx, text)  # the pairing on record, as outside a form
     return faq.answer_aside(ctx, text)
 
 

@@ -328,3 +328,10 @@ def test_a_form_answer_after_the_form_closed_is_explained_not_searched(door: Fro
         assert "I'm not waiting for a typed answer" in door.text(AMIRA, late)
     with services.uow() as db:  # nothing for the programme team's unanswered list
         assert db.scalar(select(func.count()).select_from(UnansweredQuestion)) == 0
+
+
+def test_who_my_partner_is_is_answered_mid_form_and_the_form_carries_on(door: FrontDoor):
+    door.text(AMIRA, "/claim Leeds £95")
+    answer, again = door.send(AMIRA, "who is my expert peer?")
+    assert "your expert peer is Dr James Okafor" in answer.text
+    assert "receipt" in again.text
