@@ -247,12 +247,20 @@ def answer_question(ctx: Context, args: str) -> list[Reply]:
     if not args.strip():
         return _waiting_questions(ctx)
     number, _, text = args.partition(" ")
-    question = _asked(ctx, number, text, "Use /answer N YOUR ANSWER, where N is the question "
-                                         "number.")
+    anyway = number.endswith("!")
+    question = _asked(ctx, number.rstrip("!"), text, "Use /answer N YOUR ANSWER, where N is "
+                                                     "the question number.")
     if isinstance(question, Reply):
         return [question]
     if (answered := _answered_already(ctx, question)) is not None:
         return answered
+    named = _people_named(ctx, f"{question.text} {text}")
+    if named and not anyway:
+        return [Reply(f"Question #{question.id} or your answer names {', '.join(named)}. An "
+                      "/answer is given to anyone who asks the like, under the question's own "
+                      f"words. For a personal question, /reply {question.id} YOUR ANSWER goes "
+                      f"to the asker alone; to share it all the same, /answer {question.id}! "
+                      "YOUR ANSWER.")]
     answer = _close(ctx, question, TeamAnswer(answer=text.strip()),
                     lambda asked: f"The programme team answered your question "
                                   f"\u201c{asked}\u201d:\n{text.strip()}")
@@ -275,6 +283,21 @@ def _waiting_questions(ctx: Context) -> list[Reply]:
     lines.append("Answer with /answer N YOUR ANSWER, /reply N YOUR ANSWER (to the asker "
                  "alone) or /cite N HEADING WORDS.")
     return [Reply("\n".join(lines), private_only=True)]
+
+
+_TITLES = frozenset({"dr", "mr", "mrs", "ms", "miss", "mx", "prof", "professor", "sir"})
+
+
+def _people_named(ctx: Context, text: str) -> list[str]:
+    """Registered people whose first name the text uses, as a word (a surname alone is too
+    often an everyday word: "Price")."""
+    found = []
+    for (name,) in ctx.db.execute(select(Participant.name)):
+        given = next((w for w in re.findall(r"[A-Za-z][A-Za-z'-]{2,}", name)
+                      if w.lower() not in _TITLES), None)
+        if given and re.search(rf"\b{re.escape(given)}\b", text, re.IGNORECASE):
+            found.append(name)
+    return sorted(set(found))
 
 
 def reply_privately(ctx: Context, args: str) -> list[Reply]:

@@ -259,7 +259,7 @@ def test_a_running_faq_index_drops_a_name_the_erasure_redacts(door: FrontDoor, s
     question = "Can the zeppelin hangar host our peer session?"
     door.text(PRIYA, question)
     door.press(PRIYA, "Ask the programme team")
-    door.text(GARETH, "/answer 1 Dr Priya Nair asked us: no zeppelins, sorry.")
+    door.text(GARETH, "/answer 1! Dr Priya Nair asked us: no zeppelins, sorry.")  # shared anyway
     assert "Dr Priya Nair" in door.text(GARETH, question)  # the answer is in the corpus
     with services.uow() as db:
         erase_participant(db, person(db, PRIYA), services.clock.now(), actor_id=None,
