@@ -63,9 +63,8 @@ def slot_problem(ctx: Context, me: Participant, partner: Participant, starts: dt
     hours = Decimal((ends - starts).total_seconds()) / 3600
     if starts <= ctx.now:
         return "That time has already passed. Please choose a time in the future."
-    if not programme.starts <= local_start.date() <= programme.ends:
-        return (f"Sessions must be within the programme, {format_date(programme.starts)} to "
-                f"{format_date(programme.ends)}.")
+    if problem := _day_problem(ctx, local_start.date()):
+        return problem
     if not rules.min_hours <= hours <= rules.max_hours:
         return (f"Sessions last {rules.min_hours} to {rules.max_hours} hours "
                 f"(that was {_hours(hours)}).")

@@ -157,9 +157,8 @@ def start_claim(ctx: Context, args: str) -> list[Reply]:
         _set_event(ctx, data, event)
         if "pence" not in data and not problems:
             _bare_amount(data, text, event)
-    elif _DAY_MONTH.search(text) or _NUMERIC_DATE.search(text):
-        problems.append(f"{(_DAY_MONTH.search(text) or _NUMERIC_DATE.search(text)).group(0)} "
-                        "isn't a development day.")
+    elif named := _DAY_MONTH.search(text) or _NUMERIC_DATE.search(text):
+        problems.append(f"{named.group(0)} isn't a development day.")
     notes = [Reply(f"{' '.join(problems)} I'll ask for it.")] if problems else []
     return notes + ctx.start_flow(CLAIM, data)
 

@@ -246,14 +246,11 @@ def answer_question(ctx: Context, args: str) -> list[Reply]:
     `/answer` alone lists the questions waiting for one."""
     if not args.strip():
         return _waiting_questions(ctx)
-    number, _, text = args.partition(" ")
-    anyway = number.endswith("!")
-    question = _asked(ctx, number.rstrip("!"), text, "Use /answer N YOUR ANSWER, where N is "
-                                                     "the question number.")
-    if isinstance(question, Reply):
-        return [question]
-    if (answered := _answered_already(ctx, question)) is not None:
-        return answered
+    found = _asked(ctx, args, "Use /answer N YOUR ANSWER, where N is the question number.")
+    if isinstance(found, list):
+        return found
+    question, text = found
+    anyway = args.partition(" ")[0].endswith("!")
     named = _people_named(ctx, f"{question.text} {text}")
     if named and not anyway:
         return [Reply(f"Question #{question.id} or your answer names {', '.join(named)}. An "
@@ -303,17 +300,11 @@ def _people_named(ctx: Context, text: str) -> list[str]:
 def reply_privately(ctx: Context, args: str) -> list[Reply]:
     """`/reply N TEXT` (programme team): for a personal question ("my partner is off sick"),
     an answer to the asker alone. It joins no corpus, and the question is not kept."""
-    number, _, text = args.partition(" ")
-    question = _asked(ctx, number, text, "Use /reply N YOUR ANSWER, where N is the question "
-                                         "number.")
-    if isinstance(question, Reply):
-        return [question]
-    if (answered := _answered_already(ctx, question)) is not None:
-        return answered
-    same = ctx.db.scalars(select(UnansweredQuestion).where(
-        UnansweredQuestion.normalised == question.normalised,
-        UnansweredQuestion.answer_id.is_(None))).all()
-    for asked in same:
+    found = _asked(ctx, args, "Use /reply N YOUR ANSWER, where N is the question number.")
+    if isinstance(found, list):
+        return found
+    question, text = found
+    for asked in _asked_alike(ctx, question):
         _tell_asker(ctx, asked, f"The programme team replied to your question "
                                 f"\u201c{asked.text}\u201d:\n{text.strip()}",
                     key=f"reply:q:{asked.id}")
@@ -327,13 +318,11 @@ def cite_question(ctx: Context, args: str) -> list[Reply]:
     """`/cite N WORDS` (programme team): a document section does answer question N; the words
     find it. The asker gets that section, and the question joins its "Also asked" phrasings,
     so the next person who asks it that way is answered at once."""
-    number, _, words = args.partition(" ")
-    question = _asked(ctx, number, words, "Use /cite N WORDS FROM THE SECTION HEADING, where "
-                                          "N is the question number.")
-    if isinstance(question, Reply):
-        return [question]
-    if (answered := _answered_already(ctx, question)) is not None:
-        return answered
+    found = _asked(ctx, args, "Use /cite N WORDS FROM THE SECTION HEADING, where N is the "
+                              "question number.")
+    if isinstance(found, list):
+        return found
+    question, words = found
     hits = [h for h in ctx.services.knowledge.search(words, limit=4)
             if h.section.document != TEAM_DOCUMENT]
     # A wrong citation would teach the index a wrong phrasing: only a sure, clear winner is
@@ -387,10 +376,7 @@ def _close(ctx: Context, question: UnansweredQuestion, answer: TeamAnswer,
     answer.answered_by = ctx.me.id
     ctx.db.add(answer)
     ctx.db.flush()
-    same = ctx.db.scalars(select(UnansweredQuestion).where(
-        UnansweredQuestion.normalised == question.normalised,
-        UnansweredQuestion.answer_id.is_(None)))
-    for asked in same:
+    for asked in _asked_alike(ctx, question):
         asked.answer_id = answer.id
         _tell_asker(ctx, asked, message(asked.text), key=f"answer:{answer.id}:q:{asked.id}")
         # Once answered, the question is kept without who asked it.
@@ -399,6 +385,13 @@ def _close(ctx: Context, question: UnansweredQuestion, answer: TeamAnswer,
               section=answer.section_id)
     ctx.services.knowledge.extra_signature = None
     return answer
+
+
+def _asked_alike(ctx: Context, question: UnansweredQuestion) -> list[UnansweredQuestion]:
+    """Every open question worded as this one (it included): one reply answers them all."""
+    return list(ctx.db.scalars(select(UnansweredQuestion).where(
+        UnansweredQuestion.normalised == question.normalised,
+        UnansweredQuestion.answer_id.is_(None))))
 
 
 def _tell_asker(ctx: Context, asked: UnansweredQuestion, text: str, key: str) -> None:
@@ -423,15 +416,20 @@ def _question(ctx: Context, value: str) -> UnansweredQuestion | None:
     return by_number(ctx.db, UnansweredQuestion, value)
 
 
-def _asked(ctx: Context, number: str, rest: str, usage: str) -> UnansweredQuestion | Reply:
-    """The question a team command names, or the reply that says what is wrong with it."""
+def _asked(ctx: Context, args: str, usage: str
+           ) -> tuple[UnansweredQuestion, str] | list[Reply]:
+    """`N REST` of a team command: the open question N names and the rest, or the replies
+    that say what is wrong (no such question, no rest, answered already). A trailing "!" on
+    N is the caller's to read."""
+    number, _, rest = args.partition(" ")
+    number = number.rstrip("!")
     question = _question(ctx, number)
     if question is not None and rest.strip():
-        return question
+        return _answered_already(ctx, question) or (question, rest)
     if rest.strip() and number.lstrip("#").isdigit():
-        return Reply(f"There is no question #{number.lstrip('#')[:12]}. Its number is in the "
-                     "message that passed it to you.")
-    return Reply(usage)
+        return [Reply(f"There is no question #{number.lstrip('#')[:12]}. Its number is in the "
+                      "message that passed it to you.")]
+    return [Reply(usage)]
 
 
 TEAM_ANSWERS_CHECK_EVERY = 1.0  # seconds: another process's new answer shows within this
