@@ -326,6 +326,14 @@ def _take_receipt(ctx: Context, data: dict[str, Any], text: str) -> None:
     data["receipt"] = receipt.id
 
 
+def _discard_receipt(ctx: Context, data: dict[str, Any]) -> None:
+    """A receipt uploaded in a form that ends without a claim to hold it goes at once."""
+    receipt = ctx.db.get(Receipt, data["receipt"]) if data.get("receipt") else None
+    if receipt is not None and receipt.participant_id == ctx.me.id and ctx.db.scalar(
+            select(Claim.id).where(Claim.receipt_id == receipt.id)) is None:
+        ctx.db.delete(receipt)
+
+
 def _read_back(ctx: Context, data: dict[str, Any]) -> str:
     event = _event(ctx, data)
     what = (f"accommodation for {_event_label(event)}" if event else
@@ -364,6 +372,7 @@ def _finish(ctx: Context, data: dict[str, Any]) -> list[Reply]:
     if event is not None:
         existing = _live_claim(ctx.db, me, event.id)  # the unique index backs this up
         if existing is not None:
+            _discard_receipt(ctx, data)
             return _already(existing)
     cap = _cap(ctx, data)
     exceptional = bool(data.get("exceptional")) or data["pence"] > cap
@@ -400,6 +409,7 @@ CLAIM = Flow(
         "confirm": Step(_ask_confirm, _take_confirm, "yes", lambda d: not d.get("confirmed")),
     },
     finish=_finish,
+    discard=_discard_receipt,
 )
 
 
@@ -447,6 +457,7 @@ def _take_later_receipt(ctx: Context, data: dict[str, Any], text: str) -> None:
 def _finish_add_receipt(ctx: Context, data: dict[str, Any]) -> list[Reply]:
     claim = _receipt_wanted(ctx, data["claim"])
     if claim is None:  # reviewed, paid or withdrawn while the file was on its way
+        _discard_receipt(ctx, data)
         return [Reply(f"Claim #{data['claim']} no longer takes a receipt; nothing was added.")]
     claim.receipt_id = data["receipt"]
     claim.updated_at = ctx.now

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import bindparam, insert, select
@@ -48,6 +48,7 @@ class Context:
     participant: Participant | None
     conversation: Conversation | None = None
     form_started: bool = False  # start_flow opened (or restarted) a form for this message
+    flows: Mapping[str, Flow] = field(default_factory=dict)  # every form, by name
 
     @property
     def programme(self) -> Programme:
@@ -80,6 +81,8 @@ class Context:
                 chat_id=self.msg.chat_id,
             )
             self.db.add(self.conversation)
+        else:
+            self._discard()  # the form this one replaces ends unfinished
         self.form_started = True
         self.conversation.flow = flow.name
         self.conversation.step = step
@@ -92,6 +95,18 @@ class Context:
         if self.conversation is not None:
             self.db.delete(self.conversation)
             self.conversation = None
+
+    def abandon_flow(self) -> None:
+        """End the form unfinished (cancelled, expired, or declined at a step), and undo what
+        it kept outside itself."""
+        self._discard()
+        self.end_flow()
+
+    def _discard(self) -> None:
+        if self.conversation is not None:
+            flow = self.flows.get(self.conversation.flow)
+            if flow is not None and flow.discard is not None:
+                flow.discard(self, dict(self.conversation.data))
 
     def audit(self, action: str, subject: str = "", **detail: Any) -> None:
         # A plain INSERT in this transaction: the ORM would track an object nobody reads.
@@ -264,12 +279,15 @@ class Flow:
     """A named multi-step form: steps in order, each skipped once its answer is known.
 
     `finish` runs when no step is left; it does the work and returns the final replies.
+    `discard` undoes what the form stored outside itself before it finished (a receipt
+    uploaded at one step), when it ends unfinished: "nothing was saved" must be true.
     """
 
     name: str
     description: str
     steps: dict[str, Step]
     finish: Callable[[Context, dict[str, Any]], list[Reply]]
+    discard: Callable[[Context, dict[str, Any]], None] | None = None
 
     def first_open_step(self, ctx: Context, data: dict[str, Any]) -> str | None:
         return next((name for name, step in self.steps.items() if step.needed(data)), None)

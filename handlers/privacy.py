@@ -480,8 +480,8 @@ def purge(db: Session, programme: Programme, now: dt.datetime) -> dict[str, int]
         db.delete(receipt)
     counts["receipts_after_paid"] = len(paid)
     db.flush()
-    # A receipt uploaded in a claim form that was then cancelled belongs to no claim; it
-    # lives no longer than the form could have.
+    # A receipt uploaded in a claim form that expired unseen (its owner never came back to
+    # be told) belongs to no claim; it lives no longer than the form could have.
     removed("receipts_without_claim", delete(Receipt).where(
         Receipt.id.not_in(select(Claim.receipt_id).where(Claim.receipt_id.is_not(None))),
         Receipt.uploaded_at < now - keep.conversation_idle))

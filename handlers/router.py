@@ -81,7 +81,8 @@ class Router:
                         if record else []
                 participant, conversation = self._identify(db, msg, now)
                 ctx = Context(msg=msg, db=db, now=now, services=self.services,
-                              participant=participant, conversation=conversation)
+                              participant=participant, conversation=conversation,
+                              flows=self.flows)
                 replies = self._dispatch(ctx)
                 if msg.event_id and keep_until_sent and replies:
                     # Each with the chat it belongs in: a personal reply to something asked
@@ -240,7 +241,7 @@ class Router:
         idle_limit = ctx.programme.retention.conversation_idle
         flow = self.flows.get(conversation.flow)
         if flow is None or ctx.now - conversation.updated_at > idle_limit:
-            ctx.db.delete(conversation)
+            ctx.abandon_flow()
             what = flow.description if flow else "form"
             notes.append(Reply(f"(Your unfinished {what} had expired, so I set it aside. "
                                "Nothing from it was saved.)"))
@@ -270,8 +271,8 @@ class Router:
                               "Or send /cancel to stop; nothing has been saved.",
                               choices=choices)]
             return [Reply(str(problem), choices=choices)]
-        if final is not None:
-            ctx.end_flow()
+        if final is not None:  # declined at a step ("no" to a read-back)
+            ctx.abandon_flow()
             return final
         next_step = flow.first_open_step(ctx, data)
         if next_step is None:
@@ -287,7 +288,7 @@ class Router:
         if ctx.conversation is None:
             return [Reply("There is nothing to cancel.")]
         description = self.flows[ctx.conversation.flow].description
-        ctx.end_flow()
+        ctx.abandon_flow()
         return [Reply(f"Cancelled your {description}. Nothing from it was saved.")]
 
     def _after_command(self, ctx: Context, form: tuple[str, str, str]

@@ -262,6 +262,39 @@ def test_a_skipped_receipt_can_be_added_later_until_the_claim_is_paid(door: Fron
     assert [c.label for c in door.send(AMIRA, "/claims")[0].choices] == ["Withdraw #1"]
 
 
+@pytest.mark.parametrize("how_it_ends, told", [
+    (["/cancel"], "Nothing from it was saved"),
+    (["no"], "Nothing was claimed"),
+    (["/claim London £150"], "nothing from it was saved"),  # another claim replaces it
+    (["/book"], "nothing from it was saved"),  # a form of another kind replaces it
+    ([], "had expired"),  # they come back after the form timed out
+])
+def test_a_receipt_from_a_claim_form_that_ends_unfinished_is_deleted_at_once(
+        door: FrontDoor, services, clock, how_it_ends: list[str], told: str):
+    door.text(AMIRA, "/claim 8 July £95")
+    door.send(AMIRA, "", attachment=attachment("application/pdf", 2048))
+    if not how_it_ends:
+        clock.advance(hours=2)
+    replies = "\n".join(door.text(AMIRA, line) for line in how_it_ends or ["/home"])
+    assert told in replies
+    with services.uow() as db:  # "nothing was saved" is true now, not after the next purge
+        assert db.scalars(select(Receipt)).all() == []
+
+
+def test_a_receipt_for_a_day_claimed_meanwhile_is_not_kept(door: FrontDoor, services, clock):
+    door.text(AMIRA, "/claim 8 July £95")
+    door.send(AMIRA, "", attachment=attachment("application/pdf", 2048))
+    with services.uow() as db:  # the same day claimed from another chat before "yes"
+        db.add(Claim(participant_id=db.scalars(select(Receipt)).one().participant_id,
+                     kind="accommodation", event_id="dev-day-leeds", event_label="Leeds",
+                     amount_pence=9000, cap_pence=10000, exceptional=False, reason="",
+                     status="submitted", created_at=clock.now(), updated_at=clock.now()))
+    assert "You already have a claim for that day" in door.text(AMIRA, "yes")
+    with services.uow() as db:
+        assert db.scalars(select(Receipt)).all() == []
+        assert [c.receipt_id for c in db.scalars(select(Claim))] == [None]
+
+
 def test_a_receipt_of_the_wrong_type_or_size_is_refused(door: FrontDoor, services):
     door.text(AMIRA, "/claim 8 July £95")
     wrong = door.send(AMIRA, "", attachment=attachment("application/zip", 100, "r.zip"))
