@@ -400,8 +400,7 @@ def cmd_participants_erase(args: argparse.Namespace) -> int:
         report = erase_participant(db, person, app.services.clock.now(), actor_id=None,
                                    zone=app.services.programme.timezone)
     checkpoint_wal(app.engine)
-    print(f"Erased {args.email}: " + ", ".join(f"{k} {v}" for k, v in report.counts.items()
-                                               if v))
+    print(f"Erased {args.email}: {report.summary()}")
     for kept in report.kept_claims:
         print(f"Kept for finance (anonymised): {kept}")
     return 0

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from handlers.core import Context, Flow, Invalid, Route, Step, enqueue
 from handlers.identity import email_digest
-from handlers.messages import Choice, Reply, ReplyFile
+from handlers.messages import Choice, Reply, ReplyFile, counted
 from handlers.storage.models import (
     ERASED_ROLE,
     Account,
@@ -54,12 +54,23 @@ CANCEL = Choice("Cancel", "cancel")
 class ErasureReport:
     participant_id: int
     zone: ZoneInfo  # the programme's: dates in the messages erasure sends are local
-    counts: dict[str, int] = field(default_factory=dict)
+    done: dict[tuple[str, str], int] = field(default_factory=dict)  # (noun, outcome) -> n
     kept_claims: list[str] = field(default_factory=list)  # what finance keeps, described
 
-    def add(self, what: str, n: int) -> None:
+    def add(self, noun: str, outcome: str, n: int) -> None:
+        """`n` of `noun` (singular: "chat account") had `outcome` ("unlinked")."""
         if n:
-            self.counts[what] = self.counts.get(what, 0) + n
+            self.done[noun, outcome] = self.done.get((noun, outcome), 0) + n
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """For the audit log and the CLI: {"chat accounts unlinked": 1, ...}."""
+        return {f"{noun}s {outcome}": n for (noun, outcome), n in self.done.items()}
+
+    def summary(self) -> str:
+        """What was done, in words: "details anonymised, 1 chat account unlinked, ..."."""
+        return ", ".join(["details anonymised", *(f"{counted(n, noun)} {outcome}"
+                                                  for (noun, outcome), n in self.done.items())])
 
 
 Exporter = Callable[[Session, Participant], Any]
@@ -118,7 +129,6 @@ def _erase_participant_row(db: Session, p: Participant, now: dt.datetime,
     p.email = f"erased-{p.id}@invalid"
     p.organisation = p.region = ""
     p.role = ERASED_ROLE
-    report.add("participant anonymised", 1)
 
 
 # ---------------------------------------------------------------- accounts, codes, forms
@@ -131,7 +141,7 @@ def _erase_accounts(db: Session, p: Participant, now: dt.datetime,
                     report: ErasureReport) -> None:
     for account in db.scalars(select(Account).where(Account.participant_id == p.id)):
         db.delete(account)
-        report.add("chat accounts unlinked", 1)
+        report.add("chat account", "unlinked", 1)
     db.flush()
 
 
@@ -142,7 +152,7 @@ def _export_invites(db: Session, p: Participant) -> list[dict[str, Any]]:
 
 def _erase_invites(db: Session, p: Participant, now: dt.datetime,
                    report: ErasureReport) -> None:
-    report.add("link codes", db.execute(
+    report.add("link code", "deleted", db.execute(
         delete(InviteCode).where(InviteCode.participant_id == p.id)).rowcount)
 
 
@@ -164,7 +174,7 @@ def _erase_conversations(db: Session, p: Participant, now: dt.datetime,
                          report: ErasureReport) -> None:
     for conversation in _their_conversations(db, p):
         db.delete(conversation)
-        report.add("unfinished forms", 1)
+        report.add("unfinished form", "deleted", 1)
 
 
 def _export_optouts(db: Session, p: Participant) -> list[str]:
@@ -174,7 +184,7 @@ def _export_optouts(db: Session, p: Participant) -> list[str]:
 
 def _erase_optouts(db: Session, p: Participant, now: dt.datetime,
                    report: ErasureReport) -> None:
-    report.add("reminder settings", db.execute(
+    report.add("reminder setting", "deleted", db.execute(
         delete(ReminderOptOut).where(ReminderOptOut.participant_id == p.id)).rowcount)
 
 
@@ -193,14 +203,14 @@ def _erase_outbox(db: Session, p: Participant, now: dt.datetime,
     for m in db.scalars(select(OutboxMessage).where(OutboxMessage.participant_id == p.id)):
         if m.status in UNSENT:
             db.delete(m)
-            report.add("unsent messages", 1)
+            report.add("unsent message", "deleted", 1)
         else:
             # The key holds the chat id; a fresh unique key keeps the unique index happy.
             m.idempotency_key = f"erased:{m.id}"
             m.text = m.chat_id = m.last_error = ""
             m.choices = []
             m.file_name = m.file_type = m.file_data = None
-            report.add("sent messages emptied", 1)
+            report.add("sent message", "emptied", 1)
 
 
 def _export_questions(db: Session, p: Participant) -> list[dict[str, Any]]:
@@ -213,7 +223,7 @@ def _erase_questions(db: Session, p: Participant, now: dt.datetime,
                      report: ErasureReport) -> None:
     for q in db.scalars(select(UnansweredQuestion).where(UnansweredQuestion.asker_id == p.id)):
         q.forget_asker()
-        report.add("questions made anonymous", 1)
+        report.add("question", "made anonymous", 1)
 
 
 def _export_team_answers(db: Session, p: Participant) -> list[dict[str, Any]]:
@@ -265,8 +275,9 @@ def _erase_sessions(db: Session, p: Participant, now: dt.datetime,
                     f"{start:%H:%M} is cancelled: your partner has "
                     "left the programme. The programme team will be in touch about pairing.",
                     kind="session_update", key=f"session:{s.id}:erased", now=now)
-            report.add("future sessions cancelled", 1)
-        report.add("sessions kept without place or link", 1)
+            report.add("future peer session", "cancelled (partner told)", 1)
+        else:
+            report.add("peer session", "kept without its place or link", 1)
 
 
 # ---------------------------------------------------------------- claims and receipts
@@ -287,10 +298,10 @@ def _erase_claims(db: Session, p: Participant, now: dt.datetime,
             c.receipt_id = None
             report.kept_claims.append(f"claim #{c.id}: {format_pence(c.amount_pence)} for "
                                       f"{c.event_label}, {c.status}")
-            report.add("claims kept for finance", 1)
+            report.add("claim", "kept for finance", 1)
         else:
             db.delete(c)
-            report.add("claims deleted", 1)
+            report.add("claim", "deleted", 1)
     db.flush()
 
 
@@ -306,7 +317,7 @@ def _erase_receipts(db: Session, p: Participant, now: dt.datetime,
             c.receipt_id = None
         db.flush()
         db.delete(r)
-        report.add("receipts", 1)
+        report.add("receipt", "deleted", 1)
     db.flush()
 
 
@@ -379,7 +390,7 @@ def _erase(db: Session, participant: Participant, now: dt.datetime,
     for cover in COVERED.values():
         cover.erase(db, participant, now, report)
     db.flush()
-    report.add("texts redacted", _redact(db, identifiers))
+    report.add("other record", "cleared of name, email and chat ids", _redact(db, identifiers))
     db.expire_all()  # the sweep wrote past the ORM: reload rather than trust stale copies
     return report
 
@@ -559,8 +570,7 @@ def _take_really(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] |
 def _finish_forget(ctx: Context, data: dict[str, Any]) -> list[Reply]:
     report = erase_participant(ctx.db, ctx.me, ctx.now, actor_id=ctx.me.id,
                                zone=ctx.programme.timezone)
-    done = ", ".join(f"{what}: {n}" for what, n in report.counts.items())
-    text = f"Done. Your personal data is erased ({done})."
+    text = f"Done. Your personal data is erased: {report.summary()}."
     if report.kept_claims:
         text += ("\nKept for finance, under \u201cErased participant "
                  f"#{report.participant_id}\u201d and without your name, reasons or receipts: "

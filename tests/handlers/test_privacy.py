@@ -185,6 +185,9 @@ def test_forgetme_asks_twice_and_cancel_keeps_everything(door: FrontDoor, servic
 def test_forgetme_erases_and_says_what_finance_keeps(door: FrontDoor, services):
     history(door, services)
     reply = forget(door)
+    # in plain words, each thing counted once: the cancelled session is not also "kept"
+    assert "1 future peer session cancelled (partner told), 1 claim kept" in reply
+    assert "peer session kept" not in reply and "redacted" not in reply
     assert "Kept for finance" in reply and "claim #1: £95" in reply and "paid" in reply
     assert "Goodbye" in reply
     with services.uow() as db:
