@@ -12,7 +12,7 @@ from dataclasses import replace
 from sqlalchemy import func, select
 
 from handlers.core import Context, by_number
-from handlers.identity import PAIRED_ROLES
+from handlers.identity import PAIRED_ROLES, given_name
 from handlers.messages import Choice, Reply, button_label
 from handlers.storage.models import Participant, TeamAnswer, UnansweredQuestion
 from knowledge.base import ANSWER_THRESHOLD, MAX_ANSWER, SURE, TEAM_DOCUMENT, Answer, excerpt
@@ -146,12 +146,17 @@ def escalate_choice(question_id: int) -> Choice:
     return Choice("Ask the programme team", "faq.escalate", str(question_id))
 
 
+def normalised_question(question: str) -> str:
+    """What groups questions worded alike: their sorted distinct terms."""
+    return " ".join(sorted(set(terms(question))))[:500]
+
+
 def record_unanswered(ctx: Context, question: str, unsure_section_id: str | None = None
                       ) -> int:
     row = UnansweredQuestion(
         text=question[:1000],
         unsure_section_id=unsure_section_id,
-        normalised=" ".join(sorted(set(terms(question))))[:500],
+        normalised=normalised_question(question),
         asked_at=ctx.now,
         platform=ctx.msg.platform,
         asker_id=ctx.participant.id if ctx.participant else None,
@@ -282,16 +287,12 @@ def _waiting_questions(ctx: Context) -> list[Reply]:
     return [Reply("\n".join(lines), private_only=True)]
 
 
-_TITLES = frozenset({"dr", "mr", "mrs", "ms", "miss", "mx", "prof", "professor", "sir"})
-
-
 def _people_named(ctx: Context, text: str) -> list[str]:
     """Registered people whose first name the text uses, as a word (a surname alone is too
     often an everyday word: "Price")."""
     found = []
     for (name,) in ctx.db.execute(select(Participant.name)):
-        given = next((w for w in re.findall(r"[A-Za-z][A-Za-z'-]{2,}", name)
-                      if w.lower() not in _TITLES), None)
+        given = given_name(name)
         if given and re.search(rf"\b{re.escape(given)}\b", text, re.IGNORECASE):
             found.append(name)
     return sorted(set(found))
@@ -383,7 +384,7 @@ def _close(ctx: Context, question: UnansweredQuestion, answer: TeamAnswer,
         asked.forget_asker()
     ctx.audit("faq.answer", f"team_answer:{answer.id}", question=question.id,
               section=answer.section_id)
-    ctx.services.knowledge.extra_signature = None
+    team_answers_changed(ctx)
     return answer
 
 
@@ -408,7 +409,7 @@ def withdraw_answer(ctx: Context, args: str) -> list[Reply]:
         return [Reply("Use /withdraw N with the number of an answer that is still in use.")]
     answer.withdrawn_at = ctx.now
     ctx.audit("faq.withdraw", f"team_answer:{answer.id}")
-    ctx.services.knowledge.extra_signature = None
+    team_answers_changed(ctx)
     return [Reply(f"Answer #{answer.id} is withdrawn; I won't give it again.")]
 
 
@@ -433,6 +434,11 @@ def _asked(ctx: Context, args: str, usage: str
 
 
 TEAM_ANSWERS_CHECK_EVERY = 1.0  # seconds: another process's new answer shows within this
+
+
+def team_answers_changed(ctx: Context) -> None:
+    """This process changed the programme-team answers: the next question reloads them."""
+    ctx.services.knowledge.extra_signature = None
 
 
 def refresh_team_answers(ctx: Context) -> None:

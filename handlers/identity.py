@@ -65,6 +65,16 @@ class _Row:
     challenge: str = ""
 
 
+_TITLES = frozenset({"dr", "mr", "mrs", "ms", "miss", "mx", "prof", "professor", "sir"})
+
+
+def given_name(name: str) -> str | None:
+    """"Amira" of "Dr Amira Khan": the first word that is not a title, if three letters or more
+    (a shorter one is too often part of other words to look for)."""
+    return next((w for w in re.findall(r"[A-Za-z][A-Za-z'-]{2,}", name)
+                 if w.lower() not in _TITLES), None)
+
+
 def email_digest(email: str) -> str:
     """What an erasure record keeps of an email (see ErasureRecord)."""
     return hashlib.sha256(f"sps-bot erased {email.strip().lower()}".encode()).hexdigest()

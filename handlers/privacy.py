@@ -19,7 +19,8 @@ from sqlalchemy import JSON, String, Text, and_, cast, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from handlers.core import Context, Flow, Invalid, Route, Step, enqueue
-from handlers.identity import email_digest
+from handlers.faq import normalised_question, team_answers_changed
+from handlers.identity import email_digest, given_name
 from handlers.messages import Choice, Reply, ReplyFile, counted
 from handlers.storage.models import (
     ERASED_ROLE,
@@ -387,11 +388,14 @@ def _erase(db: Session, participant: Participant, now: dt.datetime,
            zone: ZoneInfo) -> ErasureReport:
     report = ErasureReport(participant.id, zone)
     identifiers = _identifiers(db, participant)
+    given = given_name(participant.name)
     for cover in COVERED.values():
         cover.erase(db, participant, now, report)
     db.flush()
-    report.add("other record", "cleared of name, email and chat ids", _redact(db, identifiers))
+    swept = _redact(db, identifiers)  # whole names first, before a first name breaks them
     db.expire_all()  # the sweep wrote past the ORM: reload rather than trust stale copies
+    report.add("other record", "cleared of name, email and chat ids",
+               swept + _redact_given_name(db, given))
     return report
 
 
@@ -434,6 +438,32 @@ def _redact(db: Session, identifiers: list[str]) -> int:
                 db.execute(table.update().where(*(c == k for c, k in zip(pk, key, strict=True)))
                            .values({column.name: new}))
                 changed += 1
+    return changed
+
+
+def _redact_given_name(db: Session, given: str | None) -> int:
+    """A first name alone ("until Amira is back") in the texts the FAQ shares and the team
+    reads: programme-team answers and questions. The sweep above looks for whole names only,
+    as a first name is too often part of other text to look for in every column; here it is
+    a capitalised word."""
+    if given is None:
+        return 0
+    pattern = re.compile(rf"\b{re.escape(given)}\b")
+    changed = 0
+    for answer in db.scalars(select(TeamAnswer).where(or_(
+            TeamAnswer.question.contains(given), TeamAnswer.answer.contains(given)))):
+        question, text = pattern.sub(REDACTED, answer.question), pattern.sub(REDACTED,
+                                                                             answer.answer)
+        if (question, text) != (answer.question, answer.answer):
+            answer.question, answer.answer = question, text  # a new revision: re-indexed
+            changed += 1
+    for asked in db.scalars(select(UnansweredQuestion).where(or_(
+            UnansweredQuestion.text.contains(given), UnansweredQuestion.text.contains(REDACTED)))):
+        text = pattern.sub(REDACTED, asked.text)
+        changed += text != asked.text
+        # Its grouping key holds the name's terms ("quimbi") wherever the text lost them.
+        asked.text, asked.normalised = text, normalised_question(text)
+    db.flush()
     return changed
 
 
@@ -570,6 +600,7 @@ def _take_really(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] |
 def _finish_forget(ctx: Context, data: dict[str, Any]) -> list[Reply]:
     report = erase_participant(ctx.db, ctx.me, ctx.now, actor_id=ctx.me.id,
                                zone=ctx.programme.timezone)
+    team_answers_changed(ctx)  # they may have named the person
     text = f"Done. Your personal data is erased: {report.summary()}."
     if report.kept_claims:
         text += ("\nKept for finance, under \u201cErased participant "
