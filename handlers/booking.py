@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 import uuid
 from dataclasses import dataclass
@@ -16,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from handlers.core import YES, Context, Flow, Invalid, Route, Step, by_number, enqueue
 from handlers.identity import PAIRED_ROLES, TEAM
-from handlers.messages import Choice, Reply, ReplyFile, counted
+from handlers.messages import Choice, Reply, ReplyFile, counted, csv_file
 from handlers.storage.models import Participant, PeerSession
 from handlers.when import WhenError, localise, parse_date, parse_length, split_time
 from knowledge.programme import Programme, format_date
@@ -661,13 +659,9 @@ def pairs_report(db: Session, programme: Programme,
 
 
 def pairs_csv(rows: list[tuple[Progress, Participant]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["pair", "held", "booked", "behind_pace"])
-    for progress, _person in rows:
-        writer.writerow([progress.pair, progress.held, progress.booked,
-                         "yes" if progress.behind else "no"])
-    return out.getvalue().encode()
+    return csv_file([["pair", "held", "booked", "behind_pace"],
+                     *([progress.pair, progress.held, progress.booked,
+                        "yes" if progress.behind else "no"] for progress, _person in rows)])
 
 
 def pairs(ctx: Context, args: str) -> list[Reply]:

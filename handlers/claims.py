@@ -4,9 +4,7 @@ configuration."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -17,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from handlers.core import YES, Context, Flow, Invalid, Route, Step, by_number
 from handlers.identity import PAIRED_ROLES, TEAM
-from handlers.messages import Choice, Reply, ReplyFile, counted
+from handlers.messages import Choice, Reply, ReplyFile, counted, csv_file
 from handlers.storage.models import Claim, Participant, PeerSession, Receipt
 from handlers.when import WhenError, parse_date
 from knowledge.programme import Event, Programme, format_date, format_pence
@@ -668,20 +666,17 @@ def claims_rows(db: Session, status: str | None = None) -> list[ClaimRow]:
 def claims_csv(db: Session) -> bytes:
     """One row per claim, then a totals row for claims still payable or paid."""
     rows = claims_rows(db)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["id", "name", "email", "claim_for", "amount_gbp", "cap_gbp",
-                     "exceptional", "status", "submitted_at", "reason", "review_note",
-                     "receipt"])
-    for r in rows:
-        writer.writerow([r.id, r.name, r.email, r.claim_for, _pounds(r.amount_pence),
-                         _pounds(r.cap_pence), "yes" if r.exceptional else "no", r.status,
-                         r.submitted_at.isoformat(), r.reason, r.review_note,
-                         "yes" if r.has_receipt else "no"])
-    total = sum(r.amount_pence for r in rows if r.status in LIVE)
-    writer.writerow(["total", "", "", f"{len(rows)} claims", _pounds(total), "", "",
-                     "submitted+approved+paid", "", "", "", ""])
-    return out.getvalue().encode()
+    payable = [r for r in rows if r.status in LIVE]
+    return csv_file([
+        ["id", "name", "email", "claim_for", "amount_gbp", "cap_gbp", "exceptional", "status",
+         "submitted_at", "reason", "review_note", "receipt"],
+        *([r.id, r.name, r.email, r.claim_for, _pounds(r.amount_pence), _pounds(r.cap_pence),
+           "yes" if r.exceptional else "no", r.status, r.submitted_at.isoformat(), r.reason,
+           r.review_note, "yes" if r.has_receipt else "no"] for r in rows),
+        ["total", "", "", counted(len(payable), "claim"),
+         _pounds(sum(r.amount_pence for r in payable)), "", "", "submitted+approved+paid",
+         "", "", "", ""],
+    ])
 
 
 CLAIMANTS = frozenset(PAIRED_ROLES)  # the participants who go to development days

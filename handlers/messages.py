@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+
+def csv_file(rows: Iterable[Sequence[object]]) -> bytes:
+    """A CSV file for a spreadsheet. A text cell that starts like a formula ("=HYPERLINK(...",
+    "+44...", "@SUM") is prefixed with an apostrophe, so what a participant typed (a claim's
+    reason, a name) is shown, never run, when finance opens the file."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for row in rows:
+        writer.writerow([f"'{cell}" if isinstance(cell, str) and cell[:1] in _FORMULA_START
+                         else cell for cell in row])
+    return out.getvalue().encode()
+
+
+_FORMULA_START = frozenset("=+-@\t\r")
 
 
 def counted(n: int, noun: str) -> str:

@@ -389,10 +389,14 @@ def test_claims_export_has_a_totals_row(door: FrontDoor, services):
     door.router.handle(door.incoming(PRIYA, action_id="claims.withdraw", action_value="3"))
     with services.uow() as db:
         assert [r.id for r in claims_rows(db, "withdrawn")] == [3]
+        db.get(Claim, 1).reason = '=HYPERLINK("http://evil.example","click")'  # as typed
         rows = list(csv.reader(io.StringIO(claims_csv(db).decode())))
     assert rows[0][:5] == ["id", "name", "email", "claim_for", "amount_gbp"]
     assert [r[4] for r in rows[1:4]] == ["95.50", "150.00", "60.00"]
-    assert rows[-1][0] == "total" and rows[-1][4] == "245.50"  # withdrawn not counted
+    # withdrawn neither counted nor added up
+    assert rows[-1][:5] == ["total", "", "", "2 claims", "245.50"]
+    # shown as text in a spreadsheet, never run as a formula
+    assert rows[1][9] == '\'=HYPERLINK("http://evil.example","click")'
 
 
 def test_start_a_claim_button_from_an_answer_or_reminder_opens_the_form(door):
