@@ -335,17 +335,12 @@ def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]],
 
 
 def cmd_participants_invite(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
     from handlers.identity import issue_invite
-    from handlers.storage.models import Participant
 
     app = _app(args)
     with app.services.uow() as db:
-        person = db.scalars(select(Participant).where(
-            Participant.email == args.email.lower())).first()
+        person = _find(db, args.email)
         if person is None:
-            print(f"sps-bot: {args.email} is not registered", file=sys.stderr)
             return 1
         code = issue_invite(db, person, app.services.clock.now())
     print(f"Link code for {person.name}: {code}\n"
@@ -355,11 +350,20 @@ def cmd_participants_invite(args: argparse.Namespace) -> int:
 
 
 def _find(db: Session, email: str) -> Participant | None:
+    """The registered participant with this email, or None after saying why not (an erased
+    row is no one to invite, export or erase again)."""
     from sqlalchemy import select
 
-    from handlers.storage.models import Participant
+    from handlers.storage.models import ERASED_ROLE, Participant
 
-    return db.scalars(select(Participant).where(Participant.email == email.lower())).first()
+    person = db.scalars(select(Participant).where(Participant.email == email.lower())).first()
+    if person is None:
+        print(f"sps-bot: {email} is not registered", file=sys.stderr)
+    elif person.role == ERASED_ROLE:
+        print(f"sps-bot: {email} belongs to an erased participant; nothing to do",
+              file=sys.stderr)
+        return None
+    return person
 
 
 def cmd_participants_export(args: argparse.Namespace) -> int:
@@ -369,7 +373,6 @@ def cmd_participants_export(args: argparse.Namespace) -> int:
     with app.services.uow() as db:
         person = _find(db, args.email)
         if person is None:
-            print(f"sps-bot: {args.email} is not registered", file=sys.stderr)
             return 1
         data = json.dumps(export_participant(db, person), indent=2, ensure_ascii=False)
     if args.out:
@@ -395,7 +398,6 @@ def cmd_participants_erase(args: argparse.Namespace) -> int:
     with app.services.uow() as db:
         person = _find(db, args.email)
         if person is None:
-            print(f"sps-bot: {args.email} is not registered", file=sys.stderr)
             return 1
         report = erase_participant(db, person, app.services.clock.now(), actor_id=None,
                                    zone=app.services.programme.timezone)

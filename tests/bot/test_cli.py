@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -182,6 +183,12 @@ def test_participant_export_and_erase(sps, tmp_path):
     assert erased.returncode == 0 and "Erased amira.khan@example.nhs.uk" in erased.stdout
     listing = sps("participants", "list").stdout
     assert "amira.khan" not in listing and "Erased participant" in listing
+    # the anonymised row is no one to invite, export or erase again
+    erased_email = re.search(r"erased-\d+@invalid", listing).group()
+    for command in (["invite", erased_email], ["export", erased_email],
+                    ["erase", erased_email, "--yes"]):
+        refused = sps("participants", *command)
+        assert refused.returncode == 1 and "erased participant" in refused.stderr, command
     # The programme team's old list does not bring her back by accident...
     again = sps("participants", "import", str(ROOT / "knowledge/demo/cohort.csv"))
     assert again.returncode == 1 and "nothing imported" in again.stderr
