@@ -190,7 +190,7 @@ def challenge_command(ctx: Context, args: str) -> list[Reply]:
     challenge.manager_id = manager.id
     ctx.audit("challenge.manager", f"challenge:{challenge.id}", manager=manager.id)
     return [Reply(f"{name} is managed by {manager.name}. It has "
-                  f"{counted(len(challenge.members), 'member')}.")]
+                  f"{counted(_staying(challenge), 'member')}.")]
 
 
 def _list_challenges(ctx: Context) -> Reply:
@@ -201,7 +201,7 @@ def _list_challenges(ctx: Context) -> Reply:
     for c in challenges:
         state = (f"signed off {_when(ctx.programme, c.signed_off_at)}" if c.signed_off_at
                  else "in progress")
-        lines.append(f"- {c.name}: {counted(len(c.members), 'member')}, managed by "
+        lines.append(f"- {c.name}: {counted(_staying(c), 'member')}, managed by "
                      f"{c.manager.name if c.manager else 'nobody yet'}, {state}")
     return Reply("\n".join(lines))
 
@@ -386,7 +386,8 @@ def _status(ctx: Context, name: str) -> list[Reply]:
     if challenge.signed_off_at is None:
         return [Reply(f"{challenge.name} isn't signed off yet. Members: "
                       + (", ".join(m.participant.name for m in members) or "none") + ".")]
-    done = [m for m in members if m.notes_destroyed_at is not None]
+    done = [m for m in members if m.notes_destroyed_at is not None
+            and m.participant.role != ERASED_ROLE]
     waiting = still_to_confirm(challenge)
     lines = [f"*{challenge.name}*: signed off {_when(ctx.programme, challenge.signed_off_at)}. "
              f"{_staying(challenge) - len(waiting)} of {_staying(challenge)} have confirmed "
@@ -395,7 +396,7 @@ def _status(ctx: Context, name: str) -> list[Reply]:
               for m in done if m.notes_destroyed_at is not None]
     lines += [f"- {p.name}: not yet" for p in waiting]
     lines += [f"- {m.participant.name}: left the programme" for m in members
-              if m.notes_destroyed_at is None and m.participant.role == ERASED_ROLE]
+              if m.participant.role == ERASED_ROLE]
     return [Reply("\n".join(lines), private_only=True)]
 
 

@@ -278,7 +278,7 @@ def _erase_sessions(db: Session, p: Participant, now: dt.datetime,
                     kind="session_update", key=f"session:{s.id}:erased", now=now)
             report.add("future peer session", "cancelled (partner told)", 1)
         else:
-            report.add("peer session", "kept without its place or link", 1)
+            report.add("peer session", "kept without place or link", 1)
 
 
 # ---------------------------------------------------------------- claims and receipts

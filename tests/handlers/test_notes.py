@@ -229,6 +229,20 @@ def test_a_member_who_left_is_neither_confirmed_nor_waited_for(door: FrontDoor, 
     assert "All 2 members of stp-north have confirmed" in outbox(services, "notes_summary")[-1].text
 
 
+def test_a_member_who_confirmed_and_then_left_is_counted_nowhere(door: FrontDoor, services,
+                                                                 clock):
+    signed_off(door)
+    door.text(AMIRA, "/notes destroyed")
+    amira_id = person_id(services, AMIRA)
+    with services.uow() as db:
+        erase_participant(db, db.get(Participant, amira_id), clock.now(), actor_id=None,
+                          zone=services.programme.timezone)
+    status = door.text(HELEN, "/notes status stp-north")
+    assert "0 of 2 have confirmed" in status and ": confirmed" not in status  # the list agrees
+    assert status.count(": left the programme") == 1 and status.count(": not yet") == 2
+    assert "stp-north: 2 members" in door.text(HELEN, "/challenge")
+
+
 def test_who_has_not_confirmed_across_challenges_in_plain_words(door: FrontDoor, clock):
     assert "has confirmed destroying" in door.text(HELEN, "/notes status")  # none signed off
     signed_off(door)
