@@ -158,6 +158,7 @@ class UnansweredQuestion(Base):
     programme team."""
 
     __tablename__ = "unanswered_questions"
+    __table_args__ = {"sqlite_autoincrement": True}  # "#N" never names another question
 
     id: Mapped[int] = mapped_column(primary_key=True)
     text: Mapped[str] = mapped_column(Text)
@@ -271,9 +272,11 @@ class Receipt(Base):
 
 
 class Claim(Base):
-    """An expense claim. Rows are never deleted: a withdrawn or rejected claim stays on file."""
+    """An expense claim. A withdrawn or rejected claim stays on file; erasure deletes those
+    that never moved money, and their numbers are never given again."""
 
     __tablename__ = "claims"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)

@@ -13,7 +13,15 @@ from sqlalchemy import select
 from handlers.claims import claims_csv, claims_rows, parse_amount
 from handlers.core import Invalid
 from handlers.messages import Attachment
-from handlers.storage.models import AuditEntry, Claim, OutboxMessage, PeerSession, Receipt
+from handlers.privacy import erase_participant
+from handlers.storage.models import (
+    AuditEntry,
+    Claim,
+    OutboxMessage,
+    Participant,
+    PeerSession,
+    Receipt,
+)
 from tests.conftest import AMIRA, GARETH, JAMES, PRIYA, FrontDoor
 
 pytestmark = pytest.mark.both_databases
@@ -380,6 +388,19 @@ def test_withdraw_after_review_is_refused(door: FrontDoor, services):
                                              action_value="1"))
     assert "can't find" in other[0].text
     assert claims(services)[0].status == "approved"
+
+
+def test_a_claim_number_is_never_given_again_after_an_erasure(door: FrontDoor, services):
+    submit(door, AMIRA, "/claim 8 July £95")
+    amira = claims(services)[0].participant_id
+    with services.uow() as db:  # her submitted claim never moved money: erasure deletes it
+        erase_participant(db, db.get(Participant, amira), services.clock.now(), actor_id=None,
+                          zone=services.programme.timezone)
+    assert "Submitted: #2 " in submit(door, JAMES, "/claim 8 July £95")
+    with services.uow() as db:  # so "claim:1" in the audit log still means her claim alone
+        about = db.scalars(select(AuditEntry.subject).where(
+            AuditEntry.action == "claim.submitted")).all()
+    assert sorted(about) == ["claim:1", "claim:2"]
 
 
 def test_claims_export_has_a_totals_row(door: FrontDoor, services):
