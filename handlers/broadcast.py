@@ -214,13 +214,14 @@ def broadcast_command(ctx: Context, args: str) -> list[Reply]:
     """`/broadcast` starts the form; `/broadcast status`; `/broadcast cancel N`;
     `/broadcast AUDIENCE` starts the form with the audience chosen."""
     sub, _, rest = args.strip().partition(" ")
-    if sub.lower() == "status":
+    number = rest.strip().lstrip("#")
+    # "Status update: ..." and "Cancel your hotel ..." are messages, not these subcommands.
+    if sub.lower() == "status" and not rest.strip():
         lines = status_lines(ctx.db, ctx.programme)
         return [Reply("\n".join(["*Recent broadcasts*"] + lines) if lines
                       else "No broadcasts yet. Send /broadcast to make one.")]
-    if sub.lower() == "cancel":
-        number = rest.strip().lstrip("#")
-        if not number.isdigit():
+    if sub.lower() == "cancel" and (number.isdigit() or not number):
+        if not number:
             return [Reply("Which broadcast? Send /broadcast cancel N (see /broadcast status).")]
         try:
             stopped = cancel_broadcast(ctx.db, int(number), ctx.me, ctx.now)

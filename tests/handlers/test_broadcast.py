@@ -115,6 +115,14 @@ def test_a_message_typed_after_the_command_is_kept_as_the_message(door: FrontDoo
     preview = door.text(GARETH, "now")
     assert "to peers, 3 people" in preview and "Reminder: the dev day is on Wednesday" in preview
     assert "don't know the audience" in door.text(GARETH, "/broadcast martians")  # a typo
+    door.text(GARETH, "/cancel")
+    # a message that starts like a subcommand is still the message
+    for message in ("Status update: rooms are confirmed", "Cancel your hotel if you can't come"):
+        assert door.text(GARETH, f"/broadcast {message}").startswith(
+            "I'll send that as the message."), message
+        door.text(GARETH, "/cancel")
+    assert "No broadcasts yet" in door.text(GARETH, "/broadcast status")
+    assert "Which broadcast?" in door.text(GARETH, "/broadcast cancel")
 
 
 def test_every_linked_account_gets_it_exactly_once(door: FrontDoor, services):
