@@ -257,9 +257,9 @@ def _ask_over(ctx: Context, data: dict[str, Any]) -> Reply:
     event = _event(ctx, data)
     assert event is not None
     cap = _cap(ctx, data)
-    return Reply(f"{format_pence(data['pence'])} is over the {format_pence(cap)} cap for "
-                 f"{event.title} because the venue, {event.venue or event.place}, is "
-                 f"{'in ' if event.london else ''}{cap_reason(event)}. You can claim "
+    return Reply(f"{format_pence(data['pence'])} is over the {format_pence(cap)} cap for a "
+                 f"development day {'in ' if event.london else ''}{cap_reason(event)} "
+                 f"({event.title}, {event.place}). You can claim "
                  f"{format_pence(cap)} instead, or ask the programme team for an exception "
                  "with a written reason.",
                  choices=(Choice(f"Claim {format_pence(cap)}", "answer", "cap"),
