@@ -8,6 +8,7 @@ import hashlib
 import io
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import case, delete, func, select, update
@@ -63,6 +64,16 @@ class _Row:
     region: str
     partner_email: str
     challenge: str = ""
+
+
+# Who a role-gated route is for, as said in a refusal.
+_ROLE_GROUPS = {"peer": "peers", "expert_peer": "expert peers",
+                "challenge_manager": "challenge managers", "programme_team": "the programme team"}
+
+
+def role_group(roles: Iterable[str]) -> str:
+    """"expert peers and peers", "challenge managers and the programme team"."""
+    return " and ".join(sorted(_ROLE_GROUPS.get(r, r.replace("_", " ")) for r in roles))
 
 
 _TITLES = frozenset({"dr", "mr", "mrs", "ms", "miss", "mx", "prof", "professor", "sir"})

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handlers.core import Context, Flow, Route, ScheduledMessage, enqueue
-from handlers.identity import CHALLENGE_ROLES, TEAM, challenge_slug
+from handlers.identity import CHALLENGE_ROLES, TEAM, challenge_slug, role_group
 from handlers.messages import Choice, Reply, counted
 from handlers.storage.models import (
     ERASED_ROLE,
@@ -374,7 +374,7 @@ def outstanding(ctx: Context, args: str) -> list[Reply]:
 
 def _status(ctx: Context, name: str) -> list[Reply]:
     if ctx.me.role not in MANAGERS:
-        return [Reply("Sorry, only the challenge manager or programme team can do that.")]
+        return [Reply(f"Sorry, only {role_group(MANAGERS)} can do that.")]
     if not name.strip():
         return outstanding(ctx, name)
     try:

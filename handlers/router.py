@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, joinedload
 
 from handlers.core import Context, Flow, Invalid, Route
-from handlers.identity import link_account
+from handlers.identity import link_account, role_group
 from handlers.messages import Choice, Incoming, Reply, reply_from_json, reply_to_json
 from handlers.services import Services
 from handlers.storage.models import Account, Conversation, Participant, ProcessedEvent
@@ -228,8 +228,7 @@ class Router:
             )
         if route.roles is not None and (ctx.participant is None
                                         or ctx.participant.role not in route.roles):
-            who = " or ".join(sorted(r.replace("_", " ") for r in route.roles))
-            return Reply(f"Sorry, only the {who} can do that.")
+            return Reply(f"Sorry, only {role_group(route.roles)} can do that.")
         return None
 
     # ------------------------------------------------------------------ conversations

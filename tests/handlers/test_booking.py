@@ -206,7 +206,7 @@ def test_ninth_session_needs_the_programme_team(door: FrontDoor):
 
 def test_not_in_a_pair_or_not_a_peer(door: FrontDoor):
     assert "not in a pair" in door.text(PRIYA, "/book 10 April 2pm 3h virtual")
-    assert "only the expert peer or peer" in door.text(GARETH, "/book")
+    assert "only expert peers and peers" in door.text(GARETH, "/book")
 
 
 def test_an_answer_the_form_cannot_read_brings_back_its_buttons(door: FrontDoor):

@@ -99,7 +99,7 @@ def test_csv_challenge_problems_import_nothing(services, row, problem):
 def test_peers_cannot_manage_challenges(door: FrontDoor):
     for command in ("/signoff stp-north", "/challenge create x", "/team add stp-north "
                     + PRIYA, "/notes status stp-north"):
-        assert "only the challenge manager or programme team" in door.text(AMIRA, command)
+        assert "only challenge managers and the programme team" in door.text(AMIRA, command)
 
 
 def test_challenge_manager_creates_and_keeps_the_team(door: FrontDoor, services):

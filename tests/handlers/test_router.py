@@ -52,7 +52,7 @@ def test_help_lists_only_what_the_role_may_use(door: FrontDoor):
     manager_help = door.text(HELEN, "/help")  # no pair, no development days to claim for
     assert all(command in peer_help and command not in manager_help
                for command in ("/claim", "/claims", "/sessions", "/book"))
-    assert "only the expert peer or peer" in door.text(HELEN, "/claim 8 July £95")
+    assert "only expert peers and peers" in door.text(HELEN, "/claim 8 July £95")
     offered = door.send(GARETH, "can I claim for a hotel in Leeds?")[0]
     assert "£100" in offered.text  # and nothing to start for the team
     assert "Start a claim" not in [c.label for c in offered.choices]
