@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, select, union
+from sqlalchemy import Row, bindparam, select, union
 from sqlalchemy.orm import Session
 
 from handlers.core import YES, Context, Flow, Invalid, Route, Step, by_number, enqueue
@@ -43,7 +43,7 @@ def lock_pair(db: Session, *people: Participant) -> None:
 
 
 _COLUMNS = (PeerSession.id, PeerSession.pair_key, PeerSession.status, PeerSession.starts_at,
-            PeerSession.ends_at)
+            PeerSession.ends_at, PeerSession.expires_at)
 # The live sessions of either of two people, built once as it runs inside every proposal. A
 # UNION of the two indexed lookups: written as one OR, SQLite scans by status instead.
 _SESSIONS_OF = union(*(
@@ -72,9 +72,7 @@ def slot_problem(ctx: Context, me: Participant, partner: Participant, starts: dt
     if events:
         return (f"That day is a programme event ({events[0].describe()}). "
                 "Please choose another day.")
-    # One small query (a person has a handful of sessions) answers both the overlap and the
-    # pair's count; plain columns, as this runs inside every proposal.
-    theirs = ctx.db.execute(_SESSIONS_OF, {"people": [me.id, partner.id]}).all()
+    theirs = _live_sessions(ctx, me, partner)
     moving_id = moving.id if moving else None
     clash = next((row.id for row in theirs if row.status in ACTIVE and row.id != moving_id
                   and row.starts_at < ends and row.ends_at > starts), None)
@@ -82,13 +80,28 @@ def slot_problem(ctx: Context, me: Participant, partner: Participant, starts: dt
         session = ctx.db.get(PeerSession, clash)
         assert session is not None
         return f"That overlaps another session: {describe(programme, session)}."
+    return None if moving is not None else _pair_full(ctx, me, partner, theirs)
+
+
+def _live_sessions(ctx: Context, me: Participant, partner: Participant) -> list[Row[Any]]:
+    """Either person's sessions held, booked or proposed (a proposal only until it expires,
+    even before the worker marks it so): one small query, plain columns, as this runs inside
+    every proposal."""
+    return [row for row in ctx.db.execute(_SESSIONS_OF, {"people": [me.id, partner.id]})
+            if row.status != "proposed" or row.expires_at > ctx.now]
+
+
+def _pair_full(ctx: Context, me: Participant, partner: Participant,
+               theirs: list[Row[Any]]) -> str | None:
+    """Why the pair can't add a session, if they are at the programme's maximum."""
+    rules = ctx.programme.sessions
     key = pair_key(me.id, partner.id)
     counted = sum(1 for row in theirs if row.pair_key == key and row.status in COUNTED)
-    if moving is None and counted >= rules.max_count:
-        return (f"Your pair already has {counted} sessions, the programme's maximum of "
-                f"{rules.max_count}. Another needs the programme team's agreement: "
-                f"{programme.contact.describe()}.")
-    return None
+    if counted < rules.max_count:
+        return None
+    return (f"Your pair already has {counted} sessions, the programme's maximum of "
+            f"{rules.max_count}. Another needs the programme team's agreement: "
+            f"{ctx.programme.contact.describe()}.")
 
 
 def _hours(hours: Decimal) -> str:
@@ -115,9 +128,12 @@ def _partner(ctx: Context) -> Participant | None:
 
 
 def start_booking(ctx: Context, args: str) -> list[Reply]:
-    if _partner(ctx) is None:
+    partner = _partner(ctx)
+    if partner is None:
         return [Reply("You're not in a pair yet, so there's nobody to book with. The "
                       f"programme team can help: {ctx.programme.contact.describe()}.")]
+    if full := _pair_full(ctx, ctx.me, partner, _live_sessions(ctx, ctx.me, partner)):
+        return [Reply(full)]  # said now, not after every date they try
     data: dict[str, Any] = {}
     if args.strip():
         try:

@@ -202,6 +202,17 @@ def test_ninth_session_needs_the_programme_team(door: FrontDoor):
         door.text(AMIRA, f"/book {day} April 10am 2h virtual")
         assert "Sent to" in door.text(AMIRA, "yes")
     assert "maximum of 8" in door.text(AMIRA, "/book 20 April 10am 2h virtual")
+    # said at once, not after every day and time tried in a form that can't succeed
+    assert door.text(AMIRA, "/book").startswith("Your pair already has 8 sessions")
+    assert "Which day" not in door.text(AMIRA, "/book")
+
+
+def test_a_lapsed_proposal_frees_its_slot_before_the_worker_marks_it(door: FrontDoor, clock):
+    propose(door)  # Friday 10 April, 2pm to 5pm; unanswered
+    clock.advance(hours=73)  # past its expiry; expire_proposals has not run yet
+    readback = door.text(AMIRA, "/book 10 April 3pm 2h virtual")
+    assert readback.startswith("Propose to Dr James Okafor: Friday 10 April 2015, 15:00")
+    assert "Sent to" in door.text(AMIRA, "yes")
 
 
 def test_not_in_a_pair_or_not_a_peer(door: FrontDoor):
