@@ -21,19 +21,25 @@ def home(ctx: Context, args: str) -> list[Reply]:
                      "expenses, link your account with /link CODE.")
         return [Reply("\n".join(lines))]
     me = ctx.participant
+    mine = or_(PeerSession.proposer_id == me.id, PeerSession.partner_id == me.id)
     upcoming = ctx.db.scalars(select(PeerSession).where(
-        or_(PeerSession.proposer_id == me.id, PeerSession.partner_id == me.id),
-        PeerSession.status.in_(booking.ACTIVE), PeerSession.starts_at > ctx.now)
+        mine, PeerSession.status.in_(booking.ACTIVE), PeerSession.starts_at > ctx.now)
+        .order_by(PeerSession.starts_at).limit(3)).all()
+    # Booked sessions that are over and nobody has said whether they took place.
+    unconfirmed = ctx.db.scalars(select(PeerSession).where(
+        mine, PeerSession.status == "booked", PeerSession.ends_at <= ctx.now)
         .order_by(PeerSession.starts_at).limit(3)).all()
     choices: list[Choice] = []
     if me.partner is not None:
         lines.append("*Your sessions*")
-        lines += [booking.session_line(ctx, s, me) for s in upcoming] or \
+        lines += [booking.session_line(ctx, s, me) for s in [*unconfirmed, *upcoming]] or \
             ["- none booked: send /book"]
         lines.append(booking.progress_line(ctx, me))
-        # A proposal waiting for this person is the one thing here that needs an answer.
-        choices += [c for s in upcoming if s.status == "proposed" and s.partner_id == me.id
-                    for c in booking.session_choices(ctx, s, me)]
+        # What needs this person's answer: whether a past session took place, and a
+        # proposal waiting for them.
+        answerable = [*unconfirmed, *(s for s in upcoming
+                                      if s.status == "proposed" and s.partner_id == me.id)]
+        choices += [c for s in answerable for c in booking.session_choices(ctx, s, me)]
     if me.is_team:
         lines += _team_overview(ctx)
     elif me.role in notes.MANAGERS:

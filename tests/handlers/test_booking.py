@@ -392,6 +392,18 @@ def test_the_progress_line_counts_down_and_stops_nudging_once_the_programme_ends
     assert "the programme ended on Wednesday 30 September 2015." in last and "behind" not in last
 
 
+def test_home_shows_a_past_session_nobody_confirmed_with_its_buttons(door: FrontDoor,
+                                                                    services, clock):
+    accepted_session(door, services)  # Friday 10 April, 2pm to 5pm
+    assert [c.label for c in door.send(AMIRA, "/home")[0].choices] == []  # nothing to answer
+    clock.set(clock.now().replace(month=4, day=18))  # over, and the question was missed
+    home = door.send(AMIRA, "/home")[0]
+    assert "- none booked" not in home.text  # it used to say so above "0 held, 1 booked"
+    assert "virtual (awaiting confirmation that it took place)" in home.text
+    assert [c.label for c in home.choices] == ["Held 10/04 14:00", "Didn't happen 10/04 14:00"]
+    assert "1 held, 0 booked" in door.press(AMIRA, "Held 10/04 14:00")[0].text
+
+
 def test_home_shows_a_proposal_as_sessions_does_with_its_answer_buttons(door: FrontDoor, clock):
     propose(door)
     home = door.send(JAMES, "/home")[0]
