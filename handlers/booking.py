@@ -132,6 +132,9 @@ def start_booking(ctx: Context, args: str) -> list[Reply]:
     if partner is None:
         return [Reply("You're not in a pair yet, so there's nobody to book with. The "
                       f"programme team can help: {ctx.programme.contact.describe()}.")]
+    if ctx.today > ctx.programme.ends:
+        return [Reply(f"The programme ended on {format_date(ctx.programme.ends)}, so there are "
+                      "no more sessions to book.")]
     if full := _pair_full(ctx, ctx.me, partner, _live_sessions(ctx, ctx.me, partner)):
         return [Reply(full)]  # said now, not after every date they try
     data: dict[str, Any] = {}

@@ -33,7 +33,7 @@ def home(ctx: Context, args: str) -> list[Reply]:
     if me.partner is not None:
         lines.append("*Your sessions*")
         lines += [booking.session_line(ctx, s, me) for s in [*unconfirmed, *upcoming]] or \
-            ["- none booked: send /book"]
+            ["- none booked" + (": send /book" if ctx.today <= programme.ends else "")]
         lines.append(booking.progress_line(ctx, me))
         # What needs this person's answer: whether a past session took place, and a
         # proposal waiting for them.

@@ -215,6 +215,14 @@ def test_a_lapsed_proposal_frees_its_slot_before_the_worker_marks_it(door: Front
     assert "Sent to" in door.text(AMIRA, "yes")
 
 
+def test_after_the_programme_ends_nothing_invites_a_booking(door: FrontDoor, clock):
+    clock.set(clock.now().replace(year=2015, month=10, day=5))
+    assert door.text(AMIRA, "/book") == ("The programme ended on Wednesday 30 September 2015, "
+                                         "so there are no more sessions to book.")
+    home = door.text(AMIRA, "/home")
+    assert "- none booked\n" in home and "/book" not in home
+
+
 def test_not_in_a_pair_or_not_a_peer(door: FrontDoor):
     assert "not in a pair" in door.text(PRIYA, "/book 10 April 2pm 3h virtual")
     assert "only expert peers and peers" in door.text(GARETH, "/book")
