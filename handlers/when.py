@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -127,8 +128,9 @@ def parse_date(text: str, today: dt.date) -> dt.date | None:
                                                               cleaned, re.IGNORECASE):
         # "1 March" said on 2 March means this year's (and is then refused as past),
         # not next year's; only a date long gone rolls over to next year.
-        this_year = day.replace(year=today.year) if not (day.month == 2 and day.day == 29) \
-            else day
+        if (day.month, day.day) == (2, 29) and not calendar.isleap(today.year):
+            raise WhenError(f"There's no 29 February in {today.year}.")
+        this_year = day.replace(year=today.year)
         day = this_year if (today - this_year).days < 183 else day
     return day
 

@@ -170,6 +170,7 @@ def test_an_answer_is_due_before_the_session_starts(door: FrontDoor, services, c
 
 @pytest.mark.parametrize("line, reason", [
     ("30 February 2pm 2h virtual", "isn't a real date"),
+    ("29 February 2pm 2h virtual", "There's no 29 February in 2015."),
     ("1 March 2pm 2h virtual", "has passed"),
     ("10 April 2pm 10 hours virtual", "2 to 3 hours (that was 10 hours)"),
     ("10 April 2pm 45 minutes virtual", "(that was 45 minutes)"),
