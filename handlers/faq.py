@@ -12,9 +12,9 @@ from dataclasses import replace
 from sqlalchemy import func, select
 
 from handlers.core import Context, by_number
-from handlers.identity import PAIRED_ROLES, given_name
+from handlers.identity import PAIRED_ROLES, TEAM, given_name
 from handlers.messages import Choice, Reply, button_label
-from handlers.storage.models import Participant, TeamAnswer, UnansweredQuestion
+from handlers.storage.models import ERASED_ROLE, Participant, TeamAnswer, UnansweredQuestion
 from knowledge.base import ANSWER_THRESHOLD, MAX_ANSWER, SURE, TEAM_DOCUMENT, Answer, excerpt
 from knowledge.corpus import Section
 from knowledge.programme import format_date
@@ -288,10 +288,12 @@ def _waiting_questions(ctx: Context) -> list[Reply]:
 
 
 def _people_named(ctx: Context, text: str) -> list[str]:
-    """Registered people whose first name the text uses, as a word (a surname alone is too
-    often an everyday word: "Price")."""
+    """Participants whose first name the text uses, as a word (a surname alone is too often
+    an everyday word: "Price"). The programme team's names are published as its contacts, and
+    an erased row's "Erased participant #3" names no one."""
     found = []
-    for (name,) in ctx.db.execute(select(Participant.name)):
+    for (name,) in ctx.db.execute(select(Participant.name).where(
+            Participant.role.not_in([*TEAM, ERASED_ROLE]))):
         given = given_name(name)
         if given and re.search(rf"\b{re.escape(given)}\b", text, re.IGNORECASE):
             found.append(name)
