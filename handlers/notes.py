@@ -409,7 +409,8 @@ ROUTES = [
           help="sign off a challenge report; members are asked to destroy their notes",
           usage="/signoff CHALLENGE"),
     Route("notes", notes_command, command="/notes", personal=True,
-          help="confirm you destroyed your challenge notes", usage="/notes destroyed"),
+          help="confirm you destroyed your challenge notes; for managers, /notes status: "
+               "who has not yet", usage="/notes destroyed"),
     Route("notes-outstanding", outstanding, roles=MANAGERS, personal=True,
           intent=re.compile(r"^(?=.*\b(who|anyone|everyone)\b)(?=.*(\bnot\b|n't\b|\byet\b|"
                             r"\bstill\b))(?=.*\b(confirm|destroy))|\bnotes? destruction\b.*"

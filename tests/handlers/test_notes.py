@@ -199,6 +199,7 @@ def test_several_pending_challenges_ask_which(door: FrontDoor, services):
 
 
 def test_status_lists_who_has_and_has_not_confirmed(door: FrontDoor, services, clock):
+    assert "/notes status: who has not yet" in door.text(HELEN, "/help")  # findable
     signed_off(door)
     clock.advance(hours=1)
     door.text(AMIRA, "/notes destroyed")
