@@ -392,12 +392,20 @@ def _other(session: PeerSession, me: Participant) -> Participant:
     return session.partner if session.proposer_id == me.id else session.proposer
 
 
-def accept(ctx: Context, value: str) -> list[Reply]:
+def _open_proposal(ctx: Context, value: str) -> PeerSession | list[Reply]:
+    """The proposal this person was asked to answer, or why it can't be answered now."""
     session = _own_session(ctx, value)
     if session is None or session.partner_id != ctx.me.id:
         return [Reply("I can't find that proposal.")]
     if session.status != "proposed" or session.expires_at <= ctx.now:
         return [Reply(f"That proposal is no longer open (it is {state(ctx, session)}).")]
+    return session
+
+
+def accept(ctx: Context, value: str) -> list[Reply]:
+    session = _open_proposal(ctx, value)
+    if isinstance(session, list):
+        return session
     lock_pair(ctx.db, session.proposer, session.partner)
     problem = slot_problem(ctx, session.partner, session.proposer, session.starts_at,
                            session.ends_at, moving=session)
@@ -415,9 +423,9 @@ def accept(ctx: Context, value: str) -> list[Reply]:
 
 
 def decline(ctx: Context, value: str) -> list[Reply]:
-    session = _own_session(ctx, value)
-    if session is None or session.partner_id != ctx.me.id or session.status != "proposed":
-        return [Reply("That proposal is no longer open.")]
+    session = _open_proposal(ctx, value)
+    if isinstance(session, list):  # a lapsed one stays "expired": its proposer was told so
+        return session
     session.status = "declined"
     session.updated_at = ctx.now
     ctx.audit("session.decline", f"session:{session.id}")

@@ -165,6 +165,10 @@ def test_an_answer_is_due_before_the_session_starts(door: FrontDoor, services, c
     answer = door.router.handle(door.incoming(JAMES, action_id="booking.accept",
                                               action_value=request.choices[0][2]))
     assert "no longer open (it is expired)" in answer[0].text
+    declined = door.router.handle(door.incoming(JAMES, action_id="booking.decline",
+                                                action_value=request.choices[0][2]))
+    assert "no longer open (it is expired)" in declined[0].text  # Amira hears nothing more
+    assert not any("declined" in m.text for m in outbox_for(services, AMIRA))
     assert door.router.handle(door.incoming(JAMES, "/sessions"))[0].choices == ()
 
 
