@@ -16,6 +16,7 @@ import math
 import random
 import subprocess
 import sys
+import tempfile
 import time
 import zlib
 from collections import Counter
@@ -113,11 +114,13 @@ def synthetic_sections(documents: int = 1000, per_document: int = 20,
 
 
 def cli_wall_time(questions: list[str]) -> None:
+    """In an empty folder: the time includes creating and migrating a new SQLite database."""
     command = [str(ROOT / ".venv" / "bin" / "sps-bot"), "ask", "--json"]
-    start = time.perf_counter()
-    done = subprocess.run(command, input="\n".join(questions) + "\n", capture_output=True,
-                          text=True, cwd=ROOT, check=False)
-    wall = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as empty:
+        start = time.perf_counter()
+        done = subprocess.run(command, input="\n".join(questions) + "\n", capture_output=True,
+                              text=True, cwd=empty, check=False)
+        wall = time.perf_counter() - start
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     answered = sum(json.loads(line)["answered"] for line in lines)
     print(f"  sps-bot ask --json: {len(lines)} questions ({answered} answered) in {wall:.2f} s "

@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "questions one per line from stdin.")
     ask.add_argument("question", nargs="*", help="the question (omit to read stdin)")
     ask.add_argument("--json", action="store_true", help="print one JSON object per question")
+    ask.add_argument("--today", type=_date, metavar="YYYY-MM-DD",
+                     help="pretend today is this date (for \"when is the next development day?\")")
     ask.set_defaults(run=cmd_ask)
 
     people = commands.add_parser("participants", help="register and link participants")
@@ -252,20 +254,24 @@ def _registered(app: App, email: str) -> bool:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from bot.config import Settings
-    from knowledge.base import KnowledgeBase
-    from knowledge.programme import load_programme
+    from handlers.core import Context
+    from handlers.faq import find_answer
+    from handlers.messages import Incoming
 
-    settings = Settings.from_env()
-    kb = KnowledgeBase.load(settings.docs_folder) if settings.docs_folder else \
-        KnowledgeBase.load()
-    contact = load_programme(settings.programme_file).contact.describe()
+    app = _app(args)
+    services = app.services
+    asker = Incoming(platform="cli", account_id="cli", chat_id="cli", private=False)
+    fallback = ("I couldn't find that in the programme documents. "
+                f"Contact {services.programme.contact.describe()}.")
     questions = [" ".join(args.question)] if args.question else (
         line.strip() for line in sys.stdin if line.strip())
     for question in questions:
-        answer = kb.ask(question)
-        text = answer.excerpt if answer.answered else (
-            f"I couldn't find that in the programme documents. Contact {contact}.")
+        # One short transaction a question: a batch read from stdin never holds the database.
+        with services.uow() as db:
+            ctx = Context(msg=asker, db=db, now=services.clock.now(), services=services,
+                          participant=None)
+            answer = find_answer(ctx, question)
+        text = answer.excerpt if answer.answered else fallback
         if args.json:
             print(json.dumps({
                 "answered": answer.answered,
@@ -275,8 +281,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 "score": answer.score,
             }), flush=False)
         else:
-            source = answer.sources[0] if answer.sources else None
-            print(text + (f"\n(Source: {source.document}, {source.title})" if source else ""))
+            print(text + "".join(f"\n(Source: {s.document}, {s.title})" for s in answer.sources))
     sys.stdout.flush()
     return 0
 

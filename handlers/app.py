@@ -40,8 +40,8 @@ def build_router(services: Services) -> Router:
         Route("ask", faq.ask, command="/ask", public=True,
               help="ask about the programme (or just type your question)",
               usage="/ask QUESTION"),
-        *(Route(answer.__name__, answer, intent=intent, public=True)
-          for intent, answer in faq.CONFIGURED_FACTS),
+        *(Route(fact.__name__, faq.ask, intent=intent, public=True)
+          for intent, fact in faq.CONFIGURED_FACTS),
         Route("faq-section", faq.show_section, action="faq.section", public=True),
         Route("faq-escalate", faq.escalate, action="faq.escalate", public=True),
         Route("answer", faq.answer_question, command="/answer", roles=TEAM,

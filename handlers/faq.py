@@ -16,7 +16,7 @@ from handlers.identity import PAIRED_ROLES, TEAM, given_name
 from handlers.messages import Choice, Reply, button_label
 from handlers.storage.models import ERASED_ROLE, Participant, TeamAnswer, UnansweredQuestion
 from knowledge.base import ANSWER_THRESHOLD, MAX_ANSWER, SURE, TEAM_DOCUMENT, Answer, excerpt
-from knowledge.corpus import Section
+from knowledge.corpus import Section, slugify
 from knowledge.programme import format_date
 from knowledge.search import terms
 
@@ -72,8 +72,7 @@ def ask(ctx: Context, question: str) -> list[Reply]:
     question = question.strip()
     if not question:
         return [Reply("What would you like to know? For example: /ask will expenses be paid?")]
-    refresh_team_answers(ctx)
-    answer = ctx.services.knowledge.ask(question)
+    answer = find_answer(ctx, question)
     if not answer.answered:
         return [fallback_reply(ctx, answer, record_unanswered(ctx, question))]
     if not answer.unsure:
@@ -83,17 +82,24 @@ def ask(ctx: Context, question: str) -> list[Reply]:
     return [answer_reply(ctx, answer, question, escalate_id=asked)]
 
 
+def find_answer(ctx: Context, question: str) -> Answer:
+    """The one way a question is answered, in every chat and by `sps-bot ask`: today's facts
+    from the configuration, anything else from the documents and the programme team's
+    answers."""
+    for intent, fact in CONFIGURED_FACTS:
+        if intent.search(question):
+            return fact(ctx, question)
+    refresh_team_answers(ctx)
+    return ctx.services.knowledge.ask(question)
+
+
 def answer_aside(ctx: Context, text: str) -> list[Reply] | None:
     """A question asked in the middle of a form, answered only when the documents surely
     answer it (a form's own follow-ups, "is that in British time?", must not draw a stray
     excerpt); anything else stays the form's to refuse."""
     if not QUESTION.search(text):
         return None
-    for intent, facts in CONFIGURED_FACTS:  # the same answer mid-form as outside one
-        if intent.search(text):
-            return facts(ctx, text)
-    refresh_team_answers(ctx)
-    answer = ctx.services.knowledge.ask(text)
+    answer = find_answer(ctx, text)
     if not answer.answered or answer.unsure:
         return None
     return [replace(answer_reply(ctx, answer, text), choices=())]  # no new form offered mid-form
@@ -107,7 +113,7 @@ def answer_reply(ctx: Context, answer: Answer, question: str,
     choices: list[Choice] = []
     if ctx.participant is not None and ctx.participant.role in PAIRED_ROLES:
         choices += [choice for pattern, choice in OFFERS if pattern.search(question)]
-    tail = f"\n\n{citation(section)}"
+    tail = "\n\n" + "\n".join(map(citation, answer.sources))
     if escalate_id is not None:
         tail += "\nNot quite it? Try:" if answer.suggestions else "\nNot quite it?"
         choices += map(section_choice, answer.suggestions)
@@ -177,38 +183,53 @@ def show_section(ctx: Context, section_id: str) -> list[Reply]:
     return [answer_reply(ctx, answer, section.title)]
 
 
-def next_event(ctx: Context, text: str) -> list[Reply]:
+def next_event(ctx: Context, text: str) -> Answer:
     """Date-dependent facts come from the configuration, never from text search."""
     kind = "development_day" if re.search(r"dev(elopment)?\s*day", text, re.I) else None
     event = ctx.programme.next_event(ctx.today, kind)
     if event is None:
-        return [Reply(f"There are no more {'development days' if kind else 'programme events'}"
-                      f" in the {ctx.programme.short_name} {ctx.programme.cohort} programme.")]
+        events = "development days" if kind else "programme events"
+        return configured(ctx, f"There are no more {events} in the {ctx.programme.short_name} "
+                          f"{ctx.programme.cohort} programme.", "Programme events",
+                          "where will the development days take place?")
     days = (event.date - ctx.today).days
     when = "today" if days == 0 else "tomorrow" if days == 1 else f"in {days} days"
-    return [Reply(f"The next one is {event.describe()} ({when}).{configuration_source(ctx)}")]
+    backing = ("where will the development days take place?" if event.kind == "development_day"
+               else "what does the programme consist of?")
+    return configured(ctx, f"The next one is {event.describe()} ({when}).", "Programme events",
+                      backing)
 
 
-def session_length(ctx: Context, text: str) -> list[Reply]:
+def session_length(ctx: Context, text: str) -> Answer:
     rules = ctx.programme.sessions
-    return [Reply(f"Peer sessions last {rules.min_hours} to {rules.max_hours} hours, and each "
-                  f"pair holds {rules.min_count} to {rules.max_count} of them by "
-                  f"{format_date(ctx.programme.ends)}.{configuration_source(ctx)}")]
+    return configured(ctx, f"Peer sessions last {rules.min_hours} to {rules.max_hours} hours, "
+                      f"and each pair holds {rules.min_count} to {rules.max_count} of them by "
+                      f"{format_date(ctx.programme.ends)}.", "Peer sessions",
+                      "how long is each peer support session?")
 
 
-def programme_contact(ctx: Context, text: str) -> list[Reply]:
+def programme_contact(ctx: Context, text: str) -> Answer:
     contacts = (ctx.programme.contact, *ctx.programme.other_contacts)
-    return [Reply(f"For anything about the programme, contact "
-                  f"{' or '.join(c.describe() for c in contacts)}."
-                  f"{configuration_source(ctx)}")]
+    return configured(ctx, f"For anything about the programme, contact "
+                      f"{' or '.join(c.describe() for c in contacts)}.", "Contacts",
+                      "who should I contact if I have any queries about the programme?")
 
 
-def configuration_source(ctx: Context) -> str:
-    return f"\n\nSource: programme configuration ({ctx.programme.name} {ctx.programme.cohort})"
+def configured(ctx: Context, text: str, topic: str, backing_question: str) -> Answer:
+    """A fact from the programme configuration, cited with it and with the document section
+    that states it, found by asking the documents `backing_question` (a fixed wording, so the
+    citation survives a re-worded document and disappears with a removed one)."""
+    programme = ctx.programme
+    setting = Section(id=f"programme-configuration/{slugify(topic)}",
+                      document=f"Programme configuration ({programme.name} {programme.cohort})",
+                      source="programme configuration", title=topic, text=text)
+    backing = ctx.services.knowledge.ask(backing_question)
+    documents = backing.sources[:1] if backing.answered and not backing.unsure else []
+    return Answer(True, text, [*documents, setting], 1.0)
 
 
 # Questions answered from the configuration rather than the documents: (intent, answer).
-CONFIGURED_FACTS: list[tuple[re.Pattern[str], Callable[[Context, str], list[Reply]]]] = [
+CONFIGURED_FACTS: list[tuple[re.Pattern[str], Callable[[Context, str], Answer]]] = [
     (NEXT_EVENT, next_event), (SESSION_LENGTH, session_length),
     (PROGRAMME_CONTACT, programme_contact)]
 

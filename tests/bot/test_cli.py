@@ -233,6 +233,20 @@ def test_ask_json_one_question_and_many_from_stdin(sps, tmp_path):
     assert answers[1]["sources"] == [] and "gareth.davies@fmlm.ac.uk" in answers[1]["answer"]
 
 
+def test_ask_answers_todays_facts_from_the_configuration_as_the_chat_does(sps):
+    import json
+
+    lines = sps("ask", "--json", "--today", "2015-03-02",
+                stdin="how long is each session?\nwhen is the next development day?\n")
+    length, day = (json.loads(line) for line in lines.stdout.splitlines())
+    # not the learning set's four-hour meetings, which a text search finds
+    assert length["answer"].startswith("Peer sessions last 2 to 3 hours")
+    assert [s["section"] for s in length["sources"]] == [
+        "What does the programme consist of?", "Peer sessions"]
+    assert day["answer"].startswith("The next one is Development day 1: Wednesday 18 March 2015")
+    assert day["answered"] is True and day["score"] == 1.0
+
+
 def test_a_form_carries_on_in_a_new_process(sps, tmp_path):
     """Start booking in one console process, finish it in another: nothing is lost."""
     amira = ("chat", "--demo", "--as", "amira.khan@example.nhs.uk", "--today", "2015-03-02")
@@ -279,3 +293,16 @@ def test_knowledge_unanswered_lists_the_most_asked_first(sps, tmp_path):
         "   1 x  #3     can we have a say in who sits on our peer team  (last 02/03/2015, "
         "unsure answer)"]
     assert "/answer N" in listed.stdout
+
+
+def test_ask_knows_the_programme_teams_answers(sps):
+    import json
+
+    question = "is there anywhere to lock a bicycle?"
+    assert not json.loads(sps("ask", "--json", question).stdout)["answered"]
+    sps("chat", "--demo", "--as", "amira.khan@example.nhs.uk", stdin=question + "\n")
+    sps("chat", "--as", "gareth.davies@example.org",
+        stdin="/answer 1 Yes, covered racks at every venue.\n")
+    answer = json.loads(sps("ask", "--json", question).stdout)
+    assert answer["answered"] and answer["answer"] == "Yes, covered racks at every venue."
+    assert answer["sources"][0]["document"] == "Programme team answers"

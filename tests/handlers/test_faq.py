@@ -126,12 +126,16 @@ def test_next_development_day_comes_from_the_configuration(door: FrontDoor, cloc
 
 def test_how_long_a_session_lasts_comes_from_the_booking_rules(door: FrontDoor):
     # A text search answers it from the learning set's four-hour meetings in another document.
+    # /ask is the same path as free text.
     for question in ("how long is each session", "How long should a peer session be?",
-                     "what's the length of a session?"):
+                     "what's the length of a session?", "/ask how long is each session?"):
         reply = door.text(AMIRA, question)
         assert reply.startswith("Peer sessions last 2 to 3 hours, and each pair holds 6 to 8 "
                                 "of them by Wednesday 30 September 2015."), question
-        assert "Source: programme configuration" in reply
+        # cited with the FAQ section that sets the rule, and with the configuration
+        assert reply.endswith("\u201cWhat does the programme consist of?\u201d\nSource: "
+                              "Programme configuration (Strategic Peer Support (SPS) Programme "
+                              "2015), \u201cPeer sessions\u201d"), reply
     assert "Source: Making a Difference" in door.text(
         AMIRA, "how long do the learning set meetings last?")
     door.text(AMIRA, "/book 10 April 2pm")  # mid-form, the same answer, and the form waits
