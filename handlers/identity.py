@@ -239,14 +239,20 @@ def _check_partners(rows: list[_Row], existing: dict[str, Participant]) -> list[
                             f"not {row.role}")
             continue
         other = in_file.get(row.partner_email)
-        if other is None and row.partner_email not in existing:
+        registered = existing.get(row.partner_email)
+        # the file's role wins: this import may be changing it
+        partner_role = other.role if other else registered.role if registered else None
+        if partner_role is None:
             problems.append(f"line {row.line}: partner {row.partner_email} is not registered")
         elif other is not None and other.partner_email not in ("", row.email):
             problems.append(f"line {row.line}: {row.partner_email} names a different partner "
                             f"(line {other.line})")
-        elif other is not None and other.role not in PAIRED_ROLES:
-            problems.append(f"line {row.line}: partner {row.partner_email} is {other.role}, "
+        elif partner_role not in PAIRED_ROLES:
+            problems.append(f"line {row.line}: partner {row.partner_email} is {partner_role}, "
                             "not a peer or expert peer")
+        elif partner_role == row.role:
+            problems.append(f"line {row.line}: {row.email} and {row.partner_email} are both "
+                            f"{role_group((row.role,))}; a pair is one expert peer and one peer")
     return problems
 
 

@@ -43,6 +43,13 @@ def test_new_pair_is_linked_both_ways(services):
     ("Ann,ann@example.org,peer,O,R,zed@example.org\n", "partner zed@example.org is not"),
     ("Ann,ann@example.org,peer,O\n", "line 2: expected 6 columns"),
     (",ann@example.org,peer,O,R,\n", "line 2: name is empty"),
+    # a pair is one expert peer and one peer, whether the partner is in the file or not
+    ("Ann,ann@example.org,peer,O,R,bob@example.org\nBob,bob@example.org,peer,O,R,\n",
+     "line 2: ann@example.org and bob@example.org are both peers; a pair is one expert peer"),
+    ("Ann,ann@example.org,expert_peer,O,R,james.okafor@example.nhs.uk\n",
+     "are both expert peers"),
+    ("Ann,ann@example.org,peer,O,R,gareth.davies@example.org\n",
+     "partner gareth.davies@example.org is programme_team, not a peer or expert peer"),
 ])
 def test_a_bad_row_is_reported_and_nothing_is_imported(services, rows, problem):
     good = "Good Person,good@example.org,peer,O,R,\n"

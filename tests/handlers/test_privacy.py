@@ -50,7 +50,7 @@ PERSONAL_COLUMN = re.compile(r"(participant_id|asker_id|actor_id)$")
 # ---------------------------------------------------------------- a person with a history
 def register(services) -> None:
     csv = ("name,email,role,organisation,region,partner_email\n"
-           f"{NAME},{EMAIL},peer,Quimby Trust,North,{PRIYA}\n")
+           f"{NAME},{EMAIL},expert_peer,Quimby Trust,North,{PRIYA}\n")
     with services.uow() as db:
         import_participants(db, csv, services.clock.now())
 
