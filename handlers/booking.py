@@ -16,7 +16,7 @@ from handlers.core import YES, Context, Flow, Invalid, Route, Step, by_number, e
 from handlers.identity import PAIRED_ROLES, TEAM
 from handlers.messages import Choice, Reply, ReplyFile, counted, csv_file
 from handlers.storage.models import Participant, PeerSession
-from handlers.when import WhenError, localise, parse_date, parse_length, split_time
+from handlers.when import WhenError, localise, parse_date, parse_length, split_span
 from knowledge.programme import Programme, format_date
 
 ACTIVE = ("proposed", "booked")
@@ -204,7 +204,7 @@ def _check_slot_so_far(ctx: Context, data: dict[str, Any]) -> None:
 
 def _take_when(ctx: Context, data: dict[str, Any], text: str) -> None:
     try:
-        time, rest = split_time(text)
+        time, hours, rest = split_span(text)
         day = parse_date(rest, ctx.today)
     except WhenError as problem:
         raise Invalid(str(problem)) from None
@@ -212,6 +212,8 @@ def _take_when(ctx: Context, data: dict[str, Any], text: str) -> None:
         data["date"] = day.isoformat()
     if time is not None:
         data["time"] = time.strftime("%H:%M")
+    if hours is not None:
+        _take_hours(ctx, data, f"{hours}h")
 
 
 def _ask_date(ctx: Context, data: dict[str, Any]) -> Reply:
@@ -234,7 +236,8 @@ def _ask_time(ctx: Context, data: dict[str, Any]) -> Reply:
 
 def _take_time(ctx: Context, data: dict[str, Any], text: str) -> None:
     try:
-        time, rest = split_time(text if re.search(r"[a-z:.]", text, re.I) else f"at {text}")
+        time, hours, rest = split_span(text if re.search(r"[a-z:.]", text, re.I)
+                                       else f"at {text}")
         day = parse_date(rest, ctx.today) if rest.strip() else None
     except WhenError as problem:
         raise Invalid(str(problem)) from None
@@ -244,6 +247,8 @@ def _take_time(ctx: Context, data: dict[str, Any], text: str) -> None:
         raise Invalid(f"I couldn't read a time in \u201c{text[:60]}\u201d.")
     if time is not None:
         data["time"] = time.strftime("%H:%M")
+    if hours is not None:  # "14:00-16:30" answers "How long?" too
+        _take_hours(ctx, data, f"{hours}h")
     _check_slot_so_far(ctx, data)
 
 

@@ -72,6 +72,43 @@ def split_time(text: str) -> tuple[dt.time | None, str]:
     return dt.time(hour, minute), rest
 
 
+_CLOCK = r"(?:\d{1,2}(?:[:.]\d{2})?\s*(?:am|pm)?|noon|midday)"
+# "14:00-16:30", "2-4.30pm", "2pm to 4pm": a start and an end. One side must look like a
+# clock time (minutes, am/pm or noon), so a date like 10-04 is not read as one.
+_SPAN = re.compile(rf"\b(?P<start>{_CLOCK})\s*(?:-|\u2013|\u2014|to|until|till)\s*"
+                   rf"(?P<end>{_CLOCK})(?![\d/:.-])", re.IGNORECASE)
+_CLOCK_SIGN = re.compile(r"[:.]|am|pm|noon|midday", re.IGNORECASE)
+_SUFFIX = re.compile(r"(am|pm)\s*$", re.IGNORECASE)
+
+
+def split_span(text: str) -> tuple[dt.time | None, Decimal | None, str]:
+    """The start time, the length in hours when an end time follows it, and the rest."""
+    match = _SPAN.search(text)
+    if match is None or not _CLOCK_SIGN.search(match.group(0)):
+        time, rest = split_time(text)
+        return time, None, rest
+    start_text, end_text = match["start"], match["end"]
+    if (suffix := _SUFFIX.search(end_text)) and start_text[-1].isdigit():
+        start_text += suffix[1]  # "2-4pm" is 2pm to 4pm ...
+    start, end = _clock(start_text), _clock(end_text)
+    if start > end and suffix and not _SUFFIX.search(match["start"]):
+        start = _clock(match["start"])  # ... but "11-1pm" is 11am to 1pm
+    if end <= start:
+        raise WhenError(f"{match.group(0).strip()} ends before it starts. "
+                        "Try 14:00-16:30 or 2pm to 4.30pm.")
+    minutes = (end.hour - start.hour) * 60 + end.minute - start.minute
+    rest = (text[: match.start()] + " " + text[match.end():]).strip()
+    return start, Decimal(minutes) / 60, rest
+
+
+def _clock(text: str) -> dt.time:
+    time, _rest = split_time(text if _CLOCK_SIGN.search(text) else f"at {text}")
+    assert time is not None  # _CLOCK only matches what split_time reads
+    if 1 <= time.hour <= 7 and not _SUFFIX.search(text):
+        return time.replace(hour=time.hour + 12)  # as "at 3": a meeting's 1.30 is the afternoon
+    return time
+
+
 def _spoken(match: re.Match[str]) -> dt.time:
     word = match["half"] or match["quarter"] or match["oclock"]
     hour = int(word) if word.isdigit() else _HOUR_WORDS.index(word.lower()) + 1

@@ -36,6 +36,25 @@ def test_one_line_booking_reads_back_in_full_before_booking(door: FrontDoor, ser
         assert db.scalars(select(PeerSession)).first() is None
 
 
+@pytest.mark.parametrize("line", ["10 April 14:00-16:30 virtual", "10 April 2-4.30pm virtual",
+                                  "virtual 10/04 2pm to 4:30pm", "10 April 1.30 till 4 virtual"])
+def test_a_time_range_gives_the_start_and_the_length(door: FrontDoor, line: str):
+    readback = door.text(AMIRA, f"/book {line}")
+    start = "13:30" if "1.30" in line else "14:00"
+    end = "16:00" if "1.30" in line else "16:30"
+    assert f"Friday 10 April 2015, {start} to {end}, virtual?" in readback, readback
+
+
+def test_a_time_range_answers_the_time_and_length_steps(door: FrontDoor):
+    door.text(AMIRA, "/book 10 April")
+    assert "Face to face or virtual?" in door.text(AMIRA, "14:20-16:40")  # How long? is skipped
+    assert "14:20 to 16:40, virtual" in door.text(AMIRA, "virtual")
+    door.text(AMIRA, "/book 10 April")
+    assert "ends before it starts" in door.text(AMIRA, "16:30-14:00")
+    assert "Sessions last 2 to 3 hours (that was 4 hours)" in door.text(AMIRA, "2pm-6pm")
+    assert "Face to face or virtual?" in door.text(AMIRA, "2pm-4pm")
+
+
 def test_guided_form_asks_only_what_is_missing(door: FrontDoor):
     assert "Which day?" in door.text(AMIRA, "/book")
     assert "What time on Friday 10 April 2015" in door.text(AMIRA, "10 April")
@@ -426,3 +445,4 @@ def test_home_shows_a_proposal_as_sessions_does_with_its_answer_buttons(door: Fr
     clock.advance(hours=73)
     expired = door.send(JAMES, "/home")[0]
     assert "(expired)" in expired.text and expired.choices == ()
+
