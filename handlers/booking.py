@@ -599,13 +599,17 @@ def _progress(programme: Programme, today: dt.date, person: Participant,
 def progress_line(ctx: Context, person: Participant) -> str:
     if person.partner is None:
         return ""
-    statuses = list(ctx.db.scalars(select(PeerSession.status).where(
-        PeerSession.pair_key == pair_key(person.id, person.partner.id))))
-    p = _progress(ctx.programme, ctx.today, person, statuses)
+    rows = ctx.db.execute(select(PeerSession.status, PeerSession.expires_at).where(
+        PeerSession.pair_key == pair_key(person.id, person.partner.id))).all()
+    p = _progress(ctx.programme, ctx.today, person, [row.status for row in rows])
+    # a proposal counts towards the maximum while it is open, so it is shown beside it
+    waiting = sum(1 for row in rows if row.status == "proposed" and row.expires_at > ctx.now)
     rules = ctx.programme.sessions
     ends = ctx.programme.ends
-    line = (f"{p.held} held, {p.booked} booked, {rules.min_count} to {rules.max_count} "
-            f"expected, {_time_left(ctx.today, ends)}.")
+    line = (f"{p.held} held, {p.booked} booked"
+            + (f" (and {waiting} proposed, waiting for an answer)" if waiting else "")
+            + f", {rules.min_count} to {rules.max_count} expected, "
+            f"{_time_left(ctx.today, ends)}.")
     if p.behind and ctx.today <= ends:  # once it is over, booking is no answer
         line += (f" You're behind the pace needed to reach {rules.min_count} by "
                  f"{format_date(ctx.programme.ends)}: /book the next one now?")

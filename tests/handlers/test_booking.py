@@ -424,6 +424,15 @@ def test_the_progress_line_counts_down_and_stops_nudging_once_the_programme_ends
     assert "the programme ended on Wednesday 30 September 2015." in last and "behind" not in last
 
 
+def test_the_progress_line_shows_open_proposals_which_count_towards_the_maximum(
+        door: FrontDoor, clock):
+    propose(door)
+    assert "0 held, 0 booked (and 1 proposed, waiting for an answer), 6 to 8 expected" in \
+        door.text(AMIRA, "/sessions")
+    clock.set(local(2015, 4, 9, 15))  # the proposal lapsed unanswered
+    assert "0 held, 0 booked, 6 to 8 expected" in door.text(AMIRA, "/sessions")
+
+
 def test_home_shows_a_past_session_nobody_confirmed_with_its_buttons(door: FrontDoor,
                                                                     services, clock):
     accepted_session(door, services)  # Friday 10 April, 2pm to 5pm
