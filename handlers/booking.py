@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from handlers.core import YES, Context, Flow, Invalid, Route, Step, by_number, enqueue
 from handlers.identity import PAIRED_ROLES, TEAM
 from handlers.messages import Choice, Reply, ReplyFile, counted, csv_file
-from handlers.storage.models import Participant, PeerSession
+from handlers.storage.models import AuditEntry, Participant, PeerSession
 from handlers.when import WhenError, localise, parse_date, parse_length, split_span
 from knowledge.programme import Programme, format_date
 
@@ -550,27 +550,53 @@ MOVE = Flow(
 
 
 def took_place(ctx: Context, value: str) -> list[Reply]:
-    """`booking.held.<yes|no>`: after its time, a member says whether the session happened."""
+    """`booking.held.<yes|no>`: after its time, a member says whether the session happened.
+    A "no" is told to the partner with a button to say it did (and the one who said it can
+    take it back): it takes a session off both people's count."""
     session_id, _, answer = value.partition(":")
     session = _own_session(ctx, session_id)
     if session is None or session.status not in ("booked", "held", "not_held"):
         return [Reply("I can't find that session.")]
     if session.ends_at > ctx.now:
         return [Reply("That session hasn't finished yet.")]
-    was = session.status
-    session.status = "held" if answer == "yes" else "not_held"
+    was, now = session.status, "held" if answer == "yes" else "not_held"
+    if was == now:
+        return [Reply("Thanks, noted. " + progress_line(ctx, ctx.me))]
+    said_by = _outcome_said_by(ctx, session) if was != "booked" else None
+    session.status = now
     session.updated_at = ctx.now
-    ctx.audit("session.outcome", f"session:{session.id}", status=session.status)
-    if was != "booked" and was != session.status:  # the partner had said otherwise
-        day = format_date(session.starts_at.astimezone(ctx.programme.timezone).date())
-        ctx.notify(_other(session, ctx.me),
-                   f"{ctx.me.name} says your peer session on {day} "
-                   f"{'took place' if answer == 'yes' else 'did not take place'}, and I've "
-                   "recorded it so. You had said otherwise: if that is wrong, please agree it "
-                   "between you and tell the programme team.",
-                   kind="session_update",
-                   key=f"session:{session.id}:outcome:{ctx.now.timestamp():.0f}")
-    return [Reply("Thanks, noted. " + progress_line(ctx, ctx.me))]
+    ctx.audit("session.outcome", f"session:{session.id}", status=now)
+    partner = _other(session, ctx.me)
+    day = format_date(session.starts_at.astimezone(ctx.programme.timezone).date())
+    it_did = Choice("It took place", "booking.held", f"{session.id}:yes")
+    if said_by is not None and said_by != ctx.me.id:  # the partner had said otherwise
+        told = (f"{ctx.me.name} says your peer session on {day} "
+                f"{'took place' if now == 'held' else 'did not take place'}, and I've "
+                "recorded it so. You had said otherwise: if that is wrong, please agree it "
+                "between you and tell the programme team.")
+    elif now == "not_held":
+        told = (f"{ctx.me.name} says your peer session on {day} did not take place, so it "
+                "doesn't count towards your sessions. If it did, press It took place.")
+    elif was == "not_held":  # taking back their own "didn't happen"
+        told = (f"{ctx.me.name} has corrected it: your peer session on {day} did take place, "
+                "and it counts.")
+    else:
+        told = ""
+    if told:
+        ctx.notify(partner, told, kind="session_update",
+                   choices=(it_did,) if now == "not_held" and said_by is None else (),
+                   key=f"session:{session.id}:{now}:{ctx.now.timestamp():.0f}")
+    noted = "Thanks, noted. " + progress_line(ctx, ctx.me)
+    if now == "not_held":  # a mis-tap is one tap to undo
+        return [Reply(noted + "\nPressed by mistake?", choices=(it_did,))]
+    return [Reply(noted)]
+
+
+def _outcome_said_by(ctx: Context, session: PeerSession) -> int | None:
+    """Who last said whether the session took place (the audit log keeps it)."""
+    return ctx.db.scalar(select(AuditEntry.actor_id).where(
+        AuditEntry.action == "session.outcome", AuditEntry.subject == f"session:{session.id}")
+        .order_by(AuditEntry.id.desc()).limit(1))
 
 
 # ---------------------------------------------------------------- progress

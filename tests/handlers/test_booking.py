@@ -302,6 +302,38 @@ def test_a_missed_outcome_question_is_on_sessions_and_a_disagreement_is_told(
                                 "did not take place")
 
 
+def test_didnt_happen_is_told_to_the_partner_and_can_be_taken_back(door: FrontDoor, services,
+                                                                    clock):
+    accepted_session(door, services)
+    clock.set(clock.now().replace(month=4, day=11))
+    door.send(AMIRA, "/sessions")
+    [noted] = door.press(AMIRA, "Didn't happen 10/04 14:00")
+    assert "0 held, 0 booked" in noted.text and "Pressed by mistake?" in noted.text
+    [told] = [m for m in outbox_for(services, JAMES) if "did not take place" in m.text]
+    assert told.text.startswith("Dr Amira Khan says your peer session on Friday 10 April 2015 "
+                                "did not take place, so it doesn't count")
+    assert [c[0] for c in told.choices] == ["It took place"]
+    # Amira takes it back: James hears it counts after all, and is not told he disagreed
+    assert "1 held, 0 booked" in door.press(AMIRA, "It took place")[0].text
+    [corrected] = [m for m in outbox_for(services, JAMES) if "corrected" in m.text]
+    assert corrected.text.endswith("did take place, and it counts.")
+    assert not [m for m in outbox_for(services, JAMES) if "You had said otherwise" in m.text]
+
+
+def test_the_partner_can_say_a_session_did_take_place(door: FrontDoor, services, clock):
+    session_id = accepted_session(door, services)
+    clock.set(clock.now().replace(month=4, day=11))
+    door.send(AMIRA, "/sessions")
+    door.press(AMIRA, "Didn't happen 10/04 14:00")
+    [told] = [m for m in outbox_for(services, JAMES) if "did not take place" in m.text]
+    label, action, value = told.choices[0]
+    replies = door.router.handle(door.incoming(JAMES, action_id=action, action_value=value))
+    assert "1 held, 0 booked" in replies[0].text
+    [disagreed] = [m for m in outbox_for(services, AMIRA) if "You had said otherwise" in m.text]
+    assert disagreed.text.startswith("Dr James Okafor says your peer session on Friday 10 April "
+                                     "2015 took place") and str(session_id) in value
+
+
 def test_pairs_report_lists_behind_pace_first_with_csv(door: FrontDoor, clock):
     clock.set(clock.now().replace(month=6))
     replies = door.send(GARETH, "/pairs csv")
