@@ -67,13 +67,23 @@ def small_talk(ctx: Context, text: str) -> list[Reply]:
         return [Reply("You're welcome.")]
     if BYE.search(text):
         return [Reply("Bye for now.")]
+    if "?" in text:  # a lone "?": not sure what to ask
+        return [Reply("What would you like to know? Ask me about the programme in your own "
+                      "words, or send /help to see what I can do.")]
     return [Reply("Good. Ask me anything else about the programme, or send /help.")]
 
 
 # "yes", "skip", "£95" with no form open: an answer to a form that has closed (it timed out,
 # or was finished on another device), not a question for the documents or the team's list.
+_DAY_OR_TIME = (r"(?:(?:next|this|on)\s+)?(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?"
+                r"|sun)(?:day)?|today|tomorrow"
+                r"|\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept"
+                r"|oct|nov|dec)[a-z]*(?:\s+\d{4})?|\d{1,2}/\d{1,2}(?:/\d{2,4})?"
+                r"|(?:at\s+)?\d{1,2}(?:[:.]\d{2})?\s*(?:am|pm)|(?:at\s+)?\d{1,2}:\d{2}|noon|midday")
 FORM_ANSWER = re.compile(r"^\W*(yes|yeah|yep|y|no|nope|n|skip|submit|send it|"
-                         r"£?\s*\d+(?:[.,]\d+)?(?:\s*(?:pounds?|h|hours?))?)\W*$",
+                         r"£?\s*\d+(?:[.,]\d+)?(?:\s*(?:pounds?|h|hours?))?"
+                         # "11 April", "Friday 2pm": the answer to "Which day?" or "What time?"
+                         rf"|(?:(?:{_DAY_OR_TIME})[\s,]*)+)\W*$",
                          re.IGNORECASE)
 
 

@@ -324,10 +324,15 @@ def test_a_form_answer_after_the_form_closed_is_explained_not_searched(door: Fro
                                                                        services, clock):
     door.text(AMIRA, "/claim Leeds £95")
     clock.advance(hours=2)  # the form times out while they are in clinic
-    for late in ("skip", "yes", "£95"):
-        assert "I'm not waiting for a typed answer" in door.text(AMIRA, late)
+    for late in ("skip", "yes", "£95", "11 April", "Friday 2pm", "10/04/2015"):
+        assert "I'm not waiting for a typed answer" in door.text(AMIRA, late), late
     with services.uow() as db:  # nothing for the programme team's unanswered list
         assert db.scalar(select(func.count()).select_from(UnansweredQuestion)) == 0
+
+
+def test_a_lone_question_mark_asks_what_they_would_like_to_know(door: FrontDoor):
+    assert door.text(AMIRA, "?").startswith("What would you like to know?")
+    assert door.text(AMIRA, "\U0001f44d").startswith("Good.")  # a thumbs-up is still fine
 
 
 def test_who_my_partner_is_is_answered_mid_form_and_the_form_carries_on(door: FrontDoor):
