@@ -497,6 +497,10 @@ def cmd_reminders_preview(args: argparse.Namespace) -> int:
     from handlers.app import due_between
     from handlers.when import localise
 
+    if args.end < args.start:
+        print(f"sps-bot: --to {args.end:%d/%m/%Y} is before --from {args.start:%d/%m/%Y}",
+              file=sys.stderr)
+        return 2
     app = _app(args)
     programme = app.services.programme
     zone = programme.timezone

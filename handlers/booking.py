@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, select, union
 from sqlalchemy.orm import Session
 
-from handlers.core import YES, Context, Flow, Invalid, Route, Step, by_number, enqueue
+from handlers.core import YES, Context, Flow, Invalid, Route, ScheduledMessage, Step, by_number
 from handlers.identity import PAIRED_ROLES, TEAM
 from handlers.messages import Choice, Reply, ReplyFile, counted, csv_file
 from handlers.storage.models import AuditEntry, Participant, PeerSession
@@ -764,34 +764,45 @@ def calendar_file(ctx: Context, session: PeerSession) -> ReplyFile:
 
 
 # ---------------------------------------------------------------- jobs for the scheduler
-def expire_proposals(db: Session, programme: Programme, now: dt.datetime) -> int:
-    """Mark unanswered proposals expired and tell the proposer; returns how many."""
+def expire_proposals(db: Session, now: dt.datetime) -> int:
+    """Mark unanswered proposals expired (the proposer is told by _lapsed_proposals)."""
     stale = db.scalars(select(PeerSession).where(PeerSession.status == "proposed",
                                                  PeerSession.expires_at <= now)).all()
     for session in stale:
         session.status = "expired"
         session.updated_at = now
-        enqueue(db, session.proposer, f"{session.partner.name} didn't answer your proposal "
-                f"for {describe(programme, session)}, so it has lapsed. Send /book to try "
-                "another time.", kind="session_update", key=f"session:{session.id}:expired",
-                now=now)
     return len(stale)
 
 
-def ask_if_held(db: Session, programme: Programme, now: dt.datetime) -> int:
-    """After a booked session's time, ask both members whether it took place (once)."""
-    due = db.scalars(select(PeerSession).where(PeerSession.status == "booked",
-                                               PeerSession.ends_at <= now)).all()
-    queued = 0
-    for session in due:
-        for person in (session.proposer, session.partner):
-            queued += enqueue(db, person, f"Did your peer session on "
-                              f"{describe(programme, session)} take place?",
-                              kind="session_outcome", key=f"session:{session.id}:held?:"
-                              f"{person.id}", now=now,
-                              choices=(Choice("Yes", "booking.held", f"{session.id}:yes"),
-                                       Choice("No", "booking.held", f"{session.id}:no")))
-    return queued
+def _lapsed_proposals(db: Session, programme: Programme, since: dt.datetime,
+                      until: dt.datetime) -> list[ScheduledMessage]:
+    """A proposal still unanswered at its expiry: the proposer is told it lapsed."""
+    sessions = db.scalars(select(PeerSession).where(
+        PeerSession.status == "proposed", PeerSession.expires_at > since,
+        PeerSession.expires_at <= until)).all()
+    return [ScheduledMessage(
+        key=f"session:{s.id}:expired", to=s.proposer, due_at=s.expires_at,
+        kind="session_update", optional=False,
+        text=f"{s.partner.name} didn't answer your proposal for {describe(programme, s)}, so "
+             "it has lapsed. Send /book to try another time.") for s in sessions]
+
+
+def _outcome_questions(db: Session, programme: Programme, since: dt.datetime,
+                       until: dt.datetime) -> list[ScheduledMessage]:
+    """After a booked session's time, both members are asked whether it took place."""
+    sessions = db.scalars(select(PeerSession).where(
+        PeerSession.status == "booked", PeerSession.ends_at > since,
+        PeerSession.ends_at <= until)).all()
+    return [ScheduledMessage(
+        key=f"session:{s.id}:held?:{person.id}", to=person, due_at=s.ends_at,
+        kind="session_outcome", optional=False,
+        text=f"Did your peer session on {describe(programme, s)} take place?",
+        choices=(Choice("Yes", "booking.held", f"{s.id}:yes"),
+                 Choice("No", "booking.held", f"{s.id}:no")))
+        for s in sessions for person in (s.proposer, s.partner)]
+
+
+SCHEDULED = [_lapsed_proposals, _outcome_questions]
 
 
 ROUTES = [

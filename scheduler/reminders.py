@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from handlers.app import due_between
-from handlers.booking import ask_if_held, expire_proposals
+from handlers.booking import expire_proposals
 from handlers.core import ScheduledMessage, enqueue
 from handlers.ports import Clock
 from handlers.storage.db import UnitOfWork
@@ -92,8 +92,7 @@ class ReminderJob:
                 queued_rows = _queue(db, message, now, stale)
                 skipped += queued_rows if stale else 0
                 queued += 0 if stale else queued_rows
-            expire_proposals(db, self.programme, now)
-            queued += ask_if_held(db, self.programme, now)
+            expire_proposals(db, now)  # after due_between, which tells the proposers
             lease.last_run_at = now
         if queued or skipped:
             log.info("reminders queued", extra={"queued": queued, "skipped": skipped})

@@ -140,6 +140,17 @@ def test_reminders_preview_lists_the_window(sps, tmp_path):
     assert "15 automatic messages from 01/03/2015 to 20/03/2015." in result.stdout
 
 
+def test_reminders_preview_includes_what_the_worker_sends_about_sessions(sps):
+    sps("chat", "--demo", "--as", "amira.khan@example.nhs.uk", "--today", "2015-03-02",
+        stdin="/book 10 April 2pm 3h virtual\nyes\n")
+    result = sps("reminders", "preview", "--from", "2015-03-02", "--to", "2015-03-06")
+    assert "session_update     to Dr Amira Khan: Dr James Okafor didn't answer your proposal" \
+        in result.stdout
+    backwards = sps("reminders", "preview", "--from", "2015-03-20", "--to", "2015-03-01")
+    assert backwards.returncode == 2
+    assert "--to 01/03/2015 is before --from 20/03/2015" in backwards.stderr
+
+
 def test_sessions_report_puts_pairs_behind_pace_first(sps, tmp_path):
     sps("participants", "import", str(ROOT / "knowledge/demo/cohort.csv"))
     target = tmp_path / "pairs.csv"

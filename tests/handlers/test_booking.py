@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from handlers.app import build_router
-from handlers.booking import ask_if_held, expire_proposals
 from handlers.storage.models import OutboxMessage, PeerSession
 from handlers.when import WhenError, localise, parse_date, parse_length, split_time
+from scheduler.reminders import ReminderJob
 from tests.conftest import AMIRA, GARETH, JAMES, LONDON, PRIYA, FrontDoor, local
 
 pytestmark = pytest.mark.both_databases
@@ -269,19 +269,31 @@ def test_free_text_that_is_not_a_date_is_reasked(door: FrontDoor):
     assert "couldn't read a date" in door.text(AMIRA, "whenever suits")
 
 
+def reminder_tick(services) -> int:
+    return ReminderJob(services.uow, services.programme, services.clock, "test").tick().queued
+
+
 def test_unanswered_proposal_expires_and_proposer_is_told(door: FrontDoor, services, clock):
     propose(door)
-    clock.advance(hours=73)
+    clock.advance(hours=71)
+    assert reminder_tick(services) == 0
+    clock.advance(hours=2)
+    assert reminder_tick(services) == 1
+    [lapsed] = [m for m in outbox_for(services, AMIRA) if "lapsed" in m.text]
+    assert lapsed.text.startswith("Dr James Okafor didn't answer your proposal for Friday 10 "
+                                  "April 2015, 14:00 to 17:00")
     with services.uow() as db:
-        assert expire_proposals(db, services.programme, clock.now()) == 1
-    assert any("lapsed" in m.text for m in outbox_for(services, AMIRA))
+        assert db.scalars(select(PeerSession.status)).one() == "expired"
+    assert reminder_tick(services) == 0  # told once
 
 
 def test_held_sessions_count_toward_progress(door: FrontDoor, services, clock):
     session_id = accepted_session(door, services)
-    clock.set(clock.now().replace(month=4, day=11))
-    with services.uow() as db:
-        assert ask_if_held(db, services.programme, clock.now()) == 2
+    clock.set(local(2015, 4, 10, 17, 1))  # the session has just ended
+    assert reminder_tick(services) == 2  # both are asked whether it took place
+    asked = outbox_for(services, JAMES)[-1]
+    assert asked.text == ("Did your peer session on Friday 10 April 2015, 14:00 to 17:00, "
+                          "virtual take place?") and [c[0] for c in asked.choices] == ["Yes", "No"]
     replies = door.router.handle(door.incoming(AMIRA, action_id="booking.held",
                                                action_value=f"{session_id}:yes"))
     assert "1 held, 0 booked" in replies[0].text
