@@ -314,7 +314,7 @@ def test_everyday_phrasings_reach_the_feature_not_the_documents(door: FrontDoor,
     for thanks in ("thanks!", "thanks, that's really helpful", "cheers, that was useful"):
         assert door.text(AMIRA, thanks) == "You're welcome.", thanks
     assert door.text(AMIRA, "ok great").startswith("Good.")
-    for emoji in ("\U0001f44d", "\U0001f642!", "?"):  # a thumbs-up is no question to log
+    for emoji in ("\U0001f44d", "\U0001f642!"):  # a thumbs-up is no question to log
         assert door.text(AMIRA, emoji).startswith("Good."), emoji
     assert "no expense claims" in door.text(AMIRA, "what's the status of my claim?")
     how = door.send(AMIRA, "how do I submit my claim?")[0]
