@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, union
+from sqlalchemy import Row, bindparam, or_, select, union
 from sqlalchemy.orm import Session
 
 from handlers.core import YES, Context, Flow, Invalid, Route, ScheduledMessage, Step, by_number
@@ -655,7 +655,7 @@ def _time_left(today: dt.date, ends: dt.date) -> str:
 def my_sessions(ctx: Context, args: str) -> list[Reply]:
     me = ctx.me
     if me.partner is None:
-        return [Reply("You're not in a pair yet, so you have no peer sessions.")]
+        return [_unpaired_sessions(ctx, me)]
     sessions = ctx.db.scalars(select(PeerSession).where(
         PeerSession.pair_key == pair_key(me.id, me.partner.id),
         PeerSession.status.in_(("proposed", "booked", "held")))
@@ -669,6 +669,18 @@ def my_sessions(ctx: Context, args: str) -> list[Reply]:
         lines.append("- none yet: send /book to propose one")
     lines.append(progress_line(ctx, me))
     return [Reply("\n".join(lines), choices=tuple(choices), private_only=True)]
+
+
+def _unpaired_sessions(ctx: Context, me: Participant) -> Reply:
+    """Someone whose partner left keeps the record of the sessions they held together."""
+    held = ctx.db.scalars(select(PeerSession).where(
+        or_(PeerSession.proposer_id == me.id, PeerSession.partner_id == me.id),
+        PeerSession.status == "held").order_by(PeerSession.starts_at)).all()
+    if not held:
+        return Reply("You're not in a pair yet, so you have no peer sessions.")
+    lines = ["You're not in a pair at the moment. Sessions you held with a former partner:"]
+    lines += [session_line(ctx, s, me) for s in held]
+    return Reply("\n".join(lines), private_only=True)
 
 
 def session_line(ctx: Context, s: PeerSession, me: Participant) -> str:

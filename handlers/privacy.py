@@ -125,6 +125,10 @@ def _erase_participant_row(db: Session, p: Participant, now: dt.datetime,
                            report: ErasureReport) -> None:
     for other in db.scalars(select(Participant).where(Participant.partner_id == p.id)):
         other.partner_id = None
+        enqueue(db, other, "Your partner has left the programme, so you are not in a pair at "
+                "the moment. The programme team will be in touch about pairing.",
+                kind="pairing", key=f"participant:{p.id}:left:{other.id}", now=now)
+        report.add("partner", "told they are no longer paired", 1)
     p.partner_id = None
     p.name = f"Erased participant #{p.id}"
     p.email = f"erased-{p.id}@invalid"
@@ -273,8 +277,7 @@ def _erase_sessions(db: Session, p: Participant, now: dt.datetime,
             other = s.partner if s.proposer_id == p.id else s.proposer
             start = s.starts_at.astimezone(report.zone)
             enqueue(db, other, f"Your peer session on {format_date(start.date())} at "
-                    f"{start:%H:%M} is cancelled: your partner has "
-                    "left the programme. The programme team will be in touch about pairing.",
+                    f"{start:%H:%M} is cancelled: your partner has left the programme.",
                     kind="session_update", key=f"session:{s.id}:erased", now=now)
             report.add("future peer session", "cancelled (partner told)", 1)
         else:

@@ -38,7 +38,7 @@ from handlers.storage.models import (
     TeamAnswer,
     UnansweredQuestion,
 )
-from tests.conftest import GARETH, JAMES, PRIYA, FrontDoor
+from tests.conftest import AMIRA, GARETH, JAMES, PRIYA, FrontDoor, local
 
 NAME = "Zebedee Quimby-Fenwick"
 EMAIL = "zebedee.quimby@example.test"
@@ -65,12 +65,13 @@ def history(door: FrontDoor, services) -> None:
     door.text(GARETH, "/whoami")
     door.text(PRIYA, "/whoami")
     assert "Welcome" in door.text(EMAIL, "/link") or door.text(EMAIL, "/whoami")
-    door.text(EMAIL, "/book 10 April 2pm 3h face to face at Quimby House, Leeds")
+    door.text(EMAIL, "/book 20 July 2pm 3h face to face at Quimby House, Leeds")
     assert "Sent to" in door.text(EMAIL, "yes")
     with services.uow() as db:
         session_id = db.scalars(select(PeerSession.id)).one()
     door.router.handle(door.incoming(PRIYA, action_id="booking.accept",
                                      action_value=str(session_id)))
+    services.clock.set(local(2015, 7, 9))  # accommodation is claimed after the stay
     door.text(EMAIL, "/claim 8 July £95")
     door.send(EMAIL, "", attachment=Attachment("quimby-receipt.pdf", "application/pdf",
                                                len(RECEIPT_BYTES), lambda: RECEIPT_BYTES))
@@ -243,7 +244,7 @@ def test_forgetme_erases_and_says_what_finance_keeps(door: FrontDoor, services):
         told = db.scalars(select(OutboxMessage).where(
             OutboxMessage.idempotency_key.startswith("session:1:erased"))).one()
         assert told.participant_id == person(db, PRIYA).id and "left the programme" in told.text
-        assert told.text.startswith("Your peer session on Friday 10 April 2015 at 14:00 is ")
+        assert told.text.startswith("Your peer session on Monday 20 July 2015 at 14:00 is ")
         audit = db.scalars(select(AuditEntry).where(AuditEntry.action == "privacy.erase")).one()
         assert audit.actor_id == 8 and audit.subject == "participant:8"
         assert all(isinstance(n, int) for n in audit.detail.values())
@@ -264,6 +265,31 @@ def test_erasure_leaves_nothing_identifying_in_the_sqlite_file(door: FrontDoor, 
         at = after.find(needle.lower().encode())
         assert at < 0, (needle, after[max(at - 200, 0):at + 100])
     assert RECEIPT_BYTES.lower() not in after
+
+
+def test_the_partner_of_someone_erased_is_told_and_keeps_their_sessions(door: FrontDoor,
+                                                                       services, clock):
+    door.text(JAMES, "/whoami")
+    door.text(AMIRA, "/book 10 April 2pm 3h virtual")
+    door.text(AMIRA, "yes")
+    with services.uow() as db:
+        session_id = db.scalars(select(PeerSession.id)).one()
+    door.router.handle(door.incoming(JAMES, action_id="booking.accept",
+                                     action_value=str(session_id)))
+    clock.set(local(2015, 4, 11))
+    door.send(AMIRA, "/sessions")
+    door.press(AMIRA, "Held 10/04 14:00")
+    with services.uow() as db:  # no future session to cancel: she is told all the same
+        erase_participant(db, person(db, JAMES), clock.now(), actor_id=None,
+                          zone=services.programme.timezone)
+    with services.uow() as db:
+        told = [m.text for m in db.scalars(select(OutboxMessage).where(
+            OutboxMessage.participant_id == person(db, AMIRA).id))]
+    assert told.count("Your partner has left the programme, so you are not in a pair at the "
+                      "moment. The programme team will be in touch about pairing.") == 1
+    sessions = door.text(AMIRA, "/sessions")
+    assert sessions == ("You're not in a pair at the moment. Sessions you held with a former "
+                        "partner:\n- Friday 10 April 2015, 14:00 to 17:00, virtual (held)")
 
 
 def test_erasing_a_team_member_keeps_their_answers_under_the_anonymous_name(
@@ -406,6 +432,7 @@ def test_who_asked_an_unsent_question_is_kept_a_day_then_dropped(door, services)
 
 
 def test_a_receipt_in_a_claim_form_left_for_good_goes_after_the_idle_period(door, services):
+    services.clock.set(local(2015, 7, 9))  # accommodation is claimed after the stay
     door.text(PRIYA, "/claim 8 July £95")
     door.send(PRIYA, "", attachment=Attachment("r.pdf", "application/pdf", 4, lambda: b"%PDF"))
     # she never comes back to the form (a cancelled one takes its receipt at once)
