@@ -29,12 +29,20 @@ _AMOUNT = re.compile(
     r"^(?P<minus>-)?\s*(?:£|gbp)?\s*(?P<minus2>-)?\s*"
     r"(?P<number>[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?)"
     r"\s*(?:pounds?|gbp|quid)?$", re.IGNORECASE)
+# Euros or dollars: refused with "claims are in pounds", never read as pounds or as nothing.
+_FOREIGN = r"(?:[€$]|(?<![a-z])(?:eur|euros?|usd|dollars?)(?![a-z]))"
+_OTHER_CURRENCY = re.compile(_FOREIGN, re.IGNORECASE)
 # An amount inside a longer sentence must be marked as money, so "8 July" is not £8.
 _MONEY_IN_TEXT = re.compile(
-    r"-?£\s*-?[0-9][0-9,.]*|-?[0-9][0-9,.]*\s*(?:pounds?|gbp|quid)\b", re.IGNORECASE)
+    r"-?£\s*-?[0-9][0-9,.]*|-?[0-9][0-9,.]*\s*(?:pounds?|gbp|quid)\b"
+    # a sign after a number only when no number follows it: "2015 $95" is a year, then $95
+    rf"|-?{_FOREIGN}\s*-?[0-9][0-9,.]*|-?[0-9][0-9,.]*\s*{_FOREIGN}(?!\s*-?[0-9])",
+    re.IGNORECASE)
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_DAY_MONTH = re.compile(r"\b([0-9]{1,2})(?:st|nd|rd|th)?\s+(" + "|".join(_MONTHS) + r")[a-z]*",
-                        re.IGNORECASE)
+# With its year, if given, so "8 July 2015 95" leaves only the amount (20xx: "8 July 1200"
+# is an amount).
+_DAY_MONTH = re.compile(r"\b([0-9]{1,2})(?:st|nd|rd|th)?\s+(" + "|".join(_MONTHS) + r")[a-z]*"
+                        r"(?:,?\s+20[0-9]{2}\b)?", re.IGNORECASE)
 _NUMERIC_DATE = re.compile(r"\b([0-9]{1,2})/([0-9]{1,2})(?:/[0-9]{2,4})?\b")
 _PEER = re.compile(r"\bpeer[\s-]*(support\s+)?sessions?\b", re.IGNORECASE)
 _TRAVEL = re.compile(r"\b(travel|train|rail|taxi|bus|mileage|petrol|fuel|parking|flights?|"
@@ -47,6 +55,9 @@ def parse_amount(text: str) -> int:
     cleaned = " ".join(text.split())
     if len(cleaned) > 40:
         raise Invalid("Please give just the amount, like £95 or 95.50.")
+    if _OTHER_CURRENCY.search(cleaned):
+        raise Invalid("Claims are paid in pounds sterling. Please give the amount in £, like "
+                      "£95 (for a bill in another currency, what it cost you in pounds).")
     found = _AMOUNT.match(cleaned)
     if found is None:
         raise Invalid(f"I couldn't read an amount in \u201c{cleaned[:40]}\u201d. "
@@ -116,6 +127,26 @@ def _event_label(event: Event) -> str:
     return f"{event.title} ({format_date(event.date)}, {event.place})"
 
 
+def claimable_days(programme: Programme, today: dt.date) -> tuple[Event, ...]:
+    """The development days already reached: accommodation is claimed after the stay."""
+    return tuple(e for e in programme.development_days if e.date <= today)
+
+
+def _too_early(ctx: Context, event: Event) -> str | None:
+    """Why a day still to come can't be claimed yet, and from when it can; None if it can."""
+    if event.date <= ctx.today:
+        return None
+    return (f"{_event_label(event)} is still to come. Accommodation is claimed after the "
+            f"stay: you can claim it from {format_date(event.date)}.")
+
+
+def _none_claimable(ctx: Context) -> str:
+    first = min(ctx.programme.development_days, key=lambda e: e.date, default=None)
+    when = f": you can claim from {format_date(first.date)} ({first.title}, {first.place})" \
+        if first else ""
+    return f"No development day has taken place yet. Accommodation is claimed after the stay{when}."
+
+
 def _not_covered(ctx: Context, text: str) -> list[Reply] | None:
     """Travel and peer-session stays are outside the policy: say so before any form starts."""
     policy = ctx.programme.expenses
@@ -148,16 +179,23 @@ def start_claim(ctx: Context, args: str) -> list[Reply]:
             problems.append(str(problem))
         text = text.replace(money.group(0), " ")
     event = match_day(ctx.programme, text) if text.strip() else None
+    early = None
     if event is not None:
         existing = _live_claim(ctx.db, ctx.me, event.id)
         if existing is not None:
             return _already(existing)
-        _set_event(ctx, data, event)
         if "pence" not in data and not problems:
             _bare_amount(data, text, event)
+        early = _too_early(ctx, event)
+        if early is None:
+            _set_event(ctx, data, event)
     elif named := _DAY_MONTH.search(text) or _NUMERIC_DATE.search(text):
         problems.append(f"{named.group(0)} isn't a development day.")
+    if "event" not in data and not claimable_days(ctx.programme, ctx.today):
+        return [Reply(early or _none_claimable(ctx))]  # no day the form could take yet
     notes = [Reply(f"{' '.join(problems)} I'll ask for it.")] if problems else []
+    if early is not None:  # the amount is kept while another day is asked for
+        notes.append(Reply(early))
     return notes + ctx.start_flow(CLAIM, data)
 
 
@@ -173,6 +211,9 @@ def _bare_amount(data: dict[str, Any], text: str, event: Event) -> None:
 
 
 def start_peer_claim(ctx: Context, _value: str) -> list[Reply]:
+    if not _session_days(ctx):  # the form's session question could never be answered
+        return [Reply("You have no booked or held peer sessions, so there is no session stay "
+                      "to claim. Send /book to arrange one.")]
     return ctx.start_flow(CLAIM, {"kind": "peer_session", "event": PEER_SESSION, "cap": 0,
                                   "exceptional": True})
 
@@ -193,35 +234,39 @@ def _set_event(ctx: Context, data: dict[str, Any], event: Event) -> None:
 
 
 def _ask_day(ctx: Context, data: dict[str, Any]) -> Reply:
-    days = ctx.programme.development_days
     return Reply("Which development day is the claim for?",
                  choices=tuple(Choice(f"{e.place}, {e.date.day} {e.date:%B}", "answer", e.id)
-                               for e in days) + (CANCEL,))
+                               for e in claimable_days(ctx.programme, ctx.today)) + (CANCEL,))
 
 
 def _take_day(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] | None:
     event = match_day(ctx.programme, text)
     if event is None:
         places = ", ".join(f"{e.place} ({e.date.day} {e.date:%B})"
-                           for e in ctx.programme.development_days)
+                           for e in claimable_days(ctx.programme, ctx.today))
         raise Invalid(f"Please choose one of the development days: {places}.")
     existing = _live_claim(ctx.db, ctx.me, event.id)
     if existing is not None:
         return _already(existing)
+    if early := _too_early(ctx, event):
+        raise Invalid(early)
     _set_event(ctx, data, event)
     return None
 
 
-def _ask_session(ctx: Context, data: dict[str, Any]) -> Reply:
-    """The pair's sessions that took place or are booked, latest first, as buttons."""
+def _session_days(ctx: Context) -> list[dt.date]:
+    """The local dates of the person's sessions that took place or are booked, latest first."""
     zone = ctx.programme.timezone
-    days = dict.fromkeys(s.starts_at.astimezone(zone).date() for s in ctx.db.scalars(
+    return list(dict.fromkeys(s.starts_at.astimezone(zone).date() for s in ctx.db.scalars(
         select(PeerSession).where(
             or_(PeerSession.proposer_id == ctx.me.id, PeerSession.partner_id == ctx.me.id),
-            PeerSession.status.in_(("booked", "held"))).order_by(PeerSession.starts_at.desc())))
+            PeerSession.status.in_(("booked", "held"))).order_by(PeerSession.starts_at.desc()))))
+
+
+def _ask_session(ctx: Context, data: dict[str, Any]) -> Reply:
     return Reply("Which peer session was the stay for? Choose it, or type its date.",
                  choices=tuple(Choice(format_date(day), "answer", day.isoformat())
-                               for day in list(days)[:SESSION_CHOICES]) + (CANCEL,))
+                               for day in _session_days(ctx)[:SESSION_CHOICES]) + (CANCEL,))
 
 
 SESSION_CHOICES = 5
@@ -238,6 +283,11 @@ def _take_session(ctx: Context, data: dict[str, Any], text: str) -> None:
     if not programme.starts <= day <= programme.ends:
         raise Invalid(f"{format_date(day)} is outside the programme "
                       f"({format_date(programme.starts)} to {format_date(programme.ends)}).")
+    days = _session_days(ctx)
+    if day not in days:
+        yours = ", ".join(format_date(d) for d in days[:SESSION_CHOICES])
+        raise Invalid(f"You have no peer session on {format_date(day)}. Please choose one of "
+                      f"yours: {yours}.")
     data["session_day"] = day.isoformat()
 
 
@@ -272,7 +322,8 @@ def _take_over(ctx: Context, data: dict[str, Any], text: str) -> None:
         data["pence"] = _cap(ctx, data)
     elif "exception" in answer:
         data["exceptional"] = True
-    elif _AMOUNT.match(" ".join(answer.split())):  # a corrected amount: £120, not £1,200
+    elif _AMOUNT.match(" ".join(answer.split())) or _OTHER_CURRENCY.search(answer):
+        # a corrected amount (£120, not £1,200); one in euros is refused with the reason
         data["pence"] = parse_amount(answer)  # still over: this step asks again about it
     else:
         cap = format_pence(_cap(ctx, data))
@@ -414,7 +465,7 @@ CLAIM = Flow(
 # ---------------------------------------------------------------- a claim's life
 def _own_choices(claim: Claim) -> tuple[Choice, ...]:
     choices = []
-    if claim.status in RECEIPT_STILL_WANTED and claim.receipt_id is None:
+    if _wants_receipt(claim):
         choices.append(Choice(f"Add receipt #{claim.id}", "claims.add_receipt", str(claim.id)))
     if claim.status == "submitted":
         choices.append(Choice(f"Withdraw #{claim.id}", "claims.withdraw", str(claim.id)))
@@ -424,20 +475,26 @@ def _own_choices(claim: Claim) -> tuple[Choice, ...]:
 RECEIPT_STILL_WANTED = ("submitted", "approved")  # not yet paid, so a receipt still counts
 
 
+def _wants_receipt(claim: Claim) -> bool:
+    return claim.receipt_id is None and claim.status in RECEIPT_STILL_WANTED
+
+
+def _own_claim(ctx: Context, value: str) -> Claim | None:
+    """The sender's claim with this number. Someone else's is None, as a number never used
+    is: a participant must not learn which claims exist."""
+    claim = by_number(ctx.db, Claim, value)
+    return claim if claim is not None and claim.participant_id == ctx.me.id else None
+
+
 # ---------------------------------------------------------------- a receipt sent later
-def _receipt_wanted(ctx: Context, value: str) -> Claim | None:
-    claim = by_number(ctx.db, Claim, str(value))
-    if claim is None or claim.participant_id != ctx.me.id or claim.receipt_id is not None \
-            or claim.status not in RECEIPT_STILL_WANTED:
-        return None
-    return claim
-
-
 def start_add_receipt(ctx: Context, value: str) -> list[Reply]:
-    if _receipt_wanted(ctx, value) is None:
+    claim = _own_claim(ctx, value)
+    if claim is None:
+        return [Reply(f"You have no claim #{value.strip().lstrip('#')[:12]}.")]
+    if not _wants_receipt(claim):
         return [Reply("That claim doesn't need a receipt now (it may have one, or be paid or "
                       "withdrawn).")]
-    return ctx.start_flow(ADD_RECEIPT, {"claim": int(value)})
+    return ctx.start_flow(ADD_RECEIPT, {"claim": claim.id})
 
 
 def _ask_later_receipt(ctx: Context, data: dict[str, Any]) -> Reply:
@@ -453,8 +510,8 @@ def _take_later_receipt(ctx: Context, data: dict[str, Any], text: str) -> None:
 
 
 def _finish_add_receipt(ctx: Context, data: dict[str, Any]) -> list[Reply]:
-    claim = _receipt_wanted(ctx, data["claim"])
-    if claim is None:  # reviewed, paid or withdrawn while the file was on its way
+    claim = _own_claim(ctx, str(data["claim"]))
+    if claim is None or not _wants_receipt(claim):  # paid or withdrawn while it was sent
         _discard_receipt(ctx, data)
         return [Reply(f"Claim #{data['claim']} no longer takes a receipt; nothing was added.")]
     claim.receipt_id = data["receipt"]
@@ -488,8 +545,8 @@ def _change(ctx: Context, claim: Claim, to: str, note: str = "") -> None:
 
 
 def withdraw(ctx: Context, value: str) -> list[Reply]:
-    claim = by_number(ctx.db, Claim, value)
-    if claim is None or claim.participant_id != ctx.me.id:
+    claim = _own_claim(ctx, value)
+    if claim is None:
         return [Reply("I can't find that claim among yours.")]
     if claim.status != "submitted":
         return [Reply(f"That claim has already been reviewed ({claim.status}), so it can't "

@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.logs import configure_logging
 from handlers.messages import Attachment
 from handlers.storage.models import Participant, PeerSession
-from tests.conftest import AMIRA, GARETH, JAMES, PRIYA, FrontDoor
+from tests.conftest import AMIRA, GARETH, JAMES, PRIYA, FrontDoor, local
 
 FAKE_ENV = {
     "SLACK_BOT_TOKEN": "xoxb-fake-4242-bot-token",
@@ -60,6 +60,7 @@ def scenario(door: FrontDoor, services) -> None:
         session_id = db.scalars(select(PeerSession.id)).one()
     door.router.handle(door.incoming(JAMES, action_id="booking.accept",
                                      action_value=str(session_id)))
+    services.clock.set(local(2015, 7, 9))  # accommodation is claimed after the stay
     door.text(AMIRA, SAID[3])
     receipt = SAID[4].encode()
     door.send(AMIRA, "", attachment=Attachment("marmalade-inn.pdf", "application/pdf",

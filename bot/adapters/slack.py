@@ -41,6 +41,7 @@ from starlette.routing import Route
 from bot.adapters.text import split_text
 from bot.app import App
 from bot.config import Settings
+from handlers.claims import claimable_days
 from handlers.messages import Attachment, Incoming, Reply
 from handlers.ports import Address, DeliveryError
 from knowledge.programme import Programme
@@ -297,9 +298,13 @@ def _modal(command: str, title: str, submit: str, blocks: list[dict[str, Any]]
             "close": {"type": "plain_text", "text": "Cancel"}, "blocks": blocks}
 
 
-def claim_form(programme: Programme) -> dict[str, Any]:
+def claim_form(programme: Programme, today: dt.date) -> dict[str, Any] | None:
+    """The days already reached (accommodation is claimed after the stay); None before the
+    first, when the conversation says from when a claim can be made."""
     days = [(f"{e.place}, {e.date.day} {e.date:%B}", f"{e.date.day} {e.date:%B}")
-            for e in programme.development_days]
+            for e in claimable_days(programme, today)]
+    if not days:
+        return None
     return _modal("claim", "Expense claim", "Next", [
         _input("day", "Development day", _select(days)),
         _input("amount", "One night's bed and breakfast (£)",
@@ -311,7 +316,7 @@ def claim_form(programme: Programme) -> dict[str, Any]:
     ])
 
 
-def book_form(programme: Programme) -> dict[str, Any]:
+def book_form(programme: Programme, today: dt.date) -> dict[str, Any] | None:
     rules = programme.sessions
     steps = int((rules.max_hours - rules.min_hours) * 2) + 1  # half-hour steps
     lengths = [f"{(rules.min_hours + Decimal('0.5') * n).normalize():f}" for n in range(steps)]
@@ -351,7 +356,7 @@ def book_line(values: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-FORMS: dict[str, tuple[Callable[[Programme], dict[str, Any]],
+FORMS: dict[str, tuple[Callable[[Programme, dt.date], dict[str, Any] | None],
                        Callable[[dict[str, Any]], str]]] = {
     "/claim": (claim_form, claim_line),
     "/book": (book_form, book_line),
@@ -417,10 +422,12 @@ def build_slack_app(app: App, *, client: WebClient | None = None,
         private = command.get("channel_id") == dm
         text = command_text(plain_text(command.get("text") or "", None))
         form = FORMS.get(text.lower())
-        if private and form is not None:
+        programme = app.services.programme
+        view = form[0](programme, app.services.clock.now().astimezone(programme.timezone)
+                       .date()) if private and form is not None else None
+        if view is not None:
             try:
-                client.views_open(trigger_id=command["trigger_id"],
-                                  view=form[0](app.services.programme))
+                client.views_open(trigger_id=command["trigger_id"], view=view)
                 return
             except (SlackApiError, SlackClientError, OSError) as exc:
                 # e.g. the trigger expired: the router asks step by step in the DM instead.

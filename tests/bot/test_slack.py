@@ -40,7 +40,7 @@ from handlers.ports import Address, DeliveryError
 from handlers.services import Services
 from handlers.storage.models import Account, Claim, OutboxMessage, Participant, PeerSession
 from scheduler.delivery import DeliveryStats, DeliveryWorker
-from tests.conftest import AMIRA, GARETH, JAMES
+from tests.conftest import AMIRA, GARETH, JAMES, local
 from tests.fakes.slack_api import (
     BOT_USER_ID,
     FakeSlack,
@@ -539,6 +539,7 @@ def test_a_booking_reaches_the_partner_through_the_outbox_and_comes_back_accepte
 
 def test_a_claim_over_the_cap_through_the_form_continues_with_buttons_in_the_dm(
         harness: Harness, fake: FakeSlack):
+    harness.app.services.clock.set(local(2015, 9, 17))  # after every development day
     harness.command("claim")
 
     [opened] = fake.calls_to("views.open")
@@ -604,6 +605,7 @@ def test_forms_open_only_for_the_bare_command_in_the_dm(
 
 def test_a_form_that_cannot_open_falls_back_to_the_conversation(
         harness: Harness, fake: FakeSlack):
+    harness.app.services.clock.set(local(2015, 9, 17))  # after every development day
     fake.fail_next("views.open", "expired_trigger_id")
     harness.command("claim")
 

@@ -37,7 +37,7 @@ from tests.bot.test_telegram import (
     replies_to,
     settings_for,
 )
-from tests.conftest import AMIRA, GARETH, JAMES, SIAN
+from tests.conftest import AMIRA, GARETH, JAMES, SIAN, local
 from tests.fakes.telegram_api import BLOCKED, FakeTelegram, button_update, recorded, text_update
 
 JAMES_TG = 502
@@ -126,6 +126,7 @@ def test_booking_by_inline_buttons_with_the_partner_on_the_console(app, fake, se
 # ---------------------------------------------------------------------- 2. claims
 def test_claim_with_a_receipt_photo_after_an_oversized_pdf(app, fake, services):
     link_directly(services, AMIRA, AMIRA_TG)
+    services.clock.set(local(2015, 7, 9))  # accommodation is claimed after the stay
     fake.push(text_update(AMIRA_TG, "/claim 8 July £95"))
     poll(app, 1)
     assert "Please send the receipt as a photo or PDF (up to 10 MB)" in \

@@ -22,9 +22,16 @@ from handlers.storage.models import (
     PeerSession,
     Receipt,
 )
-from tests.conftest import AMIRA, GARETH, JAMES, PRIYA, FrontDoor
+from tests.conftest import AMIRA, GARETH, JAMES, PRIYA, FrontDoor, local
 
 pytestmark = pytest.mark.both_databases
+
+
+@pytest.fixture(autouse=True)
+def after_the_development_days(clock) -> None:
+    """Accommodation is claimed after the stay: these tests start once every development day
+    has passed (the last is 16 September). A test about an earlier time sets its own."""
+    clock.set(local(2015, 9, 17))
 
 
 def claims(services) -> list[Claim]:
@@ -40,6 +47,16 @@ def submit(door: FrontDoor, who: str, line: str) -> str:
     for answer in ("skip", "yes"):
         replies.append(door.text(who, answer))
     return "\n".join(replies)
+
+
+def book_session(door: FrontDoor, services, when: str) -> None:
+    """A face-to-face session for Amira and James, proposed by her and accepted by him."""
+    door.text(AMIRA, f"/book {when} 3h face to face at Truro")
+    door.text(AMIRA, "yes")
+    with services.uow() as db:
+        session_id = db.scalars(select(PeerSession.id).order_by(PeerSession.id.desc())).first()
+    door.router.handle(door.incoming(JAMES, action_id="booking.accept",
+                                     action_value=str(session_id)))
 
 
 # ---------------------------------------------------------------- amounts
@@ -115,10 +132,64 @@ def test_a_bare_number_beside_a_known_day_is_the_amount(door: FrontDoor, service
         assert claims(services)[0].amount_pence == pence
 
 
+@pytest.mark.parametrize("line", ["/claim 8 July 2015 95", "/claim 8th July, 2015 95",
+                                  "/claim Wednesday 8 July 2015 £95"])
+def test_a_date_with_its_year_and_an_amount_in_one_line_takes_both(door: FrontDoor, services,
+                                                                   line: str):
+    asked = door.text(AMIRA, line)
+    assert asked.startswith("Please send the receipt"), asked  # no second ask for the amount
+    assert door.text(AMIRA, "skip").startswith(
+        "Claim £95 for accommodation for Development day 2 (Wednesday 8 July 2015, Leeds);")
+    door.text(AMIRA, "yes")
+    assert claims(services)[0].amount_pence == 9500
+
+
+@pytest.mark.parametrize(("line", "asked"), [
+    ("/claim 95", "Which development day"),  # no day: the form asks it
+    ("/claim 8 July", "How much was one night's bed and breakfast for Development day 2?"),
+    ("/claim 8 July 2015", "How much was one night's bed and breakfast"),  # a year, no amount
+    ("/claim 8 July 1200", "£1,200 is over the £100 cap"),  # four digits, yet no year
+])
+def test_a_one_line_claim_asks_only_what_it_lacks(door: FrontDoor, line: str, asked: str):
+    assert door.text(AMIRA, line).startswith(asked)
+
+
 def test_a_date_that_is_no_development_day_is_said_so(door: FrontDoor):
     first, day = door.send(AMIRA, "/claim 19 March £95")
     assert first.text == "19 March isn't a development day. I'll ask for it."
     assert day.text.startswith("Which development day")
+
+
+def test_a_development_day_still_to_come_cannot_be_claimed_yet(door: FrontDoor, services,
+                                                               clock):
+    clock.set(local(2015, 7, 7, 23, 30))  # after London's day, before Leeds's
+    first, day = door.send(AMIRA, "/claim 8 July £95")
+    assert first.text == ("Development day 2 (Wednesday 8 July 2015, Leeds) is still to come. "
+                          "Accommodation is claimed after the stay: you can claim it from "
+                          "Wednesday 8 July 2015.")
+    assert day.text.startswith("Which development day")
+    assert [c.label for c in day.choices] == ["London, 18 March", "Cancel"]  # only past days
+    again = door.send(AMIRA, "Leeds")[0]  # typed: refused the same way, and asked again
+    assert again.text.startswith("Development day 2 (Wednesday 8 July 2015, Leeds) is still "
+                                 "to come.") and "from Wednesday 8 July 2015" in again.text
+    assert [c.label for c in again.choices] == ["London, 18 March", "Cancel"]
+    assert "receipt" in door.press(AMIRA, "London")[0].text  # the £95 was kept
+    door.text(AMIRA, "/cancel")
+    assert claims(services) == []
+    # on the day itself (in the programme's time zone, still the 7th in UTC) it can be claimed
+    clock.set(local(2015, 7, 8, 0, 30))
+    assert "Submitted: #1 Development day 2" in submit(door, AMIRA, "/claim 8 July £95")
+
+
+def test_before_any_development_day_a_claim_says_when_it_can_be_made(door: FrontDoor, clock):
+    clock.set(local(2015, 3, 2))
+    assert door.text(AMIRA, "/claim 8 July £95") == (
+        "Development day 2 (Wednesday 8 July 2015, Leeds) is still to come. Accommodation is "
+        "claimed after the stay: you can claim it from Wednesday 8 July 2015.")
+    assert door.text(AMIRA, "/claim") == (
+        "No development day has taken place yet. Accommodation is claimed after the stay: you "
+        "can claim from Wednesday 18 March 2015 (Development day 1, London).")
+    assert door.text(AMIRA, "/cancel") == "There is nothing to cancel."  # no form to get stuck in
 
 
 def test_an_amount_over_the_cap_can_be_corrected(door: FrontDoor, services):
@@ -148,6 +219,23 @@ def test_over_the_london_cap_with_an_exception_is_flagged(door: FrontDoor, servi
     assert "EXCEPTIONAL" in door.text(GARETH, "/review")
 
 
+@pytest.mark.parametrize("amount", ["€95", "$95", "95 euros", "95 USD", "EUR 95", "95eur"])
+def test_an_amount_in_another_currency_is_asked_for_in_pounds(door: FrontDoor, services,
+                                                              amount: str):
+    door.text(AMIRA, "/claim Leeds")
+    asked = door.send(AMIRA, amount)
+    assert asked[0].text.startswith("Claims are paid in pounds sterling. Please give the "
+                                    "amount in £"), asked[0].text
+    assert [c.label for c in asked[0].choices] == ["Cancel"]  # the form waits for the amount
+    assert "receipt" in door.text(AMIRA, "£95")
+    # in a one-line claim it is never taken as pounds either
+    door.text(AMIRA, "/cancel")
+    note, question = door.send(AMIRA, f"/claim 8 July 2015 {amount}")
+    assert note.text.startswith("Claims are paid in pounds sterling.")
+    assert question.text.startswith("How much was one night's bed and breakfast")
+    assert claims(services) == []
+
+
 def test_a_bad_amount_in_the_form_re_asks_with_the_reason(door: FrontDoor):
     door.text(AMIRA, "/claim Leeds")
     assert "more than zero" in door.text(AMIRA, "£0")
@@ -158,7 +246,9 @@ def test_a_bad_amount_in_the_form_re_asks_with_the_reason(door: FrontDoor):
     assert "over the £100 cap" in door.text(AMIRA, "120 pounds")
 
 
-def test_travel_and_peer_session_stays_are_explained(door: FrontDoor, services):
+def test_travel_and_peer_session_stays_are_explained(door: FrontDoor, services, clock):
+    clock.set(local(2015, 3, 2))
+    book_session(door, services, "6 March 2pm")
     travel = door.text(AMIRA, "/claim train to Leeds £40")
     assert "doesn't pay travel" in travel
     peer = door.text(AMIRA, "claim a hotel for our peer session")
@@ -177,13 +267,9 @@ def test_travel_and_peer_session_stays_are_explained(door: FrontDoor, services):
 
 
 def test_a_peer_session_stay_is_claimed_for_one_of_the_pairs_sessions(door: FrontDoor,
-                                                                      services):
-    door.text(AMIRA, "/book 10 April 2pm 3h face to face at Truro")
-    door.text(AMIRA, "yes")
-    with services.uow() as db:
-        session_id = db.scalars(select(PeerSession.id)).one()
-    door.router.handle(door.incoming(JAMES, action_id="booking.accept",
-                                     action_value=str(session_id)))
+                                                                      services, clock):
+    clock.set(local(2015, 3, 2))
+    book_session(door, services, "10 April 2pm")
     door.text(AMIRA, "/claim hotel for a peer session")
     which = door.press(AMIRA, "Ask for an exception")[0]
     assert [c.label for c in which.choices] == ["Friday 10 April 2015", "Cancel"]
@@ -193,6 +279,28 @@ def test_a_peer_session_stay_is_claimed_for_one_of_the_pairs_sessions(door: Fron
     read_back = door.text(AMIRA, "skip")
     assert read_back.startswith("Claim £80 for accommodation for the peer session on Friday "
                                 "10 April 2015;")
+
+
+def test_a_peer_session_stay_for_a_day_without_a_session_is_refused(door: FrontDoor,
+                                                                    services, clock):
+    clock.set(local(2015, 3, 2))
+    book_session(door, services, "10 April 2pm")
+    door.text(AMIRA, "/claim hotel for a peer session")
+    door.press(AMIRA, "Ask for an exception")
+    refused = door.send(AMIRA, "6 March")[0]
+    assert refused.text == ("You have no peer session on Friday 6 March 2015. Please choose "
+                            "one of yours: Friday 10 April 2015.")
+    assert [c.label for c in refused.choices] == ["Friday 10 April 2015", "Cancel"]
+    assert door.text(AMIRA, "10 April").startswith("How much did the accommodation cost?")
+    assert claims(services) == []
+
+
+def test_a_peer_session_stay_needs_a_session_to_claim_for(door: FrontDoor):
+    door.text(AMIRA, "claim a hotel for our peer session")
+    assert door.press(AMIRA, "Ask for an exception")[0].text == (
+        "You have no booked or held peer sessions, so there is no session stay to claim. "
+        "Send /book to arrange one.")
+    assert door.text(AMIRA, "/cancel") == "There is nothing to cancel."
 
 
 @settings(max_examples=15, deadline=None,
@@ -378,6 +486,15 @@ def test_review_counts_every_waiting_claim_when_it_shows_only_a_page(door: Front
     door.send(GARETH, "/review")
     door.press(GARETH, "Approve #2")
     assert door.send(GARETH, "/review")[0].text == "*1 claim to review*, oldest first."
+
+
+def test_add_receipt_never_tells_whether_someone_elses_claim_exists(door: FrontDoor):
+    submit(door, AMIRA, "/claim 8 July £95")
+    for number in ("1", "2"):  # Amira's claim, and one that does not exist
+        reply = door.router.handle(door.incoming(JAMES, action_id="claims.add_receipt",
+                                                 action_value=number))
+        assert [r.text for r in reply] == [f"You have no claim #{number}."]
+    assert door.text(JAMES, "/cancel") == "There is nothing to cancel."
 
 
 def test_withdraw_after_review_is_refused(door: FrontDoor, services):

@@ -21,7 +21,7 @@ from handlers.storage.models import (
     Participant,
     UnansweredQuestion,
 )
-from tests.conftest import AMIRA, GARETH, HELEN, FrontDoor
+from tests.conftest import AMIRA, GARETH, HELEN, FrontDoor, local
 
 pytestmark = pytest.mark.both_databases
 
@@ -322,6 +322,7 @@ def test_files_survive_being_kept(door: FrontDoor):
 
 def test_a_form_answer_after_the_form_closed_is_explained_not_searched(door: FrontDoor,
                                                                        services, clock):
+    clock.set(local(2015, 7, 9))  # accommodation is claimed after the stay
     door.text(AMIRA, "/claim Leeds £95")
     clock.advance(hours=2)  # the form times out while they are in clinic
     for late in ("skip", "yes", "£95", "11 April", "Friday 2pm", "10/04/2015"):
@@ -335,7 +336,9 @@ def test_a_lone_question_mark_asks_what_they_would_like_to_know(door: FrontDoor)
     assert door.text(AMIRA, "\U0001f44d").startswith("Good.")  # a thumbs-up is still fine
 
 
-def test_who_my_partner_is_is_answered_mid_form_and_the_form_carries_on(door: FrontDoor):
+def test_who_my_partner_is_is_answered_mid_form_and_the_form_carries_on(door: FrontDoor,
+                                                                       clock):
+    clock.set(local(2015, 7, 9))  # accommodation is claimed after the stay
     door.text(AMIRA, "/claim Leeds £95")
     answer, again = door.send(AMIRA, "who is my expert peer?")
     assert "your expert peer is Dr James Okafor" in answer.text
