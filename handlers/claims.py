@@ -203,7 +203,7 @@ def _bare_amount(data: dict[str, Any], text: str, event: Event) -> None:
     """'/claim London 95': once the day is known, the one number left over is the amount."""
     rest = _NUMERIC_DATE.sub(" ", _DAY_MONTH.sub(" ", text))
     numbers = re.findall(r"(?<![\w.])\d+(?:\.\d{1,2})?(?![\w.])", rest)
-    if len(numbers) == 1 and not (event.date.year == int(float(numbers[0]))):
+    if len(numbers) == 1 and event.date.year != int(Decimal(numbers[0])):
         try:
             data["pence"] = parse_amount(numbers[0])
         except Invalid:
@@ -212,8 +212,8 @@ def _bare_amount(data: dict[str, Any], text: str, event: Event) -> None:
 
 def start_peer_claim(ctx: Context, _value: str) -> list[Reply]:
     if not _session_days(ctx):  # the form's session question could never be answered
-        return [Reply("You have no booked or held peer sessions, so there is no session stay "
-                      "to claim. Send /book to arrange one.")]
+        return [Reply("You have had no peer sessions yet, so there is no session stay to "
+                      "claim: a stay is claimed after the session.")]
     return ctx.start_flow(CLAIM, {"kind": "peer_session", "event": PEER_SESSION, "cap": 0,
                                   "exceptional": True})
 
@@ -255,12 +255,14 @@ def _take_day(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] | No
 
 
 def _session_days(ctx: Context) -> list[dt.date]:
-    """The local dates of the person's sessions that took place or are booked, latest first."""
+    """The local dates, up to today, of the person's sessions that took place or are booked,
+    latest first: a stay is claimed after it, as for a development day."""
     zone = ctx.programme.timezone
-    return list(dict.fromkeys(s.starts_at.astimezone(zone).date() for s in ctx.db.scalars(
+    days = dict.fromkeys(s.starts_at.astimezone(zone).date() for s in ctx.db.scalars(
         select(PeerSession).where(
             or_(PeerSession.proposer_id == ctx.me.id, PeerSession.partner_id == ctx.me.id),
-            PeerSession.status.in_(("booked", "held"))).order_by(PeerSession.starts_at.desc()))))
+            PeerSession.status.in_(("booked", "held"))).order_by(PeerSession.starts_at.desc())))
+    return [day for day in days if day <= ctx.today]
 
 
 def _ask_session(ctx: Context, data: dict[str, Any]) -> Reply:
@@ -286,8 +288,8 @@ def _take_session(ctx: Context, data: dict[str, Any], text: str) -> None:
     days = _session_days(ctx)
     if day not in days:
         yours = ", ".join(format_date(d) for d in days[:SESSION_CHOICES])
-        raise Invalid(f"You have no peer session on {format_date(day)}. Please choose one of "
-                      f"yours: {yours}.")
+        raise Invalid(f"You have had no peer session on {format_date(day)} (a stay is claimed "
+                      f"after the session). Please choose one of yours: {yours}.")
     data["session_day"] = day.isoformat()
 
 

@@ -249,6 +249,7 @@ def test_a_bad_amount_in_the_form_re_asks_with_the_reason(door: FrontDoor):
 def test_travel_and_peer_session_stays_are_explained(door: FrontDoor, services, clock):
     clock.set(local(2015, 3, 2))
     book_session(door, services, "6 March 2pm")
+    clock.set(local(2015, 3, 7))
     travel = door.text(AMIRA, "/claim train to Leeds £40")
     assert "doesn't pay travel" in travel
     peer = door.text(AMIRA, "claim a hotel for our peer session")
@@ -270,6 +271,7 @@ def test_a_peer_session_stay_is_claimed_for_one_of_the_pairs_sessions(door: Fron
                                                                       services, clock):
     clock.set(local(2015, 3, 2))
     book_session(door, services, "10 April 2pm")
+    clock.set(local(2015, 4, 11))
     door.text(AMIRA, "/claim hotel for a peer session")
     which = door.press(AMIRA, "Ask for an exception")[0]
     assert [c.label for c in which.choices] == ["Friday 10 April 2015", "Cancel"]
@@ -285,21 +287,25 @@ def test_a_peer_session_stay_for_a_day_without_a_session_is_refused(door: FrontD
                                                                     services, clock):
     clock.set(local(2015, 3, 2))
     book_session(door, services, "10 April 2pm")
+    clock.set(local(2015, 4, 11))
     door.text(AMIRA, "/claim hotel for a peer session")
     door.press(AMIRA, "Ask for an exception")
     refused = door.send(AMIRA, "6 March")[0]
-    assert refused.text == ("You have no peer session on Friday 6 March 2015. Please choose "
-                            "one of yours: Friday 10 April 2015.")
+    assert refused.text == ("You have had no peer session on Friday 6 March 2015 (a stay is "
+                            "claimed after the session). Please choose one of yours: Friday "
+                            "10 April 2015.")
     assert [c.label for c in refused.choices] == ["Friday 10 April 2015", "Cancel"]
     assert door.text(AMIRA, "10 April").startswith("How much did the accommodation cost?")
     assert claims(services) == []
 
 
-def test_a_peer_session_stay_needs_a_session_to_claim_for(door: FrontDoor):
+def test_a_peer_session_stay_needs_a_session_to_claim_for(door: FrontDoor, services, clock):
+    clock.set(local(2015, 3, 2))
+    book_session(door, services, "10 April 2pm")  # still to come: no stay to claim yet
     door.text(AMIRA, "claim a hotel for our peer session")
     assert door.press(AMIRA, "Ask for an exception")[0].text == (
-        "You have no booked or held peer sessions, so there is no session stay to claim. "
-        "Send /book to arrange one.")
+        "You have had no peer sessions yet, so there is no session stay to claim: a stay is "
+        "claimed after the session.")
     assert door.text(AMIRA, "/cancel") == "There is nothing to cancel."
 
 
