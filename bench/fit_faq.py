@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from knowledge import model  # noqa: E402
-from knowledge.base import KnowledgeBase, _candidates  # noqa: E402
+from knowledge.base import KnowledgeBase, _candidates, detail_missing  # noqa: E402
 from knowledge.corpus import slugify  # noqa: E402
 
 DEV_SET = ROOT / "tests" / "knowledge" / "faq_dev_set.jsonl"
@@ -47,14 +47,18 @@ def expected_id(row: dict) -> str | None:
 def collect(kb: KnowledgeBase, rows: list[dict]) -> list[dict]:
     """Per question: its expected id and, per clause, the shortlist (id, features)."""
     data = []
+    by_id = {section.id: section for section in kb.sections}
     for row in rows:
         clauses = []
         for clause in _candidates(row["question"]):
             found = kb.index.candidates(clause)
             if found:
                 clauses.append([(kb.index.sections[i].id, f) for i, f in found])
+        # sections the asked-for detail rules out (KnowledgeBase.ask refuses them on top)
+        lacking = {sid for clause in clauses for sid, _ in clause
+                   if detail_missing(row["question"], by_id[sid])}
         data.append({"question": row["question"], "gold": expected_id(row), "clauses": clauses,
-                     "style": row["style"]})
+                     "style": row["style"], "lacking": lacking})
     return data
 
 
@@ -153,7 +157,7 @@ def predict(item: dict, rank_weights, bias, answer_weights) -> str | None:
         p = 1 / (1 + math.exp(-max(-30, min(30, z))))
         if best is None or p > best[0]:
             best = (p, sid)
-    return best[1] if best and best[0] >= 0.5 else None
+    return best[1] if best and best[0] >= 0.5 and best[1] not in item["lacking"] else None
 
 
 def fold_of(question: str) -> int:

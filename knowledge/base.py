@@ -117,7 +117,8 @@ class KnowledgeBase:
 
     def ask(self, question: str) -> Answer:
         hits = self.search(question, limit=4)
-        if hits and hits[0].confidence >= ANSWER_THRESHOLD:
+        if hits and hits[0].confidence >= ANSWER_THRESHOLD and not detail_missing(
+                question, hits[0].section):
             top = hits[0]
             answer = Answer(True, excerpt(top.section, question), [top.section],
                             round(top.confidence, 3))
@@ -128,6 +129,49 @@ class KnowledgeBase:
         suggestions = [h.section for h in hits if h.confidence >= SUGGESTION_THRESHOLD][:3]
         score = round(hits[0].confidence, 3) if hits else 0.0
         return Answer(False, "", [], score, suggestions)
+
+
+# A question after one particular detail (a start time, a joining link, a fee) is answered
+# only by a section that states such a detail: the section about the event is not the answer
+# to "what time does it start?" when it gives no time, however well it matches the rest.
+DETAIL_ASKS = [(re.compile(ask, re.IGNORECASE), re.compile(supply, re.IGNORECASE))
+               for ask, supply in (
+    (r"\bwhat time\b|\b(start|finish|end) time\b",
+     r"\b\d{1,2}(?:[:.]\d\d)?\s?[ap]m\b|\b\d{1,2}[:.]\d\d\b|\bnoon\b|o'clock"),
+    (r"\b(zoom|webex|joining link|link to join|log ?in|password|url|microsoft teams"
+     r"|teams (link|meeting|call)|(on|via|over|use|using) teams)\b",
+     r"https?:|www\.|\b(zoom|teams|webex|log ?in|password)\b"),
+    (r"\b(is|are|be|was|were|get|gets)\b[^.?,;]{0,40}\brecorded\b|\brecording of\b",
+     r"\brecord(ed|ing)\b"),
+    (r"\bdress code\b|\bwhat (should|do) (i|we) wear\b", r"\b(dress|wear|attire)\b"),
+    (r"\b(lunch|catering|refreshments|food|meals?|dinner)\b",
+     r"\b(lunch|catering|refreshments|food|meals?|dinner|subsistence)\b"),
+    (r"\b(parking|car park)\b", r"\bpark"),
+    (r"\b(wheelchair|step-free|accessib\w*|disabled access)\b",
+     r"\b(wheelchair|step-free|accessib\w*|disab\w*)\b"),
+    (r"\b(certificate|cpd|accredit\w*)\b", r"\b(certificat\w*|cpd|accredit\w*)\b"),
+    (r"\bdeadline\b", r"\b(deadline|no later than|by the end|once|as soon as|before|after"
+                       r"|until|within (\d+|a|one|two|three|four|six) (days?|weeks?|months?))\b"),
+    (r"\b(insurance|insured|indemnity)\b", r"\b(insur\w*|indemn\w*)\b"),
+    (r"\b(fee|fees|subscription)\b", r"£\s?\d|\b(fee|fees|free|no cost)\b"),
+)]
+# A clause about the asker's situation ("reading this on my lunch break", "sorry, typing
+# this from the car park") asks nothing, unless it is itself the question.
+_ASIDE = re.compile(r"\b(i'm|i am|i've|i have|my|me|this|sorry)\b(?![^?]*\?)", re.IGNORECASE)
+
+
+def detail_missing(question: str, section: Section) -> bool:
+    """The question asks for a detail the section does not state. A programme-team answer,
+    or a section the team said answers such a question (an "Also asked" phrasing asking for
+    the same detail), is taken at its word."""
+    if section.document == TEAM_DOCUMENT:
+        return False
+    asked = " ".join(part for part in _CLAUSES.split(question)
+                     if not _ASIDE.search(part)) or question
+    text = f"{section.title}\n{section.text}"
+    return any(ask.search(asked) and not supply.search(text)
+               and not any(ask.search(phrasing) for phrasing in section.asked)
+               for ask, supply in DETAIL_ASKS)
 
 
 def heading_parents(folder: Path | str) -> dict[str, str]:

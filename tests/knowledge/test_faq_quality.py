@@ -11,11 +11,11 @@ from knowledge.base import MAX_EXCERPT, SURE, KnowledgeBase
 from knowledge.corpus import slugify
 
 DEV_SET = Path(__file__).with_name("faq_dev_set.jsonl")
-ACCURACY_FLOOR = 0.88  # achieved 0.895 on 449 questions (5-fold cross-validated 0.890)
+ACCURACY_FLOOR = 0.90  # achieved 0.915 on 449 questions (5-fold cross-validated 0.911)
 # Written from the documents alone by three writers who saw neither the development set nor the
 # code, and never fitted on: the nearest thing to the questions real participants will type.
 BLIND_SET = Path(__file__).with_name("faq_blind_set.jsonl")
-BLIND_FLOOR = 0.75  # achieved 0.768 on 783 questions (writer C, added last, 0.804)
+BLIND_FLOOR = 0.77  # achieved 0.791 on 783 questions
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +128,30 @@ def test_off_topic_is_refused(kb, question):
     answer = kb.ask(question)
     assert not answer.answered
     assert answer.excerpt == ""
+
+
+@pytest.mark.parametrize("question", [
+    "can you send the teams link for the orientation?",
+    "is the launch event going to be recorded?",
+    "is there step-free access at the Leeds venue?",
+    "what time does the Leeds development day finish?",
+])
+def test_a_detail_the_documents_do_not_give_is_refused_not_answered_by_its_topic(kb, question):
+    # The section about the event matches every other word; it gives no link, time or access.
+    answer = kb.ask(question)
+    assert not answer.answered, answer.sources
+    assert answer.suggestions  # that section is still one tap away
+
+
+@pytest.mark.parametrize(("question", "section"), [
+    ("sorry, typing this from the car park - where are the development days?",
+     "Where will the three regional development days take place?"),
+    ("reading this on my lunch break: what does the orientation session cover?",
+     "What does the programme consist of?"),
+])
+def test_a_detail_mentioned_in_an_aside_is_not_what_is_asked(kb, question, section):
+    answer = kb.ask(question)
+    assert answer.answered and answer.sources[0].title == section
 
 
 def test_expenses_excerpt_is_short_and_has_the_amount(kb):

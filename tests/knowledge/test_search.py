@@ -210,3 +210,23 @@ def test_also_asked_lines_are_matched_but_never_shown(tmp_path):
     assert top(index, "money back for the train?") == "guide/will-expenses-be-paid"
     answer = KnowledgeBase(report.sections).ask("can I get my money back for the train")
     assert "Also asked" not in answer.excerpt
+
+
+def test_a_detail_asked_for_needs_a_section_that_states_it():
+    from knowledge.base import TEAM_DOCUMENT, detail_missing
+
+    venue = Section(id="faq/venue", document="FAQ", source="faq.md", title="Where is it?",
+                    text="The day is held at the Met Hotel, Leeds.")
+    assert detail_missing("is there parking at the venue?", venue)
+    assert not detail_missing("where is the venue?", venue)
+    parked = Section(id="faq/venue", document="FAQ", source="faq.md", title="Where is it?",
+                     text="The Met Hotel, Leeds, has a car park.")
+    assert not detail_missing("is there parking at the venue?", parked)
+    # the programme team's word stands: their own answer, or their "Also asked" for a section
+    team = Section(id="team/1", document=TEAM_DOCUMENT, source="programme team",
+                   title="Is there parking?", text="Yes, at the NCP next door.")
+    assert not detail_missing("is there parking at the venue?", team)
+    cited = Section(id="faq/venue", document="FAQ", source="faq.md", title="Where is it?",
+                    text="The day is held at the Met Hotel, Leeds.",
+                    asked=("is there parking near the hotel",))
+    assert not detail_missing("is there parking at the venue?", cited)
