@@ -153,11 +153,44 @@ DETAIL_ASKS = [(re.compile(ask, re.IGNORECASE), re.compile(supply, re.IGNORECASE
     (r"\bdeadline\b", r"\b(deadline|no later than|by the end|once|as soon as|before|after"
                        r"|until|within (\d+|a|one|two|three|four|six) (days?|weeks?|months?))\b"),
     (r"\b(insurance|insured|indemnity)\b", r"\b(insur\w*|indemn\w*)\b"),
-    (r"\b(fee|fees|subscription)\b", r"£\s?\d|\b(fee|fees|free|no cost)\b"),
+    # a fee is not an expense paid back, so "£150 for a hotel" does not answer it
+    (r"\b(fee|fees|subscription)\b", r"\b(fee|fees|free of charge|no charge|no cost)\b"),
+    (r"\bhow much (money|funding)\b|\bhow much did\b", r"£\s?\d"),
+    (r"\b(which|what) room\b", r"\broom\b"),
 )]
 # A clause about the asker's situation ("reading this on my lunch break", "sorry, typing
 # this from the car park") asks nothing, unless it is itself the question.
 _ASIDE = re.compile(r"\b(i'm|i am|i've|i have|my|me|this|sorry)\b(?![^?]*\?)", re.IGNORECASE)
+
+
+# "How many X?" wants a number of X: "six to eight peer support sessions", "8-12 participants".
+_HOW_MANY = re.compile(r"\bhow many (?:more )?(?P<thing>[a-z]+)(?: (?P<then>[a-z]+))?",
+                       re.IGNORECASE)
+_NUMBER = (r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen"
+           r"|twenty|thirty|forty|fifty|hundred|several|a few|a number of)")
+
+
+# Counts of people are given in any of these words ("a maximum of 12 places").
+_PEOPLE = frozenset({"peopl", "perso", "parti", "membe", "place", "clini", "peers", "deleg",
+                     "atten", "staff", "repre"})
+
+
+def _counted(text: str) -> set[str]:
+    """What "how many" asks to count: its first word, or the next ("how many focus groups")."""
+    how_many = _HOW_MANY.search(text)
+    if how_many is None:
+        return set()
+    things = {word[:5].lower() for word in (how_many["thing"], how_many["then"] or "")
+              if len(word) > 2}
+    return things | _PEOPLE if things & _PEOPLE else things
+
+
+def _count_missing(asked: str, section: Section, text: str) -> bool:
+    things = _counted(asked)
+    if not things or any(things & _counted(phrasing) for phrasing in section.asked):
+        return False
+    return not re.search(rf"\b{_NUMBER}\b(?:\W+\w+){{0,4}}?\W+(?:{'|'.join(things)})", text,
+                         re.IGNORECASE)
 
 
 def detail_missing(question: str, section: Section) -> bool:
@@ -169,6 +202,8 @@ def detail_missing(question: str, section: Section) -> bool:
     asked = " ".join(part for part in _CLAUSES.split(question)
                      if not _ASIDE.search(part)) or question
     text = f"{section.title}\n{section.text}"
+    if _count_missing(asked, section, text):
+        return True
     return any(ask.search(asked) and not supply.search(text)
                and not any(ask.search(phrasing) for phrasing in section.asked)
                for ask, supply in DETAIL_ASKS)

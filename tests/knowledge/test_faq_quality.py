@@ -11,11 +11,11 @@ from knowledge.base import MAX_EXCERPT, SURE, KnowledgeBase
 from knowledge.corpus import slugify
 
 DEV_SET = Path(__file__).with_name("faq_dev_set.jsonl")
-ACCURACY_FLOOR = 0.90  # achieved 0.915 on 449 questions (5-fold cross-validated 0.911)
+ACCURACY_FLOOR = 0.91  # achieved 0.924 on 449 questions (5-fold cross-validated 0.920)
 # Written from the documents alone by three writers who saw neither the development set nor the
 # code, and never fitted on: the nearest thing to the questions real participants will type.
 BLIND_SET = Path(__file__).with_name("faq_blind_set.jsonl")
-BLIND_FLOOR = 0.77  # achieved 0.791 on 783 questions
+BLIND_FLOOR = 0.79  # achieved 0.814 on 783 questions
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +135,8 @@ def test_off_topic_is_refused(kb, question):
     "is the launch event going to be recorded?",
     "is there step-free access at the Leeds venue?",
     "what time does the Leeds development day finish?",
+    "how many clinicians are in this year's cohort?",
+    "how much funding did the learning set get?",
 ])
 def test_a_detail_the_documents_do_not_give_is_refused_not_answered_by_its_topic(kb, question):
     # The section about the event matches every other word; it gives no link, time or access.

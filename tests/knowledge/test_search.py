@@ -230,3 +230,17 @@ def test_a_detail_asked_for_needs_a_section_that_states_it():
                     text="The day is held at the Met Hotel, Leeds.",
                     asked=("is there parking near the hotel",))
     assert not detail_missing("is there parking at the venue?", cited)
+
+
+def test_how_many_wants_a_number_of_the_thing_counted():
+    from knowledge.base import detail_missing
+
+    def section(text: str) -> Section:
+        return Section(id="d/s", document="D", source="d.md", title="Meetings", text=text)
+
+    assert not detail_missing("how many sessions will we have?",
+                              section("Peers take part in six to eight peer support sessions."))
+    assert not detail_missing("how many people can join?",  # people are counted as places
+                              section("There was a maximum of 12 places on the set."))
+    assert detail_missing("how many people are on the programme?",
+                          section("The programme has three development days."))
