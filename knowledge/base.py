@@ -157,6 +157,9 @@ DETAIL_ASKS = [(re.compile(ask, re.IGNORECASE), re.compile(supply, re.IGNORECASE
     (r"\b(fee|fees|subscription)\b", r"\b(fee|fees|free of charge|no charge|no cost)\b"),
     (r"\bhow much (money|funding)\b|\bhow much did\b", r"£\s?\d"),
     (r"\b(which|what) room\b", r"\broom\b"),
+    (r"\be-?mail address\b", r"@"),
+    (r"\b(phone|telephone|mobile) (number|no)\b", r"\b0\d{2,4}\s?\d{3}\s?\d{3,4}\b"),
+    (r"\b(download|website|web page|web site)\b", r"https?:|www\.|\bwebsite\b"),
 )]
 # A clause about the asker's situation ("reading this on my lunch break", "sorry, typing
 # this from the car park") asks nothing, unless it is itself the question.

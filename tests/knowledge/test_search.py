@@ -230,6 +230,11 @@ def test_a_detail_asked_for_needs_a_section_that_states_it():
                     text="The day is held at the Met Hotel, Leeds.",
                     asked=("is there parking near the hotel",))
     assert not detail_missing("is there parking at the venue?", cited)
+    contact = Section(id="faq/contact", document="FAQ", source="faq.md", title="Contact",
+                      text="Gareth Davies, gareth.davies@fmlm.ac.uk")
+    assert not detail_missing("what is Gareth's email address?", contact)
+    assert detail_missing("what is Gareth's phone number?", contact)
+    assert detail_missing("where can I download the charter?", contact)
 
 
 def test_how_many_wants_a_number_of_the_thing_counted():
