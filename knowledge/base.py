@@ -160,6 +160,12 @@ DETAIL_ASKS = [(re.compile(ask, re.IGNORECASE), re.compile(supply, re.IGNORECASE
     (r"\be-?mail address\b", r"@"),
     (r"\b(phone|telephone|mobile) (number|no)\b", r"\b0\d{2,4}\s?\d{3}\s?\d{3,4}\b"),
     (r"\b(download|website|web page|web site)\b", r"https?:|www\.|\bwebsite\b"),
+    (r"\b(which|what) hotel\b|\bname of the hotel\b", r"(?-i:\b[A-Z][a-z]+ Hotel\b)"),
+    (r"\btemplate\b", r"\b(template|proforma|pro forma)\b"),
+    (r"\bhow (do|can|should) (i|we|you|people) (apply|sign up|register|enrol|nominate)\b"
+     r"|\bapplications? (open|close|deadline)\b",
+     r"\b(apply|applica\w*|sign up|register|registration|enrol\w*|nominat\w*|recruit\w*"
+     r"|select\w*|invit\w*)\b"),
 )]
 # A clause about the asker's situation ("reading this on my lunch break", "sorry, typing
 # this from the car park") asks nothing, unless it is itself the question.

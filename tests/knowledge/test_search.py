@@ -235,6 +235,14 @@ def test_a_detail_asked_for_needs_a_section_that_states_it():
     assert not detail_missing("what is Gareth's email address?", contact)
     assert detail_missing("what is Gareth's phone number?", contact)
     assert detail_missing("where can I download the charter?", contact)
+    stay = Section(id="faq/stay", document="FAQ", source="faq.md", title="Accommodation",
+                   text="One night in a hotel is paid for each development day.")
+    assert detail_missing("which hotel are we staying in?", stay)  # no hotel is named
+    assert not detail_missing("which hotel are we staying in?", Section(
+        id="faq/stay", document="FAQ", source="faq.md", title="Venue",
+        text="The day is at the Ambassadors Hotel, Bloomsbury."))
+    assert detail_missing("is there a template for the report?", stay)
+    assert detail_missing("how do I apply for next year?", stay)
 
 
 def test_how_many_wants_a_number_of_the_thing_counted():
