@@ -56,55 +56,55 @@ ANSWER_FEATURES = ("score", "margin", "log_bm25", "coverage", "title_cover", "mi
                    "asked_cover", "asked_lead")
 MAX_MARGIN = 4.0  # a rank-score lead beyond this says nothing more
 
-# fitted by bench/fit_faq.py: 5-fold cross-validated accuracy 0.927,
-# 0.931 on all 449 development questions it was fitted on
+# fitted by bench/fit_faq.py: 5-fold cross-validated accuracy 0.929,
+# 0.933 on all 449 development questions it was fitted on
 RANK_WEIGHTS = (
-    1.2160,  # log_bm25
-    3.0364,  # bm25_ratio
-    1.6816,  # coverage
-    0.9621,  # title_cover
-    1.7088,  # pairs
-    0.0572,  # fits
-    -0.0251,  # misfit
-    1.1363,  # agree
-    -0.2119,  # exception
-    0.6067,  # heading_set
-    0.6574,  # heading_sort
-    0.1873,  # length
-    -0.7284,  # generic
-    0.2905,  # document_cover
+    1.2138,  # log_bm25
+    3.0333,  # bm25_ratio
+    1.7063,  # coverage
+    0.9626,  # title_cover
+    1.6809,  # pairs
+    0.0553,  # fits
+    -0.0235,  # misfit
+    1.1369,  # agree
+    -0.2115,  # exception
+    0.6269,  # heading_set
+    0.6325,  # heading_sort
+    0.1910,  # length
+    -0.7270,  # generic
+    0.2910,  # document_cover
     0.0000,  # unknown
     0.0000,  # size
-    1.0333,  # sentence_cover
+    1.0323,  # sentence_cover
     0.0000,  # unknown_words
-    1.0085,  # sentence_fits
+    0.9958,  # sentence_fits
     0.0000,  # unknown_short
-    2.5622,  # asked_match
-    1.2942,  # asked_cover
+    2.5537,  # asked_match
+    1.2993,  # asked_cover
 )
-ANSWER_BIAS = -4.9873
+ANSWER_BIAS = -4.9884
 ANSWER_WEIGHTS = (
-    0.0979,  # score
-    0.2602,  # margin
-    0.5756,  # log_bm25
-    1.1460,  # coverage
-    0.1116,  # title_cover
-    -0.1153,  # misfit
-    0.3642,  # heading_set
-    -0.1767,  # document_cover
-    -0.7708,  # unknown
-    0.4469,  # size
-    0.4464,  # sentence_cover
-    -0.2385,  # unknown_words
-    0.4040,  # pairs
-    0.1379,  # agree
-    0.2791,  # sentence_fits
-    -1.2767,  # unknown_short
-    0.6849,  # coverage_lead
-    0.1904,  # title_lead
-    0.6147,  # asked_match
-    0.2786,  # asked_cover
-    0.6402,  # asked_lead
+    0.0970,  # score
+    0.2645,  # margin
+    0.5709,  # log_bm25
+    1.1619,  # coverage
+    0.1105,  # title_cover
+    -0.1116,  # misfit
+    0.3602,  # heading_set
+    -0.1587,  # document_cover
+    -0.8256,  # unknown
+    0.4507,  # size
+    0.4409,  # sentence_cover
+    -0.2503,  # unknown_words
+    0.3872,  # pairs
+    0.1475,  # agree
+    0.2634,  # sentence_fits
+    -1.2952,  # unknown_short
+    0.7100,  # coverage_lead
+    0.1948,  # title_lead
+    0.6065,  # asked_match
+    0.2782,  # asked_cover
+    0.6434,  # asked_lead
 )
 
 

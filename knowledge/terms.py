@@ -136,6 +136,7 @@ SHORT_FORMS = {
     "grps": "groups", "mtg": "meeting", "mtgs": "meetings", "wk": "week", "wks": "weeks",
     "yr": "year", "yrs": "years", "hrs": "hours", "tmrw": "tomorrow",
     "accom": "accommodation", "b4": "before", "shud": "should", "shld": "should",
+    "max": "maximum", "mins": "minutes",
     "ur": "your", "u": "you", "r": "are", "pls": "please", "plz": "please",
 }
 

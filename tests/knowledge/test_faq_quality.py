@@ -11,11 +11,11 @@ from knowledge.base import MAX_EXCERPT, SURE, KnowledgeBase
 from knowledge.corpus import slugify
 
 DEV_SET = Path(__file__).with_name("faq_dev_set.jsonl")
-ACCURACY_FLOOR = 0.92  # achieved 0.931 on 449 questions (5-fold cross-validated 0.927)
+ACCURACY_FLOOR = 0.92  # achieved 0.933 on 449 questions (5-fold cross-validated 0.929)
 # Written from the documents alone by three writers who saw neither the development set nor the
 # code, and never fitted on: the nearest thing to the questions real participants will type.
 BLIND_SET = Path(__file__).with_name("faq_blind_set.jsonl")
-BLIND_FLOOR = 0.80  # achieved 0.819 on 783 questions
+BLIND_FLOOR = 0.80  # achieved 0.820 on 783 questions
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,8 @@ def test_typos(kb, question, section):
     ("how long shud the pairs exercise take in the focus grp",
      BRIEFING + "opening-up-discussions"),
     ("how do i close a meting w an interviewee", BRIEFING + "at-the-end-of-the-meeting"),
+    ("max places on the action learning set",
+     "ppe-action-learning-set-report/action-learning-set-membership"),
 ])
 def test_text_speak_is_answered_surely(kb, question, section):
     """Short forms count as the words they stand for, so no "Not quite it?" buttons."""
