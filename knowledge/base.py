@@ -142,7 +142,9 @@ DETAIL_ASKS = [(re.compile(ask, re.IGNORECASE), re.compile(supply, re.IGNORECASE
      r"|teams (link|meeting|call)|(on|via|over|use|using) teams)\b",
      r"https?:|www\.|\b(zoom|teams|webex|log ?in|password)\b"),
     (r"\b(is|are|be|was|were|get|gets)\b[^.?,;]{0,40}\brecorded\b|\brecording of\b",
-     r"\brecord(ed|ing)\b"),
+     # a video or audio recording, not notes ("recording the key points")
+     r"\b(audio|video|recorded|recordings?\s+(of|will|is|are|available)|livestream\w*"
+     r"|webcast\w*)\b"),
     (r"\bdress code\b|\bwhat (should|do) (i|we) wear\b", r"\b(dress|wear|attire)\b"),
     (r"\b(lunch|catering|refreshments|food|meals?|dinner)\b",
      r"\b(lunch|catering|refreshments|food|meals?|dinner|subsistence)\b"),
@@ -157,6 +159,8 @@ DETAIL_ASKS = [(re.compile(ask, re.IGNORECASE), re.compile(supply, re.IGNORECASE
     (r"\b(fee|fees|subscription)\b", r"\b(fee|fees|free of charge|no charge|no cost)\b"),
     (r"\bhow much (money|funding)\b|\bhow much did\b", r"£\s?\d"),
     (r"\b(which|what) room\b", r"\broom\b"),
+    # the documents name no one's partner (the chat answers it from the pairing on record)
+    (r"\bwho('?s| is| will be) my (expert )?(peer|partner|mentor|pair|buddy)\b", r"(?!)"),
     (r"\be-?mail address\b", r"@"),
     (r"\b(phone|telephone|mobile) (number|no)\b", r"\b0\d{2,4}\s?\d{3}\s?\d{3,4}\b"),
     (r"\b(download|website|web page|web site)\b", r"https?:|www\.|\bwebsite\b"),
