@@ -287,9 +287,9 @@ def answer_question(ctx: Context, args: str) -> list[Reply]:
     answer = _close(ctx, question, TeamAnswer(answer=text.strip()),
                     lambda asked: f"The programme team answered your question "
                                   f"\u201c{asked}\u201d:\n{text.strip()}")
-    return [Reply(f"Thanks. Answer #{answer.id} is sent and will be given to anyone who asks "
-                  f"the same. Withdraw it with /withdraw {answer.id}; for a personal question, "
-                  "/reply answers the asker alone.")]
+    return [Reply(f"Thanks. Answer #{answer.id} (to question #{question.id}) is sent and will "
+                  "be given to anyone who asks the same. Withdraw it with /withdraw "
+                  f"{answer.id}; for a personal question, /reply answers the asker alone.")]
 
 
 WAITING_SHOWN = 10
@@ -433,7 +433,10 @@ def withdraw_answer(ctx: Context, args: str) -> list[Reply]:
     answer.withdrawn_at = ctx.now
     ctx.audit("faq.withdraw", f"team_answer:{answer.id}")
     team_answers_changed(ctx)
-    return [Reply(f"Answer #{answer.id} is withdrawn; I won't give it again.")]
+    # Named in full: answer and question numbers are separate, and "/withdraw 3" meant for
+    # question #3 would otherwise withdraw some other answer without anyone noticing.
+    return [Reply(f"Answer #{answer.id} to \u201c{_shortened(answer.question)}\u201d is "
+                  "withdrawn; I won't give it again.")]
 
 
 def _question(ctx: Context, value: str) -> UnansweredQuestion | None:
