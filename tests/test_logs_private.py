@@ -66,7 +66,7 @@ def scenario(door: FrontDoor, services) -> None:
     door.send(AMIRA, "", attachment=Attachment("marmalade-inn.pdf", "application/pdf",
                                                len(receipt), lambda: receipt))
     assert "Submitted" in door.text(AMIRA, "yes")
-    assert "Answer #1 is sent" in door.text(GARETH, SAID[5])
+    assert "Answer #1 (to question #1) is sent" in door.text(GARETH, SAID[5])
     door.text(AMIRA, "/mydata")
     door.text(AMIRA, "this is not a command \x00\x01 but free text")
     door.send(AMIRA, "x" * 5000)  # refused input is logged by reason only
