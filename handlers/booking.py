@@ -1,4 +1,5 @@
-"""Peer sessions: a pair proposes, the partner accepts, either moves or cancels; progress."""
+"""Peer sessions: a pair proposes, the partner accepts; either asks to move it (the other
+agrees) or cancels; progress."""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ def lock_pair(db: Session, *people: Participant) -> None:
 
 
 _COLUMNS = (PeerSession.id, PeerSession.pair_key, PeerSession.status, PeerSession.starts_at,
-            PeerSession.ends_at, PeerSession.expires_at)
+            PeerSession.ends_at, PeerSession.expires_at, PeerSession.move_starts_at,
+            PeerSession.move_ends_at, PeerSession.move_expires_at)
 # The live sessions of either of two people, built once as it runs inside every proposal. A
 # UNION of the two indexed lookups: written as one OR, SQLite scans by status instead.
 _SESSIONS_OF = union(*(
@@ -74,13 +76,37 @@ def slot_problem(ctx: Context, me: Participant, partner: Participant, starts: dt
                 "Please choose another day.")
     theirs = _live_sessions(ctx, me, partner)
     moving_id = moving.id if moving else None
-    clash = next((row.id for row in theirs if row.status in ACTIVE and row.id != moving_id
-                  and row.starts_at < ends and row.ends_at > starts), None)
-    if clash is not None:
-        session = ctx.db.get(PeerSession, clash)
-        assert session is not None
-        return f"That overlaps another session: {describe(programme, session)}."
+    for row in theirs:
+        if row.status not in ACTIVE or row.id == moving_id:
+            continue
+        # A requested move holds its slot as a proposal does, so accepting it can't clash.
+        requested = (_move_open(row, ctx.now) and row.move_starts_at < ends
+                     and row.move_ends_at > starts)
+        if requested or (row.starts_at < ends and row.ends_at > starts):
+            session = ctx.db.get(PeerSession, row.id)
+            assert session is not None
+            if requested:
+                return ("That overlaps a time already asked for in a request to move another "
+                        f"session: {describe(programme, _requested(session))}.")
+            return f"That overlaps another session: {describe(programme, session)}."
+    # A move leaves the pair's count as it is, so the maximum is only for a new session.
     return None if moving is not None else _pair_full(ctx, me, partner, theirs)
+
+
+def _move_open(s: PeerSession | Row[Any], now: dt.datetime) -> bool:
+    """Whether a request to move this session waits for an answer (a lapsed one no longer
+    does, even before the worker clears it)."""
+    return s.status == "booked" and s.move_expires_at is not None and s.move_expires_at > now
+
+
+def _requested(s: PeerSession) -> PeerSession:
+    """The session as its move request would have it, unsaved, for describe()."""
+    return PeerSession(starts_at=s.move_starts_at, ends_at=s.move_ends_at, mode=s.mode,
+                       place=s.place, link=s.link)
+
+
+def _mover(s: PeerSession) -> Participant:
+    return s.proposer if s.move_by_id == s.proposer_id else s.partner
 
 
 def _live_sessions(ctx: Context, me: Participant, partner: Participant) -> list[Row[Any]]:
@@ -109,6 +135,17 @@ def _hours(hours: Decimal) -> str:
     if minutes % 60 == 0:
         return f"{minutes // 60} hour" + ("s" if minutes != 60 else "")
     return f"{minutes // 60}h{minutes % 60:02d}" if minutes >= 60 else f"{minutes} minutes"
+
+
+def _day_and_time(programme: Programme, at: dt.datetime) -> str:
+    """`Friday 10 April 2015 at 14:00`: a session named by when it starts."""
+    local = at.astimezone(programme.timezone)
+    return f"{format_date(local.date())} at {local:%H:%M}"
+
+
+def _button_when(programme: Programme, s: PeerSession) -> str:
+    """`10/04 14:00`: buttons name the session, as a pair may have several open at once."""
+    return f"{s.starts_at.astimezone(programme.timezone):%d/%m %H:%M}"
 
 
 def describe(programme: Programme, s: PeerSession) -> str:
@@ -447,8 +484,9 @@ def cancel(ctx: Context, value: str) -> list[Reply]:
         return [Reply(CANNOT_CANCEL)]
     if session.status != "booked":
         return _cancel(ctx, session)
+    request = " The request to move it goes too." if _move_open(session, ctx.now) else ""
     return [Reply(f"Cancel the peer session {describe(ctx.programme, session)}? I'll tell "
-                  f"{_other(session, ctx.me).name} and take it out of both diaries.",
+                  f"{_other(session, ctx.me).name} and take it out of both diaries.{request}",
                   choices=(Choice("Yes, cancel it", "booking.cancel_confirmed", value),
                            Choice("Keep it", "booking.keep", value)))]
 
@@ -477,6 +515,12 @@ def _cancellable(ctx: Context, value: str) -> PeerSession | None:
 
 def _cancel(ctx: Context, session: PeerSession) -> list[Reply]:
     was = session.status
+    request = ""
+    if _move_open(session, ctx.now):
+        assert session.move_starts_at is not None
+        request = (" The request to move it to "
+                   f"{_day_and_time(ctx.programme, session.move_starts_at)} is cancelled too.")
+    session.drop_move()
     session.status = "cancelled"
     session.sequence += 1
     session.updated_at = ctx.now
@@ -485,19 +529,45 @@ def _cancel(ctx: Context, session: PeerSession) -> list[Reply]:
     file = calendar_file(ctx, session) if booked else None  # takes it out of both diaries
     ctx.notify(_other(session, ctx.me), f"{ctx.me.name} cancelled "
                f"{'the' if booked else 'the proposed'} peer session "
-               f"{describe(ctx.programme, session)}.",
+               f"{describe(ctx.programme, session)}.{request}",
                kind="session_update", key=f"session:{session.id}:cancelled", file=file)
     if not booked:
         return [Reply(f"Withdrawn: {describe(ctx.programme, session)}. I've told your partner.")]
-    return [Reply(f"Cancelled {describe(ctx.programme, session)}. I've told your partner.",
-                  file=file)]
+    return [Reply(f"Cancelled {describe(ctx.programme, session)}.{request} I've told your "
+                  "partner.", file=file)]
+
+
+# ---------------------------------------------------------------- moving: a request to agree
+def _movable(ctx: Context, session: PeerSession) -> bool:
+    # one under way or over is recorded as held or not, not moved
+    return session.status == "booked" and session.starts_at > ctx.now
 
 
 def start_move(ctx: Context, value: str) -> list[Reply]:
     session = _own_session(ctx, value)
-    if session is None or session.status != "booked":
-        return [Reply("Only a booked session can be moved.")]
+    if session is None or not _movable(ctx, session):
+        return [Reply("Only a booked session that hasn't started yet can be moved.")]
     return ctx.start_flow(MOVE, {"session": session.id})
+
+
+def _ask_new_when(ctx: Context, data: dict[str, Any]) -> Reply:
+    text = "When should it be instead? For example 17 April 2pm."
+    session = _own_session(ctx, str(data["session"]))
+    if session is not None:
+        text += (f" I'll ask {_other(session, ctx.me).name} to agree; until they do, it stays "
+                 "as it is.")
+        if _move_open(session, ctx.now):
+            assert session.move_starts_at is not None
+            text += (" A new time replaces the open request to move it to "
+                     f"{_day_and_time(ctx.programme, session.move_starts_at)}.")
+    return Reply(text, choices=(Choice("Cancel", "cancel"),))
+
+
+def _new_slot(ctx: Context, session: PeerSession,
+              data: dict[str, Any]) -> tuple[dt.datetime, dt.datetime]:
+    """The new day and time, for as long as the session lasts now."""
+    hours = Decimal((session.ends_at - session.starts_at).total_seconds()) / 3600
+    return _slot(ctx, {**data, "hours": str(hours)})
 
 
 def _take_new_when(ctx: Context, data: dict[str, Any], text: str) -> None:
@@ -505,33 +575,153 @@ def _take_new_when(ctx: Context, data: dict[str, Any], text: str) -> None:
     if "date" not in data or "time" not in data:
         raise Invalid("Please give the new day and time together, like 17 April 2pm.")
     session = _own_session(ctx, str(data["session"]))
-    if session is not None:
-        hours = Decimal((session.ends_at - session.starts_at).total_seconds()) / 3600
-        starts, ends = _slot(ctx, {**data, "hours": str(hours)})
-        problem = slot_problem(ctx, session.proposer, session.partner, starts, ends,
-                               moving=session)
-        if problem:
-            raise Invalid(problem)
+    if session is None:
+        return  # _finish_move says so
+    starts, ends = _new_slot(ctx, session, data)
+    if starts == session.starts_at:
+        raise Invalid("It is already booked for then. Please give another day or time.")
+    if _move_open(session, ctx.now) and starts == session.move_starts_at:
+        if session.move_by_id == ctx.me.id:
+            raise Invalid("You've already asked to move it to then; "
+                          f"{_other(session, ctx.me).name} hasn't answered yet.")
+        raise Invalid(f"{_mover(session).name} has already asked to move it to then: press "
+                      "Accept move to agree.")
+    problem = slot_problem(ctx, session.proposer, session.partner, starts, ends,
+                           moving=session)
+    if problem:
+        raise Invalid(problem)
 
 
 def _finish_move(ctx: Context, data: dict[str, Any]) -> list[Reply]:
     session = _own_session(ctx, str(data["session"]))
-    if session is None or session.status != "booked":
-        return [Reply("That session is no longer booked, so nothing was moved.")]
-    hours = Decimal((session.ends_at - session.starts_at).total_seconds()) / 3600
-    starts, ends = _slot(ctx, {**data, "hours": str(hours)})
-    lock_pair(ctx.db, session.proposer, session.partner)
+    if session is not None:
+        _lock_session(ctx, session)
+    if session is None or not _movable(ctx, session):
+        return [Reply("That session is no longer booked, or has started, so nothing was "
+                      "asked.")]
+    starts, ends = _new_slot(ctx, session, data)
     problem = slot_problem(ctx, session.proposer, session.partner, starts, ends,
                            moving=session)
     if problem:
         return [Reply(f"{problem} The session stays as it was.")]
+    return _request_move(ctx, session, starts, ends)
+
+
+def _request_move(ctx: Context, session: PeerSession, starts: dt.datetime,
+                  ends: dt.datetime) -> list[Reply]:
+    """Ask the partner to agree to the new time; the session itself stays as it is."""
+    me, other = ctx.me, _other(session, ctx.me)
+    # One open request per session, and the latest word stands: asking again (a change of
+    # mind, or the partner's counter-offer instead of an answer) replaces the open request.
+    # Refusing would only make them withdraw or decline it first, to the same end.
+    replaced = session.move_starts_at if _move_open(session, ctx.now) else None
+    replaced_own = session.move_by_id == me.id
+    session.move_by_id = me.id
+    session.move_starts_at, session.move_ends_at = starts, ends
+    # It lapses as a proposal does, and once the session itself is due: by then it is moot.
+    session.move_expires_at = min(starts, session.starts_at, ctx.now + dt.timedelta(
+        hours=ctx.programme.sessions.proposal_expires_hours))
+    session.move_number += 1
+    session.updated_at = ctx.now
+    ctx.audit("session.move_request", f"session:{session.id}", starts=starts.isoformat())
+    old = _day_and_time(ctx.programme, session.starts_at)
+    new = describe(ctx.programme, _requested(session))
+    expires = session.move_expires_at.astimezone(ctx.programme.timezone)
+    told = (f"{me.name} asks to move your peer session on {old} to {new}. It stays as it is "
+            f"unless you accept. Please answer by {format_date(expires.date())} {expires:%H:%M}.")
+    mine = ""
+    if replaced is not None:
+        earlier = _day_and_time(ctx.programme, replaced)
+        if replaced_own:
+            told += f" This replaces their request to move it to {earlier}, which is withdrawn."
+            mine = f" It replaces your earlier request to move it to {earlier}."
+        else:
+            told += f" They ask this instead of the move to {earlier} you asked for."
+            mine = f" It replaces {other.name}'s request to move it to {earlier}."
+    value = f"{session.id}:{session.move_number}"
+    ctx.notify(other, told, kind="session_request",
+               key=f"session:{session.id}:move{session.move_number}",
+               choices=(Choice("Accept move", "booking.move_accept", value),
+                        Choice(f"Keep {_button_when(ctx.programme, session)}",
+                               "booking.move_keep", value)))
+    return [Reply(f"Sent to {other.name}: your request to move the peer session on {old} to "
+                  f"{new}.{mine} It stays as it is until they accept; I'll tell you when they "
+                  "answer.")]
+
+
+MOVE = Flow(
+    name="move",
+    description="session move",
+    steps={"when": Step(_ask_new_when, _take_new_when, "17 April 2pm",
+                        lambda d: "time" not in d)},
+    finish=_finish_move,
+)
+
+
+def _lock_session(ctx: Context, session: PeerSession) -> None:
+    """Wait for any other change to this pair's sessions, then read the session afresh, so a
+    request answered or replaced meanwhile is seen as it now is."""
+    lock_pair(ctx.db, session.proposer, session.partner)
+    ctx.db.refresh(session)
+
+
+def _open_move(ctx: Context, value: str, *, by_mover: bool) -> PeerSession | list[Reply]:
+    """The session whose move request this button (`session:number`) names, if that request
+    is still open and is this person's to act on: the partner answers, the mover withdraws."""
+    session_id, _, number = value.partition(":")
+    session = _own_session(ctx, session_id)
+    if session is None:
+        return [Reply("I can't find that move request.")]
+    _lock_session(ctx, session)
+    if not _move_open(session, ctx.now) or number != str(session.move_number):
+        return [Reply("That move request is no longer open: it was answered, withdrawn or "
+                      "replaced, or it lapsed. The session is "
+                      f"{describe(ctx.programme, session)} ({state(ctx, session, ctx.me)}).")]
+    if by_mover and session.move_by_id != ctx.me.id:
+        return [Reply(f"Only {_mover(session).name}, who asked, can withdraw that request; "
+                      "you can accept it or keep the current time.")]
+    if not by_mover and session.move_by_id == ctx.me.id:
+        return [Reply(f"That is your own request: it waits for "
+                      f"{_other(session, ctx.me).name}'s answer.")]
+    return session
+
+
+def _close_move(ctx: Context, session: PeerSession, action: str) -> tuple[str, str, str]:
+    """Close the open move request, unmoved, with its audit row. Returns what the messages
+    about it need: the time it asked for, the session as it stays, and its message key."""
+    assert session.move_starts_at is not None
+    asked = _day_and_time(ctx.programme, session.move_starts_at)
+    key = f"session:{session.id}:move{session.move_number}"
+    ctx.audit(action, f"session:{session.id}", starts=session.move_starts_at.isoformat())
+    session.drop_move()
+    session.updated_at = ctx.now
+    return asked, describe(ctx.programme, session), key
+
+
+def accept_move(ctx: Context, value: str) -> list[Reply]:
+    session = _open_move(ctx, value, by_mover=False)
+    if isinstance(session, list):
+        return session
+    mover = _mover(session)
+    starts, ends = session.move_starts_at, session.move_ends_at
+    assert starts is not None and ends is not None
+    # Checked again: the programme's dates and events, or either diary, may have changed.
+    problem = slot_problem(ctx, ctx.me, mover, starts, ends, moving=session)
+    if problem:  # it can never be accepted now, so nobody should wait on it
+        asked, kept, key = _close_move(ctx, session, "session.move_unfit")
+        ctx.notify(mover, f"{ctx.me.name} couldn't accept your request to move the peer "
+                   f"session to {asked}: {problem} It stays as it is: {kept}.",
+                   kind="session_update", key=f"{key}:unfit")
+        return [Reply(f"{problem} So it can't move there, and it stays as it is: {kept}. "
+                      f"I've told {mover.name}.")]
     old = describe(ctx.programme, session)
     session.starts_at, session.ends_at = starts, ends
+    session.drop_move()
     session.sequence += 1
     session.updated_at = ctx.now
     ctx.audit("session.move", f"session:{session.id}", starts=starts.isoformat())
-    file = calendar_file(ctx, session)
-    ctx.notify(_other(session, ctx.me), f"{ctx.me.name} moved the peer session from {old} to "
+    file = calendar_file(ctx, session)  # both diaries get every version of the event
+    ctx.notify(mover, f"{ctx.me.name} accepted: the peer session moves from {old} to "
                f"{describe(ctx.programme, session)}. Here is the updated calendar file.",
                kind="session_update", key=f"session:{session.id}:moved:{session.sequence}",
                file=file)
@@ -539,14 +729,30 @@ def _finish_move(ctx: Context, data: dict[str, Any]) -> list[Reply]:
                   "calendar file.", file=file)]
 
 
-MOVE = Flow(
-    name="move",
-    description="session move",
-    steps={"when": Step(lambda ctx, d: Reply("When should it be instead? For example "
-                                             "17 April 2pm."),
-                        _take_new_when, "17 April 2pm", lambda d: "time" not in d)},
-    finish=_finish_move,
-)
+def keep_move(ctx: Context, value: str) -> list[Reply]:
+    """The partner declines a move: the session stays where it is."""
+    session = _open_move(ctx, value, by_mover=False)
+    if isinstance(session, list):  # a lapsed one: its mover is told so by _lapsed_moves
+        return session
+    mover = _mover(session)
+    asked, kept, key = _close_move(ctx, session, "session.move_decline")
+    ctx.notify(mover, f"{ctx.me.name} declined your request to move the peer session to "
+               f"{asked}, so it stays as it is: {kept}.", kind="session_update",
+               key=f"{key}:declined")
+    return [Reply(f"Kept: {kept}. I've told {mover.name}.")]
+
+
+def withdraw_move(ctx: Context, value: str) -> list[Reply]:
+    session = _open_move(ctx, value, by_mover=True)
+    if isinstance(session, list):
+        return session
+    other = _other(session, ctx.me)
+    asked, kept, key = _close_move(ctx, session, "session.move_withdraw")
+    ctx.notify(other, f"{ctx.me.name} withdrew their request to move the peer session to "
+               f"{asked}, so it stays as it is: {kept}.", kind="session_update",
+               key=f"{key}:withdrawn")
+    return [Reply(f"Withdrawn: your request to move it to {asked}. It stays as it is: {kept}. "
+                  f"I've told {other.name}.")]
 
 
 def took_place(ctx: Context, value: str) -> list[Reply]:
@@ -690,19 +896,38 @@ def session_line(ctx: Context, s: PeerSession, me: Participant) -> str:
 def session_choices(ctx: Context, s: PeerSession, me: Participant) -> list[Choice]:
     """What this person can do about the session now. Buttons name the day and time: a pair
     may have several open at once."""
-    when = f"{s.starts_at.astimezone(ctx.programme.timezone):%d/%m %H:%M}"
+    when = _button_when(ctx.programme, s)
     if s.status == "proposed" and s.expires_at > ctx.now:
         if s.partner_id == me.id:
             return [Choice(f"Accept {when}", "booking.accept", str(s.id)),
                     Choice(f"Decline {when}", "booking.decline", str(s.id))]
         return [Choice(f"Withdraw {when}", "booking.cancel", str(s.id))]
     if s.status == "booked" and s.starts_at > ctx.now:
-        return [Choice(f"Move {when}", "booking.move", str(s.id)),
-                Choice(f"Cancel {when}", "booking.cancel", str(s.id))]
+        move = Choice(f"Move {when}", "booking.move", str(s.id))
+        cancel = Choice(f"Cancel {when}", "booking.cancel", str(s.id))
+        if not _move_open(s, ctx.now):
+            return [move, cancel]
+        # The partner answers the request (or cancels); the mover may ask for another time
+        # instead, or withdraw it.
+        asked_by_me = s.move_by_id == me.id
+        return [*([move] if asked_by_me else []), *move_choices(ctx, s, me), cancel]
     if s.status == "booked" and s.ends_at <= ctx.now:  # the question, if missed
         return [Choice(f"Held {when}", "booking.held", f"{s.id}:yes"),
                 Choice(f"Didn't happen {when}", "booking.held", f"{s.id}:no")]
     return []
+
+
+def move_choices(ctx: Context, s: PeerSession, me: Participant) -> list[Choice]:
+    """The buttons for a session's open move request: the partner accepts it or keeps the
+    session as it is; the one who asked may withdraw it."""
+    if not _move_open(s, ctx.now):
+        return []
+    when = _button_when(ctx.programme, s)
+    value = f"{s.id}:{s.move_number}"
+    if s.move_by_id == me.id:
+        return [Choice(f"Withdraw request for {when}", "booking.move_withdraw", value)]
+    return [Choice(f"Accept move of {when}", "booking.move_accept", value),
+            Choice(f"Keep {when}", "booking.move_keep", value)]
 
 
 def state(ctx: Context, s: PeerSession, viewer: Participant | None = None) -> str:
@@ -710,6 +935,14 @@ def state(ctx: Context, s: PeerSession, viewer: Participant | None = None) -> st
         return "expired"
     if s.status == "booked" and s.ends_at <= ctx.now:
         return "awaiting confirmation that it took place"
+    if viewer is not None and _move_open(s, ctx.now):
+        assert s.move_starts_at is not None
+        if s.move_by_id == viewer.id:
+            by, waiting = "you", f"{_other(s, viewer).name}'s answer"
+        else:
+            by, waiting = _mover(s).name, "your answer"
+        return (f"booked; move to {_day_and_time(ctx.programme, s.move_starts_at)} requested "
+                f"by {by}, waiting for {waiting}")
     if s.status == "proposed" and viewer is not None:
         return ("waiting for your answer" if s.partner_id == viewer.id
                 else f"waiting for {s.partner.name}'s answer")
@@ -777,13 +1010,18 @@ def calendar_file(ctx: Context, session: PeerSession) -> ReplyFile:
 
 # ---------------------------------------------------------------- jobs for the scheduler
 def expire_proposals(db: Session, now: dt.datetime) -> int:
-    """Mark unanswered proposals expired (the proposer is told by _lapsed_proposals)."""
+    """Mark unanswered proposals expired and close unanswered move requests (the proposer
+    or mover is told by _lapsed_proposals or _lapsed_moves). Returns how many."""
     stale = db.scalars(select(PeerSession).where(PeerSession.status == "proposed",
                                                  PeerSession.expires_at <= now)).all()
     for session in stale:
         session.status = "expired"
         session.updated_at = now
-    return len(stale)
+    lapsed = db.scalars(select(PeerSession).where(PeerSession.move_expires_at <= now)).all()
+    for session in lapsed:
+        session.drop_move()
+        session.updated_at = now
+    return len(stale) + len(lapsed)
 
 
 def _lapsed_proposals(db: Session, programme: Programme, since: dt.datetime,
@@ -797,6 +1035,25 @@ def _lapsed_proposals(db: Session, programme: Programme, since: dt.datetime,
         kind="session_update", optional=False,
         text=f"{s.partner.name} didn't answer your proposal for {describe(programme, s)}, so "
              "it has lapsed. Send /book to try another time.") for s in sessions]
+
+
+def _lapsed_moves(db: Session, programme: Programme, since: dt.datetime,
+                  until: dt.datetime) -> list[ScheduledMessage]:
+    """A move request still unanswered at its expiry: the one who asked is told it lapsed."""
+    sessions = db.scalars(select(PeerSession).where(
+        PeerSession.status == "booked", PeerSession.move_expires_at > since,
+        PeerSession.move_expires_at <= until)).all()
+    messages = []
+    for s in sessions:
+        assert s.move_starts_at is not None and s.move_expires_at is not None
+        mover = _mover(s)
+        messages.append(ScheduledMessage(
+            key=f"session:{s.id}:move{s.move_number}:lapsed", to=mover, due_at=s.move_expires_at,
+            kind="session_update", optional=False,
+            text=f"{_other(s, mover).name} didn't answer your request to move the peer session "
+                 f"to {_day_and_time(programme, s.move_starts_at)}, so it has lapsed. It stays "
+                 f"as it is: {describe(programme, s)}."))
+    return messages
 
 
 def _outcome_questions(db: Session, programme: Programme, since: dt.datetime,
@@ -814,7 +1071,7 @@ def _outcome_questions(db: Session, programme: Programme, since: dt.datetime,
         for s in sessions for person in (s.proposer, s.partner)]
 
 
-SCHEDULED = [_lapsed_proposals, _outcome_questions]
+SCHEDULED = [_lapsed_proposals, _lapsed_moves, _outcome_questions]
 
 
 ROUTES = [
@@ -843,6 +1100,9 @@ ROUTES = [
           personal=True),
     Route("keep-session", keep, action="booking.keep", personal=True),
     Route("move-session", start_move, action="booking.move", personal=True),
+    Route("accept-move", accept_move, action="booking.move_accept", personal=True),
+    Route("keep-move", keep_move, action="booking.move_keep", personal=True),
+    Route("withdraw-move", withdraw_move, action="booking.move_withdraw", personal=True),
     Route("held", took_place, action="booking.held", personal=True),
     Route("pairs", pairs, command="/pairs", roles=TEAM, personal=True,
           help="every pair's progress (add csv for a file)", usage="/pairs [csv]",

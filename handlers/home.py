@@ -35,11 +35,12 @@ def home(ctx: Context, args: str) -> list[Reply]:
         lines += [booking.session_line(ctx, s, me) for s in [*unconfirmed, *upcoming]] or \
             ["- none booked" + (": send /book" if ctx.today <= programme.ends else "")]
         lines.append(booking.progress_line(ctx, me))
-        # What needs this person's answer: whether a past session took place, and a
-        # proposal waiting for them.
+        # What needs this person's answer: whether a past session took place, a proposal
+        # waiting for them, and a request to move a session (or their own, to withdraw).
         answerable = [*unconfirmed, *(s for s in upcoming
                                       if s.status == "proposed" and s.partner_id == me.id)]
         choices += [c for s in answerable for c in booking.session_choices(ctx, s, me)]
+        choices += [c for s in upcoming for c in booking.move_choices(ctx, s, me)]
     if me.is_team:
         lines += _team_overview(ctx)
     elif me.role in notes.MANAGERS:

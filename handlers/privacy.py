@@ -270,6 +270,7 @@ def _erase_sessions(db: Session, p: Participant, now: dt.datetime,
                 m.text = pattern.sub(REDACTED, m.text)
             m.file_name = m.file_type = m.file_data = None  # a calendar file names both
         s.place = s.link = ""
+        s.drop_move()  # nobody can agree to a move any more
         if s.status in ("proposed", "booked") and s.starts_at > now:
             s.status = "cancelled"
             s.sequence += 1

@@ -206,9 +206,22 @@ class PeerSession(Base):
     created_at: Mapped[dt.datetime]
     expires_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
+    # A booked session's open request by one member to move it: it moves only when the other
+    # accepts. All four are None when no request is open.
+    move_by_id: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
+    move_starts_at: Mapped[dt.datetime | None]
+    move_ends_at: Mapped[dt.datetime | None]
+    move_expires_at: Mapped[dt.datetime | None]
+    # Counts the requests ever made, so a button from an earlier (replaced) request is never
+    # taken as an answer to the open one.
+    move_number: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     proposer: Mapped[Participant] = relationship(foreign_keys=[proposer_id])
     partner: Mapped[Participant] = relationship(foreign_keys=[partner_id])
+
+    def drop_move(self) -> None:
+        """Close the open move request, if any (answered, withdrawn, lapsed or cancelled)."""
+        self.move_by_id = self.move_starts_at = self.move_ends_at = self.move_expires_at = None
 
 
 class ErasureRecord(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 
@@ -9,8 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from handlers.app import build_router
-from handlers.storage.models import OutboxMessage, PeerSession
+from handlers.storage.models import AuditEntry, OutboxMessage, PeerSession
 from handlers.when import WhenError, localise, parse_date, parse_length, split_time
+from knowledge.programme import Event
 from scheduler.reminders import ReminderJob
 from tests.conftest import AMIRA, GARETH, JAMES, LONDON, PRIYA, FrontDoor, local
 
@@ -104,15 +106,336 @@ def accepted_session(door: FrontDoor, services) -> str:
     return session_id
 
 
-def test_move_bumps_sequence_and_tells_the_other(door: FrontDoor, services):
-    session_id = accepted_session(door, services)
-    door.router.handle(door.incoming(JAMES, action_id="booking.move", action_value=session_id))
-    replies = door.router.handle(door.incoming(JAMES, "17 April 10am"))
-    assert "Moved to Friday 17 April 2015, 10:00 to 13:00" in replies[0].text
-    ics = replies[0].file.data.decode()
-    assert "SEQUENCE:1" in ics
-    told = [m for m in outbox_for(services, AMIRA) if "moved the peer session" in m.text]
-    assert told and told[0].file_data.decode() == ics
+def ask_to_move(door: FrontDoor, services, when: str = "17 April 10am") -> OutboxMessage:
+    """James asks to move the booked Friday 10 April session; returns what Amira is sent."""
+    door.send(JAMES, "/sessions")
+    door.press(JAMES, "Move 10/04 14:00")
+    assert "Sent to Dr Amira Khan" in door.text(JAMES, when)
+    return [m for m in outbox_for(services, AMIRA) if "asks to move" in m.text][-1]
+
+
+def request_move(door: FrontDoor, services) -> OutboxMessage:
+    accepted_session(door, services)
+    return ask_to_move(door, services)
+
+
+def answer(door: FrontDoor, who: str, message: OutboxMessage, label: str) -> str:
+    """Press the button with this label on a message from the outbox."""
+    [(_label, action, value)] = [c for c in message.choices if c[0].startswith(label)]
+    return "\n".join(r.text for r in door.router.handle(
+        door.incoming(who, action_id=action, action_value=value)))
+
+
+def the_session(services) -> PeerSession:
+    with services.uow() as db:
+        return db.scalars(select(PeerSession)).one()
+
+
+def calendar_files(services) -> list[bytes]:
+    with services.uow() as db:
+        return list(db.scalars(select(OutboxMessage.file_data).where(
+            OutboxMessage.file_data.is_not(None))))
+
+
+def test_moving_a_booked_session_asks_the_partner_and_changes_nothing_yet(door: FrontDoor,
+                                                                          services):
+    accepted_session(door, services)
+    files = calendar_files(services)
+    door.send(JAMES, "/sessions")
+    asked = door.press(JAMES, "Move 10/04 14:00")[0]
+    assert asked.text == ("When should it be instead? For example 17 April 2pm. I'll ask "
+                          "Dr Amira Khan to agree; until they do, it stays as it is.")
+    [sent] = door.send(JAMES, "17 April 10am")
+    assert sent.text == ("Sent to Dr Amira Khan: your request to move the peer session on "
+                         "Friday 10 April 2015 at 14:00 to Friday 17 April 2015, 10:00 to 13:00, "
+                         "virtual. It stays as it is until they accept; I'll tell you when they "
+                         "answer.")
+    assert sent.file is None and sent.choices == ()
+    [request] = [m for m in outbox_for(services, AMIRA) if "asks to move" in m.text]
+    assert request.text == ("Dr James Okafor asks to move your peer session on Friday 10 April "
+                            "2015 at 14:00 to Friday 17 April 2015, 10:00 to 13:00, virtual. It "
+                            "stays as it is unless you accept. Please answer by Thursday 5 "
+                            "March 2015 09:00.")  # 72 hours, as for a proposal
+    assert request.choices == [["Accept move", "booking.move_accept", "1:1"],
+                               ["Keep 10/04 14:00", "booking.move_keep", "1:1"]]
+    assert all(len(f"{action}|{value}".encode()) <= 64 for _, action, value in request.choices)
+    assert request.file_data is None and calendar_files(services) == files  # no diary changes
+    session = the_session(services)
+    assert (session.starts_at, session.sequence) == (local(2015, 4, 10, 14), 0)
+
+
+def test_accepting_a_move_moves_it_and_sends_both_the_updated_calendar_file(door: FrontDoor,
+                                                                           services):
+    request = request_move(door, services)
+    [moved] = door.router.handle(door.incoming(AMIRA, action_id="booking.move_accept",
+                                               action_value=request.choices[0][2]))
+    assert moved.text == ("Moved to Friday 17 April 2015, 10:00 to 13:00, virtual. Here is the "
+                          "updated calendar file.")
+    ics = moved.file.data.decode()
+    assert "SEQUENCE:1" in ics and "DTSTART:20150417T090000Z" in ics and "METHOD:REQUEST" in ics
+    [told] = [m for m in outbox_for(services, JAMES) if "accepted: the peer session" in m.text]
+    assert told.text == ("Dr Amira Khan accepted: the peer session moves from Friday 10 April "
+                         "2015, 14:00 to 17:00, virtual to Friday 17 April 2015, 10:00 to 13:00, "
+                         "virtual. Here is the updated calendar file.")
+    assert told.file_data.decode() == ics
+    session = the_session(services)
+    assert (session.starts_at, session.ends_at, session.sequence, session.move_starts_at) == (
+        local(2015, 4, 17, 10), local(2015, 4, 17, 13), 1, None)
+    with services.uow() as db:
+        audit = db.scalars(select(AuditEntry).where(AuditEntry.action == "session.move")).one()
+        assert audit.actor_id == session.proposer_id and audit.subject == f"session:{session.id}"
+    again = answer(door, AMIRA, request, "Accept move")
+    assert again.startswith("That move request is no longer open")
+    assert the_session(services).sequence == 1
+
+
+def test_keeping_the_time_declines_the_move_and_tells_the_mover(door: FrontDoor, services):
+    request = request_move(door, services)
+    assert answer(door, AMIRA, request, "Keep 10/04 14:00") == (
+        "Kept: Friday 10 April 2015, 14:00 to 17:00, virtual. I've told Dr James Okafor.")
+    [told] = [m for m in outbox_for(services, JAMES) if "declined" in m.text]
+    assert told.text == ("Dr Amira Khan declined your request to move the peer session to "
+                         "Friday 17 April 2015 at 10:00, so it stays as it is: Friday 10 April "
+                         "2015, 14:00 to 17:00, virtual.") and told.file_data is None
+    session = the_session(services)
+    assert (session.starts_at, session.sequence, session.move_starts_at) == (
+        local(2015, 4, 10, 14), 0, None)
+    late = answer(door, AMIRA, request, "Accept move")
+    assert late == ("That move request is no longer open: it was answered, withdrawn or "
+                    "replaced, or it lapsed. The session is Friday 10 April 2015, 14:00 to "
+                    "17:00, virtual (booked).")
+    assert the_session(services).starts_at == local(2015, 4, 10, 14)
+
+
+def test_only_the_partner_answers_a_move_and_only_the_mover_withdraws_it(door: FrontDoor,
+                                                                         services):
+    request = request_move(door, services)
+    assert answer(door, JAMES, request, "Accept move") == (
+        "That is your own request: it waits for Dr Amira Khan's answer.")
+    withdraw = door.router.handle(door.incoming(AMIRA, action_id="booking.move_withdraw",
+                                                action_value=request.choices[0][2]))
+    assert withdraw[0].text == ("Only Dr James Okafor, who asked, can withdraw that request; "
+                                "you can accept it or keep the current time.")
+    assert the_session(services).move_starts_at == local(2015, 4, 17, 10)  # still open
+    door.send(JAMES, "/sessions")
+    [withdrawn] = door.press(JAMES, "Withdraw request for 10/04 14:00")
+    assert withdrawn.text == ("Withdrawn: your request to move it to Friday 17 April 2015 at "
+                              "10:00. It stays as it is: Friday 10 April 2015, 14:00 to 17:00, "
+                              "virtual. I've told Dr Amira Khan.")
+    [told] = [m for m in outbox_for(services, AMIRA) if "withdrew" in m.text]
+    assert told.text == ("Dr James Okafor withdrew their request to move the peer session to "
+                         "Friday 17 April 2015 at 10:00, so it stays as it is: Friday 10 April "
+                         "2015, 14:00 to 17:00, virtual.")
+    assert answer(door, AMIRA, request, "Accept move").startswith(
+        "That move request is no longer open")
+    assert the_session(services).starts_at == local(2015, 4, 10, 14)
+
+
+def test_sessions_and_home_show_a_pending_move_with_each_persons_buttons(door: FrontDoor,
+                                                                         services):
+    request_move(door, services)
+    mine = door.send(JAMES, "/sessions")[0]
+    assert ("- Friday 10 April 2015, 14:00 to 17:00, virtual (booked; move to Friday 17 April "
+            "2015 at 10:00 requested by you, waiting for Dr Amira Khan's answer)") in mine.text
+    assert [c.label for c in mine.choices] == [
+        "Move 10/04 14:00", "Withdraw request for 10/04 14:00", "Cancel 10/04 14:00"]
+    theirs = door.send(AMIRA, "/sessions")[0]
+    assert ("- Friday 10 April 2015, 14:00 to 17:00, virtual (booked; move to Friday 17 April "
+            "2015 at 10:00 requested by Dr James Okafor, waiting for your answer)") in theirs.text
+    assert [c.label for c in theirs.choices] == [
+        "Accept move of 10/04 14:00", "Keep 10/04 14:00", "Cancel 10/04 14:00"]
+    home = door.send(JAMES, "/home")[0]
+    assert "requested by you, waiting for Dr Amira Khan's answer)" in home.text
+    assert [c.label for c in home.choices] == ["Withdraw request for 10/04 14:00"]
+    home = door.send(AMIRA, "/home")[0]
+    assert "requested by Dr James Okafor, waiting for your answer)" in home.text
+    assert [c.label for c in home.choices] == ["Accept move of 10/04 14:00", "Keep 10/04 14:00"]
+    assert door.press(AMIRA, "Accept move of 10/04 14:00")[0].text.startswith(
+        "Moved to Friday 17 April 2015, 10:00 to 13:00")
+    assert [c.label for c in door.send(AMIRA, "/sessions")[0].choices] == [
+        "Move 17/04 10:00", "Cancel 17/04 10:00"]
+
+
+def test_an_unanswered_move_request_lapses_and_the_mover_is_told(door: FrontDoor, services,
+                                                                 clock):
+    request = request_move(door, services)  # asked on Monday 2 March at 09:00
+    clock.advance(hours=71)
+    assert reminder_tick(services) == 0
+    clock.advance(hours=2)
+    assert answer(door, AMIRA, request, "Accept move").startswith(  # before the worker runs
+        "That move request is no longer open")
+    assert "virtual (booked)" in door.text(AMIRA, "/sessions")
+    assert reminder_tick(services) == 1
+    [lapsed] = [m for m in outbox_for(services, JAMES) if "lapsed" in m.text]
+    assert lapsed.text == ("Dr Amira Khan didn't answer your request to move the peer session "
+                           "to Friday 17 April 2015 at 10:00, so it has lapsed. It stays as it "
+                           "is: Friday 10 April 2015, 14:00 to 17:00, virtual.")
+    session = the_session(services)
+    assert (session.starts_at, session.sequence, session.move_starts_at,
+            session.move_expires_at) == (local(2015, 4, 10, 14), 0, None, None)
+    assert reminder_tick(services) == 0  # told once
+
+
+def test_a_move_request_lapses_by_the_time_the_session_itself_starts(door: FrontDoor,
+                                                                     services, clock):
+    accepted_session(door, services)
+    clock.set(local(2015, 4, 9, 9))  # 29 hours before it: sooner than the usual 72
+    door.send(AMIRA, "/sessions")
+    door.press(AMIRA, "Move 10/04 14:00")
+    door.text(AMIRA, "17 April 10am")
+    [request] = [m for m in outbox_for(services, JAMES) if "asks to move" in m.text]
+    assert request.text.endswith("Please answer by Friday 10 April 2015 14:00.")
+    clock.set(local(2015, 4, 10, 14, 30))  # the session is under way as booked
+    assert answer(door, JAMES, request, "Accept move").startswith(
+        "That move request is no longer open")
+    assert door.router.handle(door.incoming(AMIRA, action_id="booking.move", action_value="1")
+                              )[0].text == ("Only a booked session that hasn't started yet can "
+                                            "be moved.")
+
+
+def test_a_second_request_replaces_the_first_whoever_asks(door: FrontDoor, services):
+    accepted_session(door, services)
+    door.send(AMIRA, "/sessions")  # Amira's listing from before any request
+    first = ask_to_move(door, services)
+    door.send(JAMES, "/sessions")
+    asked = door.press(JAMES, "Move 10/04 14:00")[0].text
+    assert asked.endswith("A new time replaces the open request to move it to Friday 17 April "
+                          "2015 at 10:00.")
+    assert door.text(JAMES, "17 April 10am") == (  # the same again is not sent twice
+        "You've already asked to move it to then; Dr Amira Khan hasn't answered yet.")
+    sent = door.text(JAMES, "16 April 10am")
+    assert ("Thursday 16 April 2015, 10:00 to 13:00, virtual. It replaces your earlier request "
+            "to move it to Friday 17 April 2015 at 10:00.") in sent
+    second = [m for m in outbox_for(services, AMIRA) if "asks to move" in m.text][-1]
+    assert second.text.endswith("This replaces their request to move it to Friday 17 April "
+                                "2015 at 10:00, which is withdrawn.")
+    assert second.choices[0][2] == "1:2"
+    stale = answer(door, AMIRA, first, "Accept move")  # the first request's button
+    assert stale == ("That move request is no longer open: it was answered, withdrawn or "
+                     "replaced, or it lapsed. The session is Friday 10 April 2015, 14:00 to "
+                     "17:00, virtual (booked; move to Thursday 16 April 2015 at 10:00 requested "
+                     "by Dr James Okafor, waiting for your answer).")
+    assert the_session(services).starts_at == local(2015, 4, 10, 14)
+    # Amira answers with a time of her own instead, from her earlier listing
+    door.press(AMIRA, "Move 10/04 14:00")
+    countered = door.text(AMIRA, "15 April 2pm")
+    assert ("It replaces Dr James Okafor's request to move it to Thursday 16 April 2015 at "
+            "10:00.") in countered
+    counter = [m for m in outbox_for(services, JAMES) if "asks to move" in m.text][-1]
+    assert counter.text == ("Dr Amira Khan asks to move your peer session on Friday 10 April "
+                            "2015 at 14:00 to Wednesday 15 April 2015, 14:00 to 17:00, virtual. "
+                            "It stays as it is unless you accept. Please answer by Thursday 5 "
+                            "March 2015 09:00. They ask this instead of the move to Thursday 16 "
+                            "April 2015 at 10:00 you asked for.")
+    assert answer(door, AMIRA, second, "Accept move").startswith("That move request is no "
+                                                                 "longer open")
+    assert answer(door, JAMES, counter, "Accept move").startswith(
+        "Moved to Wednesday 15 April 2015, 14:00 to 17:00")
+    assert the_session(services).sequence == 1
+
+
+def test_a_requested_slot_is_held_against_the_pairs_other_bookings(door: FrontDoor, services,
+                                                                   clock):
+    request_move(door, services)  # Friday 17 April, 10:00 to 13:00
+    for who in (AMIRA, JAMES):
+        assert door.text(who, "/book 17 April 11am 2h virtual").startswith(
+            "That overlaps a time already asked for in a request to move another session: "
+            "Friday 17 April 2015, 10:00 to 13:00, virtual.")
+        door.text(who, "cancel")
+    clock.advance(hours=73)  # the request lapsed: the slot is free again
+    assert door.text(AMIRA, "/book 17 April 11am 2h virtual").startswith(
+        "Propose to Dr James Okafor: Friday 17 April 2015, 11:00 to 13:00")
+
+
+def test_accepting_a_move_checks_the_rules_again_and_keeps_the_session_if_it_no_longer_fits(
+        door: FrontDoor, services):
+    request = request_move(door, services)
+    files = calendar_files(services)
+    # meanwhile the programme team put a development day on 17 April
+    services.programme = dataclasses.replace(services.programme, events=(
+        *services.programme.events,
+        Event(id="extra", kind="development_day", title="Extra development day",
+              date=dt.date(2015, 4, 17), starts=None, ends=None, place="Leeds", venue="",
+              london=False)))
+    assert answer(door, AMIRA, request, "Accept move") == (
+        "That day is a programme event (Extra development day: Friday 17 April 2015, Leeds). "
+        "Please choose another day. So it can't move there, and it stays as it is: Friday 10 "
+        "April 2015, 14:00 to 17:00, virtual. I've told Dr James Okafor.")
+    [told] = [m for m in outbox_for(services, JAMES) if "couldn't accept" in m.text]
+    assert told.text.startswith("Dr Amira Khan couldn't accept your request to move the peer "
+                                "session to Friday 17 April 2015 at 10:00: That day is a "
+                                "programme event")
+    assert told.text.endswith("It stays as it is: Friday 10 April 2015, 14:00 to 17:00, virtual.")
+    session = the_session(services)
+    assert (session.starts_at, session.sequence, session.move_starts_at) == (
+        local(2015, 4, 10, 14), 0, None)
+    assert calendar_files(services) == files
+
+
+def test_cancelling_a_session_with_a_move_pending_cancels_the_request_too(door: FrontDoor,
+                                                                          services, clock):
+    request = request_move(door, services)
+    door.send(AMIRA, "/sessions")
+    asked = door.press(AMIRA, "Cancel 10/04 14:00")[0]
+    assert asked.text.endswith("take it out of both diaries. The request to move it goes too.")
+    [cancelled] = door.press(AMIRA, "Yes, cancel it")
+    assert cancelled.text == ("Cancelled Friday 10 April 2015, 14:00 to 17:00, virtual. The "
+                              "request to move it to Friday 17 April 2015 at 10:00 is cancelled "
+                              "too. I've told your partner.")
+    ics = cancelled.file.data.decode()
+    assert "METHOD:CANCEL" in ics and "SEQUENCE:1" in ics and "DTSTART:20150410T130000Z" in ics
+    [told] = [m for m in outbox_for(services, JAMES) if "cancelled the peer session" in m.text]
+    assert told.text.endswith("The request to move it to Friday 17 April 2015 at 10:00 is "
+                              "cancelled too.") and told.file_data.decode() == ics
+    assert answer(door, AMIRA, request, "Accept move").endswith(
+        "Friday 10 April 2015, 14:00 to 17:00, virtual (cancelled).")
+    session = the_session(services)
+    assert (session.status, session.move_starts_at, session.move_by_id) == (
+        "cancelled", None, None)
+    clock.advance(hours=73)
+    reminder_tick(services)
+    assert not [m for m in outbox_for(services, JAMES) if "lapsed" in m.text]
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("17 April", "Please give the new day and time together, like 17 April 2pm."),
+    ("10 April 2pm", "It is already booked for then. Please give another day or time."),
+    ("18 March 10am", "That day is a programme event"),
+    ("1 December 10am", "Sessions must be within the programme"),
+    ("1 March 10am", "That time has already passed."),
+])
+def test_a_new_time_that_cannot_be_asked_for_is_refused_and_nothing_is_sent(
+        door: FrontDoor, services, text, reason):
+    accepted_session(door, services)
+    door.send(JAMES, "/sessions")
+    door.press(JAMES, "Move 10/04 14:00")
+    refused = door.send(JAMES, text)[0]
+    assert reason in refused.text and [c.label for c in refused.choices] == ["Cancel"]
+    assert not [m for m in outbox_for(services, AMIRA) if "asks to move" in m.text]
+    assert the_session(services).move_starts_at is None
+
+
+@pytest.mark.parametrize("action, value", [
+    ("booking.move_accept", "abc"), ("booking.move_accept", "1"),
+    ("booking.move_accept", "1:x"), ("booking.move_keep", "99:1"),
+    ("booking.move_withdraw", ""), ("booking.move_keep", "1:99999999999999999999")])
+def test_a_move_button_that_names_no_open_request_changes_nothing(door: FrontDoor, services,
+                                                                  action, value):
+    request_move(door, services)
+    before = len(outbox_for(services, ""))
+    [reply] = door.router.handle(door.incoming(AMIRA, action_id=action, action_value=value))
+    assert reply.text.startswith(("I can't find that move request.",
+                                  "That move request is no longer open"))
+    assert len(outbox_for(services, "")) == before
+    session = the_session(services)
+    assert (session.starts_at, session.move_starts_at) == (local(2015, 4, 10, 14),
+                                                           local(2015, 4, 17, 10))
+
+
+def test_someone_outside_the_pair_cannot_answer_a_move(door: FrontDoor, services):
+    request = request_move(door, services)
+    assert answer(door, PRIYA, request, "Accept move") == "I can't find that move request."
+    assert the_session(services).starts_at == local(2015, 4, 10, 14)
 
 
 def test_cancel_asks_first_then_sends_a_cancelling_calendar_file(door: FrontDoor, services,
@@ -380,6 +703,28 @@ def test_concurrent_overlapping_proposals_never_both_succeed(services):
     assert sum("Sent to" in r for r in results) == 1, results
     with services.uow() as db:
         assert len(db.scalars(select(PeerSession)).all()) == 1
+
+
+def test_a_move_accepted_twice_at_once_moves_it_once(services):
+    door = FrontDoor(build_router(services))
+    request = request_move(door, services)
+    doors = [FrontDoor(build_router(services)) for _ in range(2)]
+    results: list[str] = []
+    start = threading.Barrier(2)
+
+    def press(door: FrontDoor) -> None:  # the same button, tapped in two apps
+        start.wait()
+        results.append(answer(door, AMIRA, request, "Accept move"))
+
+    threads = [threading.Thread(target=press, args=(d,)) for d in doors]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(r.split(":")[0] for r in results) == [
+        "Moved to Friday 17 April 2015, 10", "That move request is no longer open"], results
+    assert the_session(services).sequence == 1
+    assert len([m for m in outbox_for(services, JAMES) if "accepted: the peer" in m.text]) == 1
 
 
 @pytest.mark.parametrize("text, hours", [("3h", "3"), ("2.5 hours", "2.5"),

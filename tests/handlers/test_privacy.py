@@ -38,6 +38,7 @@ from handlers.storage.models import (
     TeamAnswer,
     UnansweredQuestion,
 )
+from scheduler.reminders import ReminderJob
 from tests.conftest import AMIRA, GARETH, JAMES, PRIYA, FrontDoor, local
 
 NAME = "Zebedee Quimby-Fenwick"
@@ -290,6 +291,32 @@ def test_the_partner_of_someone_erased_is_told_and_keeps_their_sessions(door: Fr
     sessions = door.text(AMIRA, "/sessions")
     assert sessions == ("You're not in a pair at the moment. Sessions you held with a former "
                         "partner:\n- Friday 10 April 2015, 14:00 to 17:00, virtual (held)")
+
+
+def test_erasing_someone_with_a_move_pending_leaves_no_request_open(door: FrontDoor, services,
+                                                                    clock):
+    door.text(JAMES, "/whoami")
+    door.text(AMIRA, "/book 10 April 2pm 3h virtual")
+    door.text(AMIRA, "yes")
+    door.router.handle(door.incoming(JAMES, action_id="booking.accept", action_value="1"))
+    door.send(JAMES, "/sessions")
+    door.press(JAMES, "Move 10/04 14:00")
+    assert "Sent to Dr Amira Khan" in door.text(JAMES, "17 April 10am")
+    with services.uow() as db:
+        erase_participant(db, person(db, JAMES), clock.now(), actor_id=None,
+                          zone=services.programme.timezone)
+    with services.uow() as db:
+        session = db.scalars(select(PeerSession)).one()
+        assert (session.status, session.move_by_id, session.move_starts_at,
+                session.move_ends_at, session.move_expires_at) == (
+            "cancelled", None, None, None, None)
+    [reply] = door.router.handle(door.incoming(AMIRA, action_id="booking.move_accept",
+                                               action_value="1:1"))
+    assert reply.text.startswith("That move request is no longer open")
+    clock.advance(hours=73)  # nobody is told that it lapsed: it was never left open
+    ReminderJob(services.uow, services.programme, clock, "test").tick()
+    with services.uow() as db:
+        assert not [m for m in db.scalars(select(OutboxMessage)) if "lapsed" in m.text]
 
 
 def test_erasing_a_team_member_keeps_their_answers_under_the_anonymous_name(
