@@ -130,15 +130,23 @@ _WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Satur
 
 
 def parse_date(text: str, today: dt.date) -> dt.date | None:
-    """Day first; 'tomorrow'; a weekday ('Friday', 'next Tuesday': the first one after today);
-    None if the text holds no date."""
+    """Day first; 'tomorrow'; a weekday ('Friday': the first one after today; 'next Tuesday'
+    the same once this week has no Tuesday left, else asked); None if the text holds no
+    date."""
     cleaned = re.sub(r"\b(on|the|of)\b", " ", text, flags=re.IGNORECASE).strip(" ,")
     if not cleaned:
         return None
     weekday = _WEEKDAY.fullmatch(" ".join(cleaned.split()))
     if weekday:
         ahead = (_WEEKDAYS.index(weekday[1].lower()) - today.weekday() - 1) % 7 + 1
-        return today + dt.timedelta(days=ahead)
+        coming = today + dt.timedelta(days=ahead)
+        if cleaned.lower().startswith("next") and coming.weekday() > today.weekday():
+            # Said on a Monday, "next Tuesday" is tomorrow to some and a week later to
+            # others: asked, not guessed.
+            later = coming + dt.timedelta(days=7)
+            raise WhenError(f"Do you mean {_spelt(coming)} or {_spelt(later)}? Please give "
+                            "the date.")
+        return coming
     iso = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", cleaned)
     explicit = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{2,4}))?", cleaned)
     try:
@@ -170,6 +178,10 @@ def parse_date(text: str, today: dt.date) -> dt.date | None:
         this_year = day.replace(year=today.year)
         day = this_year if (today - this_year).days < 183 else day
     return day
+
+
+def _spelt(day: dt.date) -> str:
+    return f"{_WEEKDAY_NAMES[day.weekday()]} {day.day} {day:%B}"
 
 
 def _agreeing(day: dt.date, text: str) -> dt.date:

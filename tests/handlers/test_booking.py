@@ -746,11 +746,19 @@ def test_times_people_type(text, expected):
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("Friday", dt.date(2015, 3, 6)), ("next Tuesday", dt.date(2015, 3, 3)),
-    ("on Monday", dt.date(2015, 3, 9)), ("this thurs", dt.date(2015, 3, 5))])
+    ("Friday", dt.date(2015, 3, 6)), ("on Monday", dt.date(2015, 3, 9)),
+    ("this thurs", dt.date(2015, 3, 5)), ("next Monday", dt.date(2015, 3, 9))])
 def test_weekdays_people_type(text, expected):
     # said on Monday 2 March 2015: the first such day after today
     assert parse_date(text, dt.date(2015, 3, 2)) == expected
+
+
+def test_next_weekday_is_asked_when_it_could_be_this_week_or_the_next():
+    # On a Monday, "next Tuesday" is tomorrow to some people and a week later to others.
+    with pytest.raises(WhenError, match="Do you mean Tuesday 3 March or Tuesday 10 March?"):
+        parse_date("next Tuesday", dt.date(2015, 3, 2))
+    # Said on a Friday, the coming Tuesday is already in the next week.
+    assert parse_date("next Tuesday", dt.date(2015, 3, 6)) == dt.date(2015, 3, 10)
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -770,7 +778,7 @@ def test_a_weekday_that_is_not_the_dates_own_is_asked_again(door: FrontDoor, ser
 
 def test_the_day_step_keeps_a_time_and_length_given_with_it(door: FrontDoor):
     door.text(AMIRA, "/book")
-    reply = door.text(AMIRA, "next Friday 2pm for 2 hours")
+    reply = door.text(AMIRA, "Friday 2pm for 2 hours")
     assert "Face to face or virtual?" in reply
     door.text(AMIRA, "cancel")
     door.text(AMIRA, "/book")
