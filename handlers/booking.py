@@ -986,6 +986,14 @@ def pairs(ctx: Context, args: str) -> list[Reply]:
 
 # ---------------------------------------------------------------- calendar files
 def calendar_file(ctx: Context, session: PeerSession) -> ReplyFile:
+    """The event for both diaries, named for the pair."""
+    return calendar_event(session, ctx.now, f"{ctx.programme.short_name} peer session: "
+                                            f"{session.proposer.name} & {session.partner.name}")
+
+
+def calendar_event(session: PeerSession, now: dt.datetime, summary: str) -> ReplyFile:
+    """Every version of the session's one calendar event (its UID), a cancelled one as
+    METHOD:CANCEL, which takes it out of the diary it was added to."""
     from icalendar import Calendar, Event
 
     calendar = Calendar()
@@ -996,11 +1004,10 @@ def calendar_file(ctx: Context, session: PeerSession) -> ReplyFile:
     event = Event()
     event.add("uid", session.uid)
     event.add("sequence", session.sequence)
-    event.add("dtstamp", ctx.now)
+    event.add("dtstamp", now)
     event.add("dtstart", session.starts_at)
     event.add("dtend", session.ends_at)
-    event.add("summary", f"{ctx.programme.short_name} peer session: "
-                         f"{session.proposer.name} & {session.partner.name}")
+    event.add("summary", summary)
     event.add("location", session.place if session.mode == "face to face"
               else (session.link or "Virtual"))
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import JSON, String, Text, and_, cast, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from handlers.booking import calendar_event
 from handlers.core import Context, Flow, Invalid, Route, Step, enqueue
 from handlers.faq import normalised_question, team_answers_changed
 from handlers.identity import email_digest, given_name
@@ -277,9 +278,13 @@ def _erase_sessions(db: Session, p: Participant, now: dt.datetime,
             s.updated_at = now
             other = s.partner if s.proposer_id == p.id else s.proposer
             start = s.starts_at.astimezone(report.zone)
+            # The cancellation takes it out of the partner's diary; it names nobody, as the
+            # file outlives this erasure in the outbox.
             enqueue(db, other, f"Your peer session on {format_date(start.date())} at "
-                    f"{start:%H:%M} is cancelled: your partner has left the programme.",
-                    kind="session_update", key=f"session:{s.id}:erased", now=now)
+                    f"{start:%H:%M} is cancelled: your partner has left the programme. Here "
+                    "is a calendar file that takes it out of your diary.",
+                    kind="session_update", key=f"session:{s.id}:erased", now=now,
+                    file=calendar_event(s, now, "Peer session (cancelled)"))
             report.add("future peer session", "cancelled (partner told)", 1)
         else:
             report.add("peer session", "kept without place or link", 1)

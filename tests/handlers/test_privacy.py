@@ -237,9 +237,14 @@ def test_forgetme_erases_and_says_what_finance_keeps(door: FrontDoor, services):
         assert NAME not in question.text
         mine = db.scalars(select(OutboxMessage).where(OutboxMessage.participant_id == 8)).all()
         assert all(m.status not in ("pending", "sending") and m.text == "" for m in mine)
-        # the calendar file sent when the session was accepted named both of them
-        assert db.scalars(select(OutboxMessage).where(OutboxMessage.file_data.is_not(None))
-                          ).all() == []
+        # the calendar file sent when the session was accepted named both of them; the only
+        # one left takes the cancelled session out of the partner's diary, naming nobody
+        [cancelling] = db.scalars(select(OutboxMessage).where(
+            OutboxMessage.file_data.is_not(None))).all()
+        ics = cancelling.file_data.decode()
+        assert cancelling.idempotency_key.startswith("session:1:erased")
+        assert "METHOD:CANCEL" in ics and "STATUS:CANCELLED" in ics and "SEQUENCE:1" in ics
+        assert "SUMMARY:Peer session (cancelled)" in ics and "Quimby" not in ics
         [session] = db.scalars(select(PeerSession)).all()
         assert (session.status, session.place) == ("cancelled", "")
         told = db.scalars(select(OutboxMessage).where(
