@@ -171,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from bot.app import NotMigrated
     from bot.config import Settings
     from bot.logs import configure_logging
     from knowledge.programme import ProgrammeConfigError
@@ -186,6 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
     except ProgrammeConfigError as exc:
         print(f"sps-bot: invalid programme configuration: {exc}", file=sys.stderr)
+        return 2
+    except NotMigrated as exc:
+        print(f"sps-bot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

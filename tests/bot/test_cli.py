@@ -317,3 +317,22 @@ def test_ask_knows_the_programme_teams_answers(sps):
     answer = json.loads(sps("ask", "--json", question).stdout)
     assert answer["answered"] and answer["answer"] == "Yes, covered racks at every venue."
     assert answer["sources"][0]["document"] == "Programme team answers"
+
+
+@pytest.mark.skipif(not os.environ.get("SPS_TEST_POSTGRES_URL"), reason="needs PostgreSQL")
+def test_a_postgresql_database_not_yet_migrated_is_said_so_plainly(sps):
+    from handlers.storage.db import make_engine
+
+    admin = make_engine(os.environ["SPS_TEST_POSTGRES_URL"], isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql("DROP DATABASE IF EXISTS sps_unmigrated WITH (FORCE)")
+        connection.exec_driver_sql("CREATE DATABASE sps_unmigrated")
+    url = os.environ["SPS_TEST_POSTGRES_URL"].rsplit("/", 1)[0] + "/sps_unmigrated"
+    try:
+        ran = sps("ask", "will expenses be paid?", env={"DATABASE_URL": url})
+        assert ran.returncode == 2 and "Traceback" not in ran.stderr
+        assert "run `sps-bot db upgrade` first" in ran.stderr
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql("DROP DATABASE IF EXISTS sps_unmigrated WITH (FORCE)")
+        admin.dispose()
