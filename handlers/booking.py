@@ -406,6 +406,8 @@ def _finish(ctx: Context, data: dict[str, Any]) -> list[Reply]:
                   "I'll tell you when they answer.")]
 
 
+# Their partner left (erased) while they were filling in the form.
+UNPAIRED_MID_FORM = "you are no longer in a pair, so there is nobody to send it to."
 BOOKING = Flow(
     name="booking",
     description="session booking",
@@ -419,6 +421,7 @@ BOOKING = Flow(
         "confirm": Step(_ask_confirm, _take_confirm, "yes", lambda d: not d.get("confirmed")),
     },
     finish=_finish,
+    gone=lambda ctx, data: None if _partner(ctx) else UNPAIRED_MID_FORM,
 )
 
 
@@ -543,6 +546,11 @@ def _movable(ctx: Context, session: PeerSession) -> bool:
     return session.status == "booked" and session.starts_at > ctx.now
 
 
+def _still_movable(ctx: Context, data: dict[str, Any]) -> bool:
+    session = _own_session(ctx, str(data["session"]))
+    return session is not None and _movable(ctx, session)
+
+
 def start_move(ctx: Context, value: str) -> list[Reply]:
     session = _own_session(ctx, value)
     if session is None or not _movable(ctx, session):
@@ -655,6 +663,8 @@ MOVE = Flow(
     steps={"when": Step(_ask_new_when, _take_new_when, "17 April 2pm",
                         lambda d: "time" not in d)},
     finish=_finish_move,
+    gone=lambda ctx, data: None if _still_movable(ctx, data) else (
+        "that session is no longer booked, or has started, so it can't be moved."),
 )
 
 

@@ -281,6 +281,9 @@ class Flow:
     `finish` runs when no step is left; it does the work and returns the final replies.
     `discard` undoes what the form stored outside itself before it finished (a receipt
     uploaded at one step), when it ends unfinished: "nothing was saved" must be true.
+    `gone` says why the form can no longer go on, if what it is about has gone meanwhile
+    (the partner a booking is for was erased): checked before each message, it sets the form
+    aside rather than let every step fail.
     """
 
     name: str
@@ -288,6 +291,7 @@ class Flow:
     steps: dict[str, Step]
     finish: Callable[[Context, dict[str, Any]], list[Reply]]
     discard: Callable[[Context, dict[str, Any]], None] | None = None
+    gone: Callable[[Context, dict[str, Any]], str | None] | None = None
 
     def first_open_step(self, ctx: Context, data: dict[str, Any]) -> str | None:
         return next((name for name, step in self.steps.items() if step.needed(data)), None)

@@ -245,6 +245,11 @@ class Router:
             notes.append(Reply(f"(Your unfinished {what} had expired, so I set it aside. "
                                "Nothing from it was saved.)"))
             return None
+        if flow.gone is not None and (reason := flow.gone(ctx, dict(conversation.data))):
+            ctx.abandon_flow()
+            notes.append(Reply(f"(I set your unfinished {flow.description} aside: {reason} "
+                               "Nothing from it was saved.)"))
+            return None
         return conversation
 
     def _continue_flow(self, ctx: Context, text: str) -> list[Reply]:

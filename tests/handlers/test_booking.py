@@ -852,3 +852,16 @@ def test_home_shows_a_proposal_as_sessions_does_with_its_answer_buttons(door: Fr
     expired = door.send(JAMES, "/home")[0]
     assert "(expired)" in expired.text and expired.choices == ()
 
+
+
+def test_a_move_form_for_a_session_cancelled_meanwhile_is_set_aside(door: FrontDoor, services):
+    session_id = accepted_session(door, services)
+    door.send(JAMES, "/sessions")
+    door.press(JAMES, "Move 10/04 14:00")  # James is asked when it should be instead
+    door.router.handle(door.incoming(AMIRA, action_id="booking.cancel_confirmed",
+                                     action_value=session_id))
+    aside, reply = door.send(JAMES, "17 April 10am")
+    assert aside.text == ("(I set your unfinished session move aside: that session is no "
+                          "longer booked, or has started, so it can't be moved. Nothing from "
+                          "it was saved.)")
+    assert the_session(services).status == "cancelled"

@@ -518,3 +518,21 @@ def test_claims_fk_columns_are_found_by_the_walk():
     column = Claim.__table__.c.reviewed_by
     assert any(isinstance(fk, ForeignKey) and fk.column.table.name == "participants"
                for fk in column.foreign_keys)
+
+
+def test_a_booking_half_filled_in_when_the_partner_is_erased_is_set_aside(door: FrontDoor,
+                                                                          services, clock):
+    door.text(JAMES, "/whoami")
+    assert door.text(AMIRA, "/book 1 May 2pm 2h virtual").startswith(
+        "Propose to Dr James Okafor")
+    with services.uow() as db:
+        erase_participant(db, person(db, JAMES), clock.now(), actor_id=None,
+                          zone=services.programme.timezone)
+    # every message used to fail ("something went wrong") until the form timed out
+    aside, reply = door.send(AMIRA, "yes")
+    assert aside.text == ("(I set your unfinished session booking aside: you are no longer in "
+                          "a pair, so there is nobody to send it to. Nothing from it was saved.)")
+    assert "I'm not waiting for a typed answer" in reply.text
+    assert "/home" in door.text(AMIRA, "/help")
+    with services.uow() as db:
+        assert db.scalars(select(PeerSession)).all() == []
