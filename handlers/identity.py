@@ -149,10 +149,15 @@ def import_participants(db: Session, csv_text: str, now: dt.datetime,
     for row in rows:
         person = by_email[row.email]
         partner = by_email.get(row.partner_email) if row.partner_email else None
-        if person.partner_id != (partner.id if partner else None):
-            if partner is None and person.partner is not None:
-                person.partner.partner_id = None
-            person.partner_id = partner.id if partner else None
+        new_id = partner.id if partner else None
+        if person.partner_id != new_id:
+            # Whoever either of them was paired with is unpaired, not left pointing at them.
+            for old_id in {person.partner_id, partner.partner_id if partner else None}:
+                old = db.get(Participant, old_id) if old_id else None
+                if old is not None and old not in (person, partner) \
+                        and old.partner_id in (person.id, new_id):
+                    old.partner_id = None
+            person.partner_id = new_id
             if partner is not None:
                 partner.partner_id = person.id
         # The file only adds team members: removals go through /team remove, which is
@@ -253,6 +258,12 @@ def _check_partners(rows: list[_Row], existing: dict[str, Participant]) -> list[
         elif partner_role == row.role:
             problems.append(f"line {row.line}: {row.email} and {row.partner_email} are both "
                             f"{role_group((row.role,))}; a pair is one expert peer and one peer")
+        elif other is None and registered is not None and registered.partner is not None \
+                and registered.partner.email != row.email:
+            # Taken silently, the partner's old pair would be left pointing at them.
+            problems.append(f"line {row.line}: {row.partner_email} is already paired with "
+                            f"{registered.partner.email}; to change pairs, give "
+                            f"{row.partner_email} a line with their new partner_email too")
     return problems
 
 

@@ -50,6 +50,10 @@ def test_new_pair_is_linked_both_ways(services):
      "are both expert peers"),
     ("Ann,ann@example.org,peer,O,R,gareth.davies@example.org\n",
      "partner gareth.davies@example.org is programme_team, not a peer or expert peer"),
+    # taking someone else's partner would leave their old partner half paired
+    ("Ann,ann@example.org,peer,O,R,tom.hughes@example.nhs.uk\n",
+     "line 2: tom.hughes@example.nhs.uk is already paired with sian.roberts@example.nhs.uk; "
+     "to change pairs, give tom.hughes@example.nhs.uk a line with their new partner_email"),
 ])
 def test_a_bad_row_is_reported_and_nothing_is_imported(services, rows, problem):
     good = "Good Person,good@example.org,peer,O,R,\n"
@@ -63,3 +67,14 @@ def test_a_bad_row_is_reported_and_nothing_is_imported(services, rows, problem):
 def test_wrong_header_is_refused(services):
     with pytest.raises(ImportProblem, match="header"), services.uow() as db:
         import_participants(db, "email,name\nx@y.z,X\n", services.clock.now())
+
+
+def test_pairs_change_when_the_file_says_so_for_everyone_involved(services):
+    csv = HEADER + ("Ann Lee,ann@example.org,peer,Org,North,tom.hughes@example.nhs.uk\n"
+                    "Mr Tom Hughes,tom.hughes@example.nhs.uk,expert_peer,O,R,ann@example.org\n")
+    with services.uow() as db:
+        import_participants(db, csv, services.clock.now())
+    with services.uow() as db:
+        by_email = {p.email: p for p in db.scalars(select(Participant))}
+        assert by_email["tom.hughes@example.nhs.uk"].partner.email == "ann@example.org"
+        assert by_email["sian.roberts@example.nhs.uk"].partner is None  # not half paired
