@@ -183,9 +183,14 @@ _NUMBER = (r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twel
            r"|twenty|thirty|forty|fifty|hundred|several|a few|a number of)")
 
 
-# Counts of people are given in any of these words ("a maximum of 12 places").
-_PEOPLE = frozenset({"peopl", "perso", "parti", "membe", "place", "clini", "peers", "deleg",
-                     "atten", "staff", "repre"})
+# Counts are given in any word of the family asked about: people as "a maximum of 12 places",
+# sessions as "six to eight times", hours as "five and a half days".
+_COUNT_FAMILIES = (
+    frozenset({"peopl", "perso", "parti", "membe", "place", "clini", "peers", "deleg", "atten",
+               "staff", "repre"}),
+    frozenset({"sessi", "meeti", "visit", "event", "calls", "times"}),
+    frozenset({"minut", "hours", "days", "weeks", "month", "years"}),
+)
 
 
 def _counted(text: str) -> set[str]:
@@ -195,7 +200,7 @@ def _counted(text: str) -> set[str]:
         return set()
     things = {word[:5].lower() for word in (how_many["thing"], how_many["then"] or "")
               if len(word) > 2}
-    return things | _PEOPLE if things & _PEOPLE else things
+    return things.union(*(family for family in _COUNT_FAMILIES if things & family))
 
 
 def _count_missing(asked: str, section: Section, text: str) -> bool:

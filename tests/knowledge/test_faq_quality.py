@@ -15,7 +15,7 @@ ACCURACY_FLOOR = 0.93  # achieved 0.938 on 449 questions (5-fold cross-validated
 # Written from the documents alone by three writers who saw neither the development set nor the
 # code, and never fitted on: the nearest thing to the questions real participants will type.
 BLIND_SET = Path(__file__).with_name("faq_blind_set.jsonl")
-BLIND_FLOOR = 0.80  # achieved 0.820 on 783 questions
+BLIND_FLOOR = 0.80  # achieved 0.819 on 783 questions
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +145,16 @@ def test_a_detail_the_documents_do_not_give_is_refused_not_answered_by_its_topic
     answer = kb.ask(question)
     assert not answer.answered, answer.sources
     assert answer.suggestions  # that section is still one tap away
+
+
+@pytest.mark.parametrize(("question", "section"), [
+    ("how many peer sessions are there?", "When will the peer to peer sessions take place?"),
+    ("how many hours is the time commitment?", "What is the time commitment involved?"),
+])
+def test_a_count_given_in_other_words_still_answers(kb, question, section):
+    # "six to eight times", "five and a half to six and a half days"
+    answer = kb.ask(question)
+    assert answer.answered and answer.sources[0].title == section
 
 
 @pytest.mark.parametrize(("question", "section"), [
