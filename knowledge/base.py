@@ -222,9 +222,37 @@ def detail_missing(question: str, section: Section) -> bool:
     text = f"{section.title}\n{section.text}"
     if _count_missing(asked, section, text):
         return True
-    return any(ask.search(asked) and not supply.search(text)
-               and not any(ask.search(phrasing) for phrasing in section.asked)
-               for ask, supply in DETAIL_ASKS)
+    for ask, supply in DETAIL_ASKS:
+        found = ask.search(asked)
+        if found is None:
+            continue
+        topic = set(terms(asked[: found.start()] + " " + asked[found.end():]))
+        if not _supplied(supply, topic, section) and not any(
+                ask.search(phrasing) and (not topic or topic & set(terms(phrasing)))
+                for phrasing in section.asked):
+            return True
+    return False
+
+
+def _supplied(supply: re.Pattern[str], topic: set[str], section: Section) -> bool:
+    """The detail is in the heading, or in a sentence about what is asked (`topic`: the
+    question's terms besides the asking words) where the section names it: the 2pm of the
+    orientation session does not say when a development day starts, though both are in the
+    same section."""
+    if supply.search(section.title):
+        return True
+    units, unit_terms = _unit_terms(section.text)
+    supplying = [(unit, terms_of) for unit, terms_of in zip(units, unit_terms, strict=True)
+                 if supply.search(unit)]
+    if not supplying:
+        return False
+    if not any(topic & terms_of for terms_of in unit_terms):
+        return True  # the section never names what is asked: it is judged as a whole
+    return any(topic & terms_of or _LABEL.match(unit) for unit, terms_of in supplying)
+
+
+# "Email: ...", "Website: ...": a detail given for the whole section, not one sentence.
+_LABEL = re.compile(r"\s*[A-Z][A-Za-z ]{1,20}:\s")
 
 
 def heading_parents(folder: Path | str) -> dict[str, str]:

@@ -137,6 +137,7 @@ def test_off_topic_is_refused(kb, question):
     "is the launch event going to be recorded?",
     "is there step-free access at the Leeds venue?",
     "what time does the Leeds development day finish?",
+    "what time does the development day start?",  # the section gives the orientation's time
     "how many clinicians are in this year's cohort?",
     "how much funding did the learning set get?",
 ])

@@ -228,8 +228,9 @@ def test_a_detail_asked_for_needs_a_section_that_states_it():
     assert not detail_missing("is there parking at the venue?", team)
     cited = Section(id="faq/venue", document="FAQ", source="faq.md", title="Where is it?",
                     text="The day is held at the Met Hotel, Leeds.",
-                    asked=("is there parking near the hotel",))
+                    asked=("is there parking at the venue",))
     assert not detail_missing("is there parking at the venue?", cited)
+    assert detail_missing("is there parking for the workshop?", cited)  # about another thing
     contact = Section(id="faq/contact", document="FAQ", source="faq.md", title="Contact",
                       text="Gareth Davies, gareth.davies@fmlm.ac.uk")
     assert not detail_missing("what is Gareth's email address?", contact)
@@ -261,3 +262,17 @@ def test_how_many_wants_a_number_of_the_thing_counted():
                               section("There was a maximum of 12 places on the set."))
     assert detail_missing("how many people are on the programme?",
                           section("The programme has three development days."))
+
+
+def test_a_detail_counts_only_in_a_sentence_about_what_is_asked():
+    from knowledge.base import detail_missing
+
+    events = Section(id="faq/events", document="FAQ", source="faq.md", title="Events",
+                     text="The orientation session is on 28 January, 2:00pm to 3:30pm.\n\n"
+                          "Development days are held on 18 March and 8 July.\n\n"
+                          "Email: team@example.org",
+                     asked=("what time is the orientation webinar",))
+    assert not detail_missing("what time is the orientation session?", events)
+    # the 2pm is the orientation's, and the team's "Also asked" is about the orientation too
+    assert detail_missing("what time does the development day start?", events)
+    assert not detail_missing("what is the email address for the events team?", events)
