@@ -255,14 +255,14 @@ def _take_day(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] | No
 
 
 def _session_days(ctx: Context) -> list[dt.date]:
-    """The local dates, up to today, of the person's sessions that took place or are booked,
-    latest first: a stay is claimed after it, as for a development day."""
+    """The local dates of the person's sessions that are over and took place (or nobody has
+    said otherwise yet), latest first: a stay is claimed after it, as for a development day."""
     zone = ctx.programme.timezone
-    days = dict.fromkeys(s.starts_at.astimezone(zone).date() for s in ctx.db.scalars(
+    return list(dict.fromkeys(s.starts_at.astimezone(zone).date() for s in ctx.db.scalars(
         select(PeerSession).where(
             or_(PeerSession.proposer_id == ctx.me.id, PeerSession.partner_id == ctx.me.id),
-            PeerSession.status.in_(("booked", "held"))).order_by(PeerSession.starts_at.desc())))
-    return [day for day in days if day <= ctx.today]
+            PeerSession.status.in_(("booked", "held")), PeerSession.ends_at <= ctx.now)
+        .order_by(PeerSession.starts_at.desc()))))
 
 
 def _ask_session(ctx: Context, data: dict[str, Any]) -> Reply:

@@ -299,6 +299,19 @@ def test_a_peer_session_stay_for_a_day_without_a_session_is_refused(door: FrontD
     assert claims(services) == []
 
 
+def test_a_peer_session_stay_is_only_for_a_session_that_is_over_and_took_place(
+        door: FrontDoor, services, clock):
+    clock.set(local(2015, 3, 2))
+    book_session(door, services, "10 April 2pm")
+    book_session(door, services, "17 April 2pm")
+    clock.set(local(2015, 4, 17, 9))  # 10 April is over; 17 April is later today
+    door.send(AMIRA, "/sessions")
+    door.press(AMIRA, "Didn't happen 10/04 14:00")
+    door.text(AMIRA, "/claim hotel for a peer session")
+    assert door.press(AMIRA, "Ask for an exception")[0].text.startswith(
+        "You have had no peer sessions yet")
+
+
 def test_a_peer_session_stay_needs_a_session_to_claim_for(door: FrontDoor, services, clock):
     clock.set(local(2015, 3, 2))
     book_session(door, services, "10 April 2pm")  # still to come: no stay to claim yet
