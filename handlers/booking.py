@@ -573,9 +573,10 @@ def _ask_new_when(ctx: Context, data: dict[str, Any]) -> Reply:
 
 def _new_slot(ctx: Context, session: PeerSession,
               data: dict[str, Any]) -> tuple[dt.datetime, dt.datetime]:
-    """The new day and time, for as long as the session lasts now."""
+    """The new day and time, for as long as a range given with it says ("2-4pm"), or else as
+    long as the session lasts now."""
     hours = Decimal((session.ends_at - session.starts_at).total_seconds()) / 3600
-    return _slot(ctx, {**data, "hours": str(hours)})
+    return _slot(ctx, {"hours": str(hours), **data})
 
 
 def _take_new_when(ctx: Context, data: dict[str, Any], text: str) -> None:

@@ -865,3 +865,14 @@ def test_a_move_form_for_a_session_cancelled_meanwhile_is_set_aside(door: FrontD
                           "longer booked, or has started, so it can't be moved. Nothing from "
                           "it was saved.)")
     assert the_session(services).status == "cancelled"
+
+
+def test_a_move_to_a_time_range_takes_its_length(door: FrontDoor, services):
+    accepted_session(door, services)  # Friday 10 April, 2pm to 5pm
+    door.send(JAMES, "/sessions")
+    door.press(JAMES, "Move 10/04 14:00")
+    sent = door.text(JAMES, "24 April 2-4pm")
+    assert "to Friday 24 April 2015, 14:00 to 16:00, virtual" in sent, sent
+    door.send(JAMES, "/sessions")
+    door.press(JAMES, "Move 10/04 14:00")
+    assert "Sessions last 2 to 3 hours (that was 4 hours)" in door.text(JAMES, "24 April 9am-1pm")
