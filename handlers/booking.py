@@ -875,7 +875,8 @@ def my_sessions(ctx: Context, args: str) -> list[Reply]:
         return [_unpaired_sessions(ctx, me)]
     sessions = ctx.db.scalars(select(PeerSession).where(
         PeerSession.pair_key == pair_key(me.id, me.partner.id),
-        PeerSession.status.in_(("proposed", "booked", "held")))
+        # one said not to have taken place stays listed, so it can be put right
+        PeerSession.status.in_(("proposed", "booked", "held", "not_held")))
         .order_by(PeerSession.starts_at)).all()
     lines = [f"*Your sessions with {me.partner.name}*"]
     choices: list[Choice] = []
@@ -925,6 +926,8 @@ def session_choices(ctx: Context, s: PeerSession, me: Participant) -> list[Choic
     if s.status == "booked" and s.ends_at <= ctx.now:  # the question, if missed
         return [Choice(f"Held {when}", "booking.held", f"{s.id}:yes"),
                 Choice(f"Didn't happen {when}", "booking.held", f"{s.id}:no")]
+    if s.status == "not_held":
+        return [Choice(f"It took place {when}", "booking.held", f"{s.id}:yes")]
     return []
 
 

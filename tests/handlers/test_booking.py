@@ -876,3 +876,15 @@ def test_a_move_to_a_time_range_takes_its_length(door: FrontDoor, services):
     door.send(JAMES, "/sessions")
     door.press(JAMES, "Move 10/04 14:00")
     assert "Sessions last 2 to 3 hours (that was 4 hours)" in door.text(JAMES, "24 April 9am-1pm")
+
+
+def test_a_session_said_not_to_have_taken_place_stays_listed_to_put_right(
+        door: FrontDoor, services, clock):
+    accepted_session(door, services)
+    clock.set(local(2015, 4, 11))
+    door.send(JAMES, "/sessions")
+    door.press(JAMES, "Didn't happen 10/04 14:00")
+    [listing] = door.send(AMIRA, "/sessions")
+    assert "- Friday 10 April 2015, 14:00 to 17:00, virtual (did not take place)" in listing.text
+    assert [c.label for c in listing.choices] == ["It took place 10/04 14:00"]
+    assert "1 held, 0 booked" in door.press(AMIRA, "It took place 10/04 14:00")[0].text
