@@ -184,8 +184,8 @@ def start_claim(ctx: Context, args: str) -> list[Reply]:
         existing = _live_claim(ctx.db, ctx.me, event.id)
         if existing is not None:
             return _already(existing)
-        if "pence" not in data and not problems:
-            _bare_amount(data, text, event)
+        if "pence" not in data and not problems and (problem := _bare_amount(data, text, event)):
+            problems.append(problem)
         early = _too_early(ctx, event)
         if early is None:
             _set_event(ctx, data, event)
@@ -199,15 +199,18 @@ def start_claim(ctx: Context, args: str) -> list[Reply]:
     return notes + ctx.start_flow(CLAIM, data)
 
 
-def _bare_amount(data: dict[str, Any], text: str, event: Event) -> None:
-    """'/claim London 95': once the day is known, the one number left over is the amount."""
+def _bare_amount(data: dict[str, Any], text: str, event: Event) -> str | None:
+    """'/claim London 95': once the day is known, the one number left over is the amount.
+    What is wrong with it, if anything ('-5'), for the form to say before it asks again."""
     rest = _NUMERIC_DATE.sub(" ", _DAY_MONTH.sub(" ", text))
-    numbers = re.findall(r"(?<![\w.])\d+(?:\.\d{1,2})?(?![\w.])", rest)
-    if len(numbers) == 1 and event.date.year != int(Decimal(numbers[0])):
-        try:
-            data["pence"] = parse_amount(numbers[0])
-        except Invalid:
-            pass  # the amount step asks, and says what is wrong then
+    numbers = re.findall(r"(?<![\w.])-?\d+(?:\.\d{1,2})?(?![\w.])", rest)
+    if len(numbers) != 1 or event.date.year == abs(int(Decimal(numbers[0]))):
+        return None
+    try:
+        data["pence"] = parse_amount(numbers[0])
+    except Invalid as problem:
+        return str(problem)
+    return None
 
 
 def start_peer_claim(ctx: Context, _value: str) -> list[Reply]:

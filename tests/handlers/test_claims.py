@@ -149,6 +149,8 @@ def test_a_date_with_its_year_and_an_amount_in_one_line_takes_both(door: FrontDo
     ("/claim 8 July", "How much was one night's bed and breakfast for Development day 2?"),
     ("/claim 8 July 2015", "How much was one night's bed and breakfast"),  # a year, no amount
     ("/claim 8 July 1200", "£1,200 is over the £100 cap"),  # four digits, yet no year
+    # a minus sign is not dropped: the amount is refused and asked for
+    ("/claim 8 July -5", "An amount can't be negative."),
 ])
 def test_a_one_line_claim_asks_only_what_it_lacks(door: FrontDoor, line: str, asked: str):
     assert door.text(AMIRA, line).startswith(asked)
