@@ -203,7 +203,9 @@ def _parse_rows(csv_text: str) -> list[_Row]:
                             f"found {len(values)}")
             continue
         name, email, role, organisation, region, partner = (v.strip() for v in values[:6])
-        email, partner, role = email.lower(), partner.lower(), role.lower()
+        # "Expert peer" as a spreadsheet writes it is expert_peer
+        email, partner = email.lower(), partner.lower()
+        role = re.sub(r"[\s-]+", "_", role.lower())
         challenge = ""
         raw_challenge = values[challenge_at].strip() \
             if challenge_at is not None and challenge_at < len(values) else ""

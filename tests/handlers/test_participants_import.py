@@ -78,3 +78,15 @@ def test_pairs_change_when_the_file_says_so_for_everyone_involved(services):
         by_email = {p.email: p for p in db.scalars(select(Participant))}
         assert by_email["tom.hughes@example.nhs.uk"].partner.email == "ann@example.org"
         assert by_email["sian.roberts@example.nhs.uk"].partner is None  # not half paired
+
+
+def test_a_role_written_as_words_is_read(services):
+    csv = HEADER + ("Ann Lee,ann@example.org,Peer,Org,North,bob@example.org\n"
+                    "Bob Day,bob@example.org,Expert Peer,Org,North,ann@example.org\n"
+                    "Cy Ray,cy@example.org,programme-team,Org,North,\n")
+    with services.uow() as db:
+        assert import_participants(db, csv, services.clock.now()).added == 3
+    with services.uow() as db:
+        roles = {p.email: p.role for p in db.scalars(select(Participant))}
+    assert (roles["bob@example.org"], roles["cy@example.org"]) == ("expert_peer",
+                                                                   "programme_team")
