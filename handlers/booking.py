@@ -239,9 +239,16 @@ def _check_slot_so_far(ctx: Context, data: dict[str, Any]) -> None:
         raise Invalid(problem)
 
 
+_NAMED_DAY = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
+                        r"|\b(mon|tue|wed|thu|fri|sat|sun)[a-z]*\b|\btomorrow\b|\d/\d",
+                        re.IGNORECASE)
+
+
 def _take_when(ctx: Context, data: dict[str, Any], text: str) -> None:
     try:
-        time, hours, rest = split_span(text)
+        # with a day known or named, "11-1" is a time ("10 April 11-1")
+        time, hours, rest = split_span(text, day_known="date" in data or bool(
+            _NAMED_DAY.search(text)))
         day = parse_date(rest, ctx.today)
     except WhenError as problem:
         raise Invalid(str(problem)) from None
@@ -273,8 +280,8 @@ def _ask_time(ctx: Context, data: dict[str, Any]) -> Reply:
 
 def _take_time(ctx: Context, data: dict[str, Any], text: str) -> None:
     try:
-        time, hours, rest = split_span(text if re.search(r"[a-z:.]", text, re.I)
-                                       else f"at {text}")
+        time, hours, rest = split_span(text if re.search(r"[a-z:.-]", text, re.I)
+                                       else f"at {text}", day_known=True)
         day = parse_date(rest, ctx.today) if rest.strip() else None
     except WhenError as problem:
         raise Invalid(str(problem)) from None

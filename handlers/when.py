@@ -72,19 +72,26 @@ def split_time(text: str) -> tuple[dt.time | None, str]:
     return dt.time(hour, minute), rest
 
 
-_CLOCK = r"(?:\d{1,2}(?:[:.]\d{2})?\s*(?:am|pm)?|noon|midday)"
-# "14:00-16:30", "2-4.30pm", "2pm to 4pm": a start and an end. One side must look like a
-# clock time (minutes, am/pm or noon), so a date like 10-04 is not read as one.
+_HHMM = r"(?:[01]\d|2[0-3])[0-5]\d"  # "1400", as a rota writes it
+_CLOCK = rf"(?:{_HHMM}|\d{{1,2}}(?:[:.]\d{{2}})?\s*(?:am|pm)?|noon|midday)"
+# "14:00-16:30", "2-4.30pm", "1400-1630", "2pm to 4pm": a start and an end. One side must
+# look like a clock time (minutes, am/pm or noon), so a date like 10-04 is not read as one,
+# unless the day is known already: then "11-1" is 11:00 to 13:00.
 _SPAN = re.compile(rf"\b(?P<start>{_CLOCK})\s*(?:-|\u2013|\u2014|to|until|till)\s*"
                    rf"(?P<end>{_CLOCK})(?![\d/:.-])", re.IGNORECASE)
-_CLOCK_SIGN = re.compile(r"[:.]|am|pm|noon|midday", re.IGNORECASE)
+_CLOCK_SIGN = re.compile(rf"[:.]|am|pm|noon|midday|\b{_HHMM}\b", re.IGNORECASE)
+_BARE_HOURS = re.compile(r"\s*(1[0-2]|[1-9])\s*(?:-|\u2013|\u2014|to|until|till)\s*"
+                         r"(1[0-2]|[1-9])\s*", re.IGNORECASE)
 _SUFFIX = re.compile(r"(am|pm)\s*$", re.IGNORECASE)
 
 
-def split_span(text: str) -> tuple[dt.time | None, Decimal | None, str]:
-    """The start time, the length in hours when an end time follows it, and the rest."""
+def split_span(text: str, day_known: bool = False
+               ) -> tuple[dt.time | None, Decimal | None, str]:
+    """The start time, the length in hours when an end time follows it, and the rest.
+    `day_known`: the day is given already, so bare hours ("11-1") are a time too."""
     match = _SPAN.search(text)
-    if match is None or not _CLOCK_SIGN.search(match.group(0)):
+    if match is None or not (_CLOCK_SIGN.search(match.group(0))
+                             or day_known and _BARE_HOURS.fullmatch(match.group(0))):
         time, rest = split_time(text)
         return time, None, rest
     start_text, end_text = match["start"], match["end"]
@@ -102,6 +109,8 @@ def split_span(text: str) -> tuple[dt.time | None, Decimal | None, str]:
 
 
 def _clock(text: str) -> dt.time:
+    if re.fullmatch(_HHMM, text.strip()):
+        return dt.time(int(text[:2]), int(text[2:4]))
     time, _rest = split_time(text if _CLOCK_SIGN.search(text) else f"at {text}")
     assert time is not None  # _CLOCK only matches what split_time reads
     if 1 <= time.hour <= 7 and not _SUFFIX.search(text):

@@ -38,12 +38,17 @@ def test_one_line_booking_reads_back_in_full_before_booking(door: FrontDoor, ser
         assert db.scalars(select(PeerSession)).first() is None
 
 
-@pytest.mark.parametrize("line", ["10 April 14:00-16:30 virtual", "10 April 2-4.30pm virtual",
-                                  "virtual 10/04 2pm to 4:30pm", "10 April 1.30 till 4 virtual"])
-def test_a_time_range_gives_the_start_and_the_length(door: FrontDoor, line: str):
+@pytest.mark.parametrize("line, start, end", [
+    ("10 April 14:00-16:30 virtual", "14:00", "16:30"),
+    ("10 April 2-4.30pm virtual", "14:00", "16:30"),
+    ("virtual 10/04 2pm to 4:30pm", "14:00", "16:30"),
+    ("10 April 1.30 till 4 virtual", "13:30", "16:00"),
+    ("10/04 1400-1630 virtual", "14:00", "16:30"),
+    ("10 April 11-1 virtual", "11:00", "13:00"),  # bare hours, once the day is named
+])
+def test_a_time_range_gives_the_start_and_the_length(door: FrontDoor, line: str, start: str,
+                                                     end: str):
     readback = door.text(AMIRA, f"/book {line}")
-    start = "13:30" if "1.30" in line else "14:00"
-    end = "16:00" if "1.30" in line else "16:30"
     assert f"Friday 10 April 2015, {start} to {end}, virtual?" in readback, readback
 
 
@@ -55,6 +60,8 @@ def test_a_time_range_answers_the_time_and_length_steps(door: FrontDoor):
     assert "ends before it starts" in door.text(AMIRA, "16:30-14:00")
     assert "Sessions last 2 to 3 hours (that was 4 hours)" in door.text(AMIRA, "2pm-6pm")
     assert "Face to face or virtual?" in door.text(AMIRA, "2pm-4pm")
+    door.text(AMIRA, "/book 10 April")
+    assert "Face to face or virtual?" in door.text(AMIRA, "10-12")  # the day is known
 
 
 def test_guided_form_asks_only_what_is_missing(door: FrontDoor):
