@@ -186,7 +186,15 @@ def show_section(ctx: Context, section_id: str) -> list[Reply]:
 def next_event(ctx: Context, text: str) -> Answer:
     """Date-dependent facts come from the configuration, never from text search."""
     kind = "development_day" if re.search(r"dev(elopment)?\s*day", text, re.I) else None
-    event = ctx.programme.next_event(ctx.today, kind)
+    named = [e for e in ctx.programme.events if (kind is None or e.kind == kind)
+             and re.search(rf"\b{re.escape(e.place.split()[0])}\b", text, re.I)]
+    if named:  # "the next development day in Leeds": that one, even if another comes first
+        event = min(named, key=lambda e: (e.date < ctx.today, e.date))
+        if event.date < ctx.today:
+            return configured(ctx, f"That one has taken place: {event.describe()}.",
+                              "Programme events", "where will the development days take place?")
+    else:
+        event = ctx.programme.next_event(ctx.today, kind)
     if event is None:
         events = "development days" if kind else "programme events"
         return configured(ctx, f"There are no more {events} in the {ctx.programme.short_name} "

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from handlers.storage.models import OutboxMessage, TeamAnswer, UnansweredQuestion
-from tests.conftest import AMIRA, GARETH, JAMES, PRIYA, SIAN, FrontDoor
+from tests.conftest import AMIRA, GARETH, JAMES, PRIYA, SIAN, FrontDoor, local
 
 OFF_TOPIC = "is there parking for bicycles at the venue"
 
@@ -118,6 +118,13 @@ def test_next_development_day_comes_from_the_configuration(door: FrontDoor, cloc
     reply = door.text(AMIRA, "where is the next development day?")
     assert "Development day 2: Wednesday 8 July 2015, The Met Hotel, Leeds" in reply
     assert "Development day 2" in door.text(AMIRA, "where's the next one?")
+    # a place named picks that one, even with another day first
+    clock.set(local(2015, 3, 2))
+    assert door.text(AMIRA, "when's the next development day in Leeds?").startswith(
+        "The next one is Development day 2: Wednesday 8 July 2015, The Met Hotel, Leeds")
+    clock.set(local(2015, 7, 20))
+    assert door.text(AMIRA, "when is the next development day in London?").startswith(
+        "That one has taken place: Development day 1: Wednesday 18 March 2015")
     # "next" about something else is a question for the documents, not the calendar
     for other in ("when is the next pay rise for consultants?",
                   "our leaders can't agree on where to go next, is there help for that?"):
