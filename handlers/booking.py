@@ -152,7 +152,8 @@ def describe(programme: Programme, s: PeerSession) -> str:
     """`Friday 10 April 2015, 14:00 to 17:00, virtual`."""
     start = s.starts_at.astimezone(programme.timezone)
     end = s.ends_at.astimezone(programme.timezone)
-    where = f"face to face at {s.place}" if s.mode == "face to face" else "virtual"
+    where = "virtual" if s.mode != "face to face" else (
+        f"face to face at {s.place}" if s.place else "face to face")  # erasure clears a place
     if s.mode != "face to face" and s.link:
         where += f" ({s.link})"
     return f"{format_date(start.date())}, {start:%H:%M} to {end:%H:%M}, {where}"
@@ -692,9 +693,11 @@ def _open_move(ctx: Context, value: str, *, by_mover: bool) -> PeerSession | lis
         return [Reply("I can't find that move request.")]
     _lock_session(ctx, session)
     if not _move_open(session, ctx.now) or number != str(session.move_number):
+        # with what can be done about the session now (a request that replaced it, say)
         return [Reply("That move request is no longer open: it was answered, withdrawn or "
                       "replaced, or it lapsed. The session is "
-                      f"{describe(ctx.programme, session)} ({state(ctx, session, ctx.me)}).")]
+                      f"{describe(ctx.programme, session)} ({state(ctx, session, ctx.me)}).",
+                      choices=tuple(session_choices(ctx, session, ctx.me)))]
     if by_mover and session.move_by_id != ctx.me.id:
         return [Reply(f"Only {_mover(session).name}, who asked, can withdraw that request; "
                       "you can accept it or keep the current time.")]

@@ -322,6 +322,10 @@ def test_a_second_request_replaces_the_first_whoever_asks(door: FrontDoor, servi
                      "replaced, or it lapsed. The session is Friday 10 April 2015, 14:00 to "
                      "17:00, virtual (booked; move to Thursday 16 April 2015 at 10:00 requested "
                      "by Dr James Okafor, waiting for your answer).")
+    [again] = door.router.handle(door.incoming(AMIRA, action_id=first.choices[0][1],
+                                               action_value=first.choices[0][2]))
+    assert [c.label for c in again.choices][:2] == [  # the open request, one tap away
+        "Accept move of 10/04 14:00", "Keep 10/04 14:00"]
     assert the_session(services).starts_at == local(2015, 4, 10, 14)
     # Amira answers with a time of her own instead, from her earlier listing
     door.press(AMIRA, "Move 10/04 14:00")
@@ -895,3 +899,12 @@ def test_a_session_said_not_to_have_taken_place_stays_listed_to_put_right(
     assert "- Friday 10 April 2015, 14:00 to 17:00, virtual (did not take place)" in listing.text
     assert [c.label for c in listing.choices] == ["It took place 10/04 14:00"]
     assert "1 held, 0 booked" in door.press(AMIRA, "It took place 10/04 14:00")[0].text
+
+
+def test_a_face_to_face_session_without_its_place_reads_cleanly(services):
+    from handlers.booking import describe
+
+    erased = PeerSession(starts_at=local(2015, 4, 10, 14), ends_at=local(2015, 4, 10, 17),
+                         mode="face to face", place="", link="")  # erasure clears the place
+    assert describe(services.programme, erased) == ("Friday 10 April 2015, 14:00 to 17:00, "
+                                                    "face to face")
