@@ -147,8 +147,10 @@ def parse_date(text: str, today: dt.date) -> dt.date | None:
         return None
     weekday = _WEEKDAY.fullmatch(" ".join(cleaned.split()))
     if weekday:
-        ahead = (_WEEKDAYS.index(weekday[1].lower()) - today.weekday() - 1) % 7 + 1
-        coming = today + dt.timedelta(days=ahead)
+        named = _WEEKDAYS.index(weekday[1].lower())
+        if named == today.weekday() and cleaned.lower().startswith("this"):
+            return today  # "this Tuesday", said on a Tuesday
+        coming = today + dt.timedelta(days=(named - today.weekday() - 1) % 7 + 1)
         if cleaned.lower().startswith("next") and coming.weekday() > today.weekday():
             # Said on a Monday, "next Tuesday" is tomorrow to some and a week later to
             # others: asked, not guessed.
