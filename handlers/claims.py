@@ -203,8 +203,9 @@ def _bare_amount(data: dict[str, Any], text: str, event: Event) -> str | None:
     """'/claim London 95': once the day is known, the one number left over is the amount.
     What is wrong with it, if anything ('-5'), for the form to say before it asks again."""
     rest = _NUMERIC_DATE.sub(" ", _DAY_MONTH.sub(" ", text))
-    numbers = re.findall(r"(?<![\w.])-?\d+(?:\.\d{1,2})?(?![\w.])", rest)
-    if len(numbers) != 1 or event.date.year == abs(int(Decimal(numbers[0]))):
+    numbers = [n for n in re.findall(r"(?<![\w.])-?\d+(?:\.\d{1,2})?(?![\w.])", rest)
+               if Decimal(n) != event.date.year]  # "8 July 95 2015": the year is no amount
+    if len(numbers) != 1:
         return None
     try:
         data["pence"] = parse_amount(numbers[0])

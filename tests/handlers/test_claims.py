@@ -133,6 +133,7 @@ def test_a_bare_number_beside_a_known_day_is_the_amount(door: FrontDoor, service
 
 
 @pytest.mark.parametrize("line", ["/claim 8 July 2015 95", "/claim 8th July, 2015 95",
+                                  "/claim 8 July 95 2015",
                                   "/claim Wednesday 8 July 2015 £95"])
 def test_a_date_with_its_year_and_an_amount_in_one_line_takes_both(door: FrontDoor, services,
                                                                    line: str):
