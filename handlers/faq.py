@@ -32,6 +32,10 @@ NEXT_EVENT = re.compile(
     r"|\W*(when|where)('s|\s+is|\s+are)?\s+(the\s+)?next(\s+one)?\W*$)",
     re.IGNORECASE,
 )
+# "When was the last development day?": the latest one before today.
+LAST_EVENT = re.compile(r"^(?!.*\b(my|our|peer|pair)\b.*\bsessions?\b)"
+                        r".*\b(last|previous|most recent)\b.*\b(dev(elopment)?\s*days?|events?)\b",
+                        re.IGNORECASE)
 # "How long is each session?": the booking rules in the configuration, not a text search
 # (which finds the learning set's four-hour meetings in another document).
 SESSION_LENGTH = re.compile(
@@ -208,6 +212,20 @@ def next_event(ctx: Context, text: str) -> Answer:
                       backing)
 
 
+def last_event(ctx: Context, text: str) -> Answer:
+    kind = "development_day" if re.search(r"dev(elopment)?\s*day", text, re.I) else None
+    past = [e for e in ctx.programme.events
+            if e.date < ctx.today and (kind is None or e.kind == kind)]
+    if not past:
+        return configured(ctx, f"There has been no {'development day' if kind else 'event'} "
+                          "yet.", "Programme events", "where will the development days take place?")
+    event = max(past, key=lambda e: e.date)
+    days = (ctx.today - event.date).days
+    return configured(ctx, f"The last one was {event.describe()} "
+                      f"({'yesterday' if days == 1 else f'{days} days ago'}).",
+                      "Programme events", "where will the development days take place?")
+
+
 def session_length(ctx: Context, text: str) -> Answer:
     rules = ctx.programme.sessions
     return configured(ctx, f"Peer sessions last {rules.min_hours} to {rules.max_hours} hours, "
@@ -238,7 +256,7 @@ def configured(ctx: Context, text: str, topic: str, backing_question: str) -> An
 
 # Questions answered from the configuration rather than the documents: (intent, answer).
 CONFIGURED_FACTS: list[tuple[re.Pattern[str], Callable[[Context, str], Answer]]] = [
-    (NEXT_EVENT, next_event), (SESSION_LENGTH, session_length),
+    (NEXT_EVENT, next_event), (LAST_EVENT, last_event), (SESSION_LENGTH, session_length),
     (PROGRAMME_CONTACT, programme_contact)]
 
 

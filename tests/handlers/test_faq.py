@@ -125,6 +125,9 @@ def test_next_development_day_comes_from_the_configuration(door: FrontDoor, cloc
     clock.set(local(2015, 7, 20))
     assert door.text(AMIRA, "when is the next development day in London?").startswith(
         "That one has taken place: Development day 1: Wednesday 18 March 2015")
+    assert door.text(AMIRA, "when was the last development day?").startswith(
+        "The last one was Development day 2: Wednesday 8 July 2015, The Met Hotel, Leeds "
+        "(12 days ago).")
     # "next" about something else is a question for the documents, not the calendar
     for other in ("when is the next pay rise for consultants?",
                   "our leaders can't agree on where to go next, is there help for that?"):
