@@ -290,6 +290,12 @@ def _take_session(ctx: Context, data: dict[str, Any], text: str) -> None:
         raise Invalid(f"{format_date(day)} is outside the programme "
                       f"({format_date(programme.starts)} to {format_date(programme.ends)}).")
     days = _session_days(ctx)
+    claimed = ctx.db.scalars(select(Claim).where(
+        Claim.participant_id == ctx.me.id, Claim.kind == "peer_session",
+        Claim.event_label == _peer_session_label(day), Claim.status.in_(LIVE))).first()
+    if claimed is not None:  # one night per session, as per development day
+        raise Invalid(f"You already have a claim for that session's stay: {describe(claimed)}. "
+                      "Please choose another session, or cancel.")
     if day not in days:
         yours = ", ".join(format_date(d) for d in days[:SESSION_CHOICES])
         raise Invalid(f"You have had no peer session on {format_date(day)} (a stay is claimed "
@@ -402,6 +408,10 @@ def _read_back(ctx: Context, data: dict[str, Any]) -> str:
     return line
 
 
+def _peer_session_label(day: dt.date) -> str:
+    return f"Peer session accommodation ({format_date(day)})"
+
+
 def _session_date(data: dict[str, Any]) -> str:
     return format_date(dt.date.fromisoformat(data["session_day"]))
 
@@ -433,7 +443,7 @@ def _finish(ctx: Context, data: dict[str, Any]) -> list[Reply]:
     exceptional = bool(data.get("exceptional")) or data["pence"] > cap
     claim = Claim(participant_id=me.id, kind=data["kind"], event_id=data["event"],
                   event_label=_event_label(event) if event else
-                  f"Peer session accommodation ({_session_date(data)})",
+                  _peer_session_label(dt.date.fromisoformat(data["session_day"])),
                   amount_pence=data["pence"], cap_pence=cap, exceptional=exceptional,
                   reason=data.get("reason", ""), status="submitted",
                   receipt_id=data.get("receipt"), created_at=ctx.now, updated_at=ctx.now)

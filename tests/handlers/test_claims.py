@@ -284,6 +284,14 @@ def test_a_peer_session_stay_is_claimed_for_one_of_the_pairs_sessions(door: Fron
     read_back = door.text(AMIRA, "skip")
     assert read_back.startswith("Claim £80 for accommodation for the peer session on Friday "
                                 "10 April 2015;")
+    door.text(AMIRA, "yes")
+    # one night per session: the same stay again is refused at the session question
+    door.text(AMIRA, "/claim hotel for a peer session")
+    door.press(AMIRA, "Ask for an exception")
+    again = door.press(AMIRA, "Friday 10 April")[0]
+    assert again.text.startswith("You already have a claim for that session's stay: #1 "
+                                 "Peer session accommodation (Friday 10 April 2015)"), again.text
+    assert len(claims(services)) == 1
 
 
 def test_a_peer_session_stay_for_a_day_without_a_session_is_refused(door: FrontDoor,
