@@ -258,13 +258,15 @@ def _take_day(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] | No
     return None
 
 
-def _session_days(ctx: Context) -> list[dt.date]:
-    """The local dates of the person's sessions that are over and took place (or nobody has
-    said otherwise yet), latest first: a stay is claimed after it, as for a development day."""
+def _session_days(ctx: Context, person: Participant | None = None) -> list[dt.date]:
+    """The local dates of the person's (by default the sender's) sessions that are over and
+    took place (or nobody has said otherwise yet), latest first: a stay is claimed after it,
+    as for a development day."""
     zone = ctx.programme.timezone
+    who = (person or ctx.me).id
     return list(dict.fromkeys(s.starts_at.astimezone(zone).date() for s in ctx.db.scalars(
         select(PeerSession).where(
-            or_(PeerSession.proposer_id == ctx.me.id, PeerSession.partner_id == ctx.me.id),
+            or_(PeerSession.proposer_id == who, PeerSession.partner_id == who),
             PeerSession.status.in_(("booked", "held")), PeerSession.ends_at <= ctx.now)
         .order_by(PeerSession.starts_at.desc()))))
 
@@ -605,6 +607,10 @@ def review(ctx: Context, args: str) -> list[Reply]:
                  f"submitted {format_date(c.created_at.astimezone(ctx.programme.timezone))}."]
         if c.reason:
             lines.append(f"Reason: {c.reason}")
+        if c.kind == "peer_session" and c.event_label not in map(
+                _peer_session_label, _session_days(ctx, c.participant)):
+            lines.append("Note: that session no longer counts as held: it was cancelled, or "
+                         "said not to have taken place, since the claim was made.")
         if not c.receipt_id:
             lines.append("No receipt.")
         choices = [Choice(f"Approve #{c.id}", "claims.approve", str(c.id)),

@@ -294,6 +294,22 @@ def test_a_peer_session_stay_is_claimed_for_one_of_the_pairs_sessions(door: Fron
     assert len(claims(services)) == 1
 
 
+def test_review_notes_a_session_stay_whose_session_no_longer_counts(door: FrontDoor,
+                                                                     services, clock):
+    clock.set(local(2015, 3, 2))
+    book_session(door, services, "10 April 2pm")
+    clock.set(local(2015, 4, 11))
+    door.text(AMIRA, "/claim hotel for a peer session")
+    door.press(AMIRA, "Ask for an exception")
+    for answer in ("10 April", "£80", "Truro is six hours from home", "skip", "yes"):
+        door.text(AMIRA, answer)
+    note = "that session no longer counts as held"
+    assert note not in "\n".join(r.text for r in door.send(GARETH, "/review"))
+    door.send(JAMES, "/sessions")
+    door.press(JAMES, "Didn't happen 10/04 14:00")
+    assert note in "\n".join(r.text for r in door.send(GARETH, "/review"))
+
+
 def test_a_peer_session_stay_for_a_day_without_a_session_is_refused(door: FrontDoor,
                                                                     services, clock):
     clock.set(local(2015, 3, 2))
