@@ -158,6 +158,10 @@ def parse_date(text: str, today: dt.date) -> dt.date | None:
             raise WhenError(f"Do you mean {_spelt(coming)} or {_spelt(later)}? Please give "
                             "the date.")
         return coming
+    if re.fullmatch(r"(next|this)\s+(week|month)", cleaned, re.IGNORECASE):
+        # a span, not a day: dateparser would pick one (a week today) without a word
+        raise WhenError(f"Which day {cleaned.lower()}? Please give the day, like 10 April or "
+                        "Friday.")
     iso = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", cleaned)
     explicit = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{2,4}))?", cleaned)
     try:

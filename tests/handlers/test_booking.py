@@ -770,6 +770,9 @@ def test_next_weekday_is_asked_when_it_could_be_this_week_or_the_next():
         parse_date("next Tuesday", dt.date(2015, 3, 2))
     # Said on a Friday, the coming Tuesday is already in the next week.
     assert parse_date("next Tuesday", dt.date(2015, 3, 6)) == dt.date(2015, 3, 10)
+    # a week is no day: asked, not a day picked for them
+    with pytest.raises(WhenError, match="Which day next week?"):
+        parse_date("next week", dt.date(2015, 3, 1))
     # "this Tuesday" on a Tuesday is today; "Tuesday" alone, a week on
     assert parse_date("this Tuesday", dt.date(2015, 3, 3)) == dt.date(2015, 3, 3)
     assert parse_date("Tuesday", dt.date(2015, 3, 3)) == dt.date(2015, 3, 10)
