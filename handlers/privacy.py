@@ -249,7 +249,9 @@ def _export_audit(db: Session, p: Participant) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- sessions
 def _export_sessions(db: Session, p: Participant) -> list[dict[str, Any]]:
     return [_fields(s, "id", "starts_at", "ends_at", "mode", "place", "link", "status",
-                    "created_at") | {"you_proposed": s.proposer_id == p.id}
+                    "created_at", "move_starts_at", "move_ends_at", "move_expires_at")
+            | {"you_proposed": s.proposer_id == p.id,
+               "you_asked_to_move": s.move_by_id == p.id if s.move_by_id else None}
             for s in db.scalars(select(PeerSession).where(
                 or_(PeerSession.proposer_id == p.id, PeerSession.partner_id == p.id))
                 .order_by(PeerSession.starts_at))]

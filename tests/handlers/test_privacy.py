@@ -307,6 +307,10 @@ def test_erasing_someone_with_a_move_pending_leaves_no_request_open(door: FrontD
     door.send(JAMES, "/sessions")
     door.press(JAMES, "Move 10/04 14:00")
     assert "Sent to Dr Amira Khan" in door.text(JAMES, "17 April 10am")
+    with services.uow() as db:  # the request is in what is held about them, as it stands
+        [session] = export_participant(db, person(db, JAMES))["peer_sessions"]
+    assert session["you_asked_to_move"] is True and session["move_starts_at"].startswith(
+        "2015-04-17T09:00")
     with services.uow() as db:
         erase_participant(db, person(db, JAMES), clock.now(), actor_id=None,
                           zone=services.programme.timezone)
