@@ -224,6 +224,12 @@ def team_command(ctx: Context, args: str) -> list[Reply]:
     if action == "remove":
         if member is None:
             return [Reply(f"{person.name} is not on {challenge.name}.")]
+        if challenge.signed_off_at is not None:
+            # The signed-off team is the record of who has destroyed their notes and who is
+            # still asked to: removing someone would make an outstanding duty vanish.
+            return [Reply(f"{challenge.name} is signed off, so its team is the record of who "
+                          f"has destroyed their notes: {person.name} stays on it. "
+                          f"/notes status {challenge.name} shows who has confirmed.")]
         challenge.members.remove(member)
         ctx.audit("challenge.member.remove", f"challenge:{challenge.id}", participant=person.id)
         return [Reply(f"Removed {person.name} from {challenge.name}.")]

@@ -143,6 +143,11 @@ def test_signoff_asks_every_member_and_only_them(door: FrontDoor, services, cloc
     assert len(audits(services, "challenge.signoff")) == 1
     assert "already signed off" in door.text(GARETH, "/signoff stp-north")
     assert len(outbox(services, "notes_request")) == 3
+    # the signed-off team is the record of who still has to destroy their notes
+    assert door.text(HELEN, f"/team remove stp-north {JAMES}").startswith(
+        "stp-north is signed off, so its team is the record of who has destroyed their notes: "
+        "Dr James Okafor stays on it.")
+    assert JAMES in members(services)
 
 
 def test_one_tap_confirmation_is_audited_with_time_and_harmless_twice(door, services, clock):
