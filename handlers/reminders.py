@@ -109,7 +109,19 @@ def _claim_text(programme: Programme, event: Event) -> str:
 
 # ---------------------------------------------------------------- /reminders
 def reminders(ctx: Context, args: str) -> list[Reply]:
-    """Show which optional reminders are on, with a button to flip each."""
+    """Which optional reminders are on, with a button to set each; `/reminders off|on` sets
+    them all. (Free text such as "stop sending me reminders" shows the menu.)"""
+    word = args.strip().lower()
+    if ctx.msg.text.startswith("/") and word in ("off", "on"):
+        return _set(ctx, list(OPTIONAL_KINDS), word)
+    notes = []
+    if ctx.msg.text.startswith("/") and word:
+        notes.append(Reply(f"I didn't understand \u201c{args.strip()[:40]}\u201d: send "
+                           "/reminders off or /reminders on, or use the buttons."))
+    return notes + [_menu(ctx)]
+
+
+def _menu(ctx: Context) -> Reply:
     off = set(ctx.db.scalars(select(ReminderOptOut.kind).where(
         ReminderOptOut.participant_id == ctx.me.id)))
     lines = ["*Your reminders* (broadcasts and note-destruction requests always come):"]
@@ -117,23 +129,38 @@ def reminders(ctx: Context, args: str) -> list[Reply]:
     for kind, label in OPTIONAL_KINDS.items():
         state = "off" if kind in off else "on"
         lines.append(f"- {label}: {state}")
-        choices.append(Choice(button_label(f"Turn {'on' if state == 'off' else 'off'}: {label}"),
-                              "reminders.toggle", kind))
-    return [Reply("\n".join(lines), choices=tuple(choices))]
+        wanted = "on" if state == "off" else "off"
+        # The button names the state it sets, so an old one tapped again changes nothing.
+        choices.append(Choice(button_label(f"Turn {wanted}: {label}"), "reminders.toggle",
+                              f"{kind}:{wanted}"))
+    if not off:
+        choices.append(Choice("Turn all off", "reminders.toggle", "all:off"))
+    return Reply("\n".join(lines), choices=tuple(choices))
 
 
-def toggle(ctx: Context, kind: str) -> list[Reply]:
-    if kind not in OPTIONAL_KINDS:
+def toggle(ctx: Context, value: str) -> list[Reply]:
+    """A menu button: `KIND:on|off`, or `all:on|off`."""
+    kind, _, wanted = value.partition(":")
+    kinds = list(OPTIONAL_KINDS) if kind == "all" else [kind]
+    if not all(k in OPTIONAL_KINDS for k in kinds):
         return [Reply("That kind of reminder doesn't exist.")]
-    existing = ctx.db.get(ReminderOptOut, (ctx.me.id, kind))
-    if existing is None:
-        ctx.db.add(ReminderOptOut(participant_id=ctx.me.id, kind=kind))
-        verb = "off"
-    else:
-        ctx.db.delete(existing)
-        verb = "back on"
+    if wanted not in ("on", "off"):  # a button from before buttons named their state
+        return [Reply("That button is from an older menu. Here is where your reminders "
+                      "stand:"), _menu(ctx)]
+    return _set(ctx, kinds, wanted)
+
+
+def _set(ctx: Context, kinds: list[str], wanted: str) -> list[Reply]:
+    for kind in kinds:
+        existing = ctx.db.get(ReminderOptOut, (ctx.me.id, kind))
+        if wanted == "off" and existing is None:
+            ctx.db.add(ReminderOptOut(participant_id=ctx.me.id, kind=kind))
+        elif wanted == "on" and existing is not None:
+            ctx.db.delete(existing)
     ctx.db.flush()
-    return [Reply(f"Reminders about {OPTIONAL_KINDS[kind]} are {verb}."), *reminders(ctx, "")]
+    which = "All optional reminders are" if len(kinds) > 1 else \
+        f"Reminders about {OPTIONAL_KINDS[kinds[0]]} are"
+    return [Reply(f"{which} {wanted}."), _menu(ctx)]
 
 
 SCHEDULED = [_event_reminders, _session_reminders, _claim_reminders]

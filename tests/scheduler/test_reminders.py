@@ -168,6 +168,25 @@ def test_opted_out_optional_reminders_are_not_queued(door, services, clock):
                                                     OutboxMessage.participant_id == amira.id)) == 0
 
 
+def test_a_reminder_button_sets_the_state_it_names(door):
+    [menu] = door.send(AMIRA, "/reminders")
+    turn_off = next(c for c in menu.choices if c.label.startswith("Turn off: development"))
+    for _ in range(2):  # an old button tapped again, or delivered twice, changes nothing
+        door.router.handle(door.incoming(AMIRA, action_id=turn_off.action_id,
+                                         action_value=turn_off.value))
+    assert "other programme events: off" in door.text(AMIRA, "/reminders")
+
+
+def test_reminders_off_and_on_set_them_all(door):
+    assert door.text(AMIRA, "/reminders off").startswith("All optional reminders are off.")
+    assert ": on" not in door.text(AMIRA, "/reminders")
+    assert door.text(AMIRA, "/reminders on").startswith("All optional reminders are on.")
+    assert door.text(AMIRA, "/reminders banana").startswith(
+        "I didn't understand \u201cbanana\u201d: send /reminders off or /reminders on")
+    assert "Turn all off" in [c.label for c in door.send(AMIRA, "stop sending me reminders")[0]
+                              .choices]
+
+
 def test_sqlite_runs_in_wal_with_a_busy_timeout(migrated_template):
     engine = make_engine(f"sqlite:///{migrated_template}")
     with engine.connect() as connection:
