@@ -310,11 +310,11 @@ def answer_question(ctx: Context, args: str) -> list[Reply]:
                       f"words. For a personal question, /reply {question.id} YOUR ANSWER goes "
                       f"to the asker alone; to share it all the same, /answer {question.id}! "
                       "YOUR ANSWER.")]
-    answer = _close(ctx, question, TeamAnswer(answer=text.strip()),
-                    lambda asked: f"The programme team answered your question "
-                                  f"\u201c{asked}\u201d:\n{text.strip()}")
-    return [Reply(f"Thanks. Answer #{answer.id} (to question #{question.id}) is sent and will "
-                  "be given to anyone who asks the same. Withdraw it with /withdraw "
+    answer, told = _close(ctx, question, TeamAnswer(answer=text.strip()),
+                          lambda asked: f"The programme team answered your question "
+                                        f"\u201c{asked}\u201d:\n{text.strip()}")
+    return [Reply(f"Thanks. Answer #{answer.id} (to question #{question.id}) is {told}, and "
+                  "will be given to anyone who asks the same. Withdraw it with /withdraw "
                   f"{answer.id}; for a personal question, /reply answers the asker alone.")]
 
 
@@ -408,33 +408,40 @@ def _answered_already(ctx: Context, question: UnansweredQuestion) -> list[Reply]
 
 
 def _cite(ctx: Context, question: UnansweredQuestion, section: Section) -> list[Reply]:
-    answer = _close(ctx, question, TeamAnswer(answer="", section_id=section.id),
-                    lambda asked: f"The programme team found the answer to your question "
-                                  f"\u201c{asked}\u201d in the programme documents:\n\n"
-                                  f"{excerpt(section, asked)}\n\n{citation(section)}")
+    answer, told = _close(ctx, question, TeamAnswer(answer="", section_id=section.id),
+                          lambda asked: f"The programme team found the answer to your "
+                                        f"question \u201c{asked}\u201d in the programme "
+                                        f"documents:\n\n{excerpt(section, asked)}\n\n"
+                                        f"{citation(section)}")
     return [Reply(f"Thanks. Question #{question.id} now leads to \u201c{section.title}\u201d "
-                  f"({section.document}); whoever asked has been sent it. Undo with "
-                  f"/withdraw {answer.id}.")]
+                  f"({section.document}); it was {told}. Undo with /withdraw {answer.id}.")]
 
 
 def _close(ctx: Context, question: UnansweredQuestion, answer: TeamAnswer,
-           message: Callable[[str], str]) -> TeamAnswer:
+           message: Callable[[str], str]) -> tuple[TeamAnswer, str]:
     """Record the team's answer to a question, send `message(question text)` to everyone who
-    asked the same and passed it to the team, and forget who asked."""
+    asked the same and passed it to the team, and forget who asked. Also returns who was
+    told, in words for the team."""
     answer.question = question.text
     answer.answered_at = ctx.now
     answer.answered_by = ctx.me.id
     ctx.db.add(answer)
     ctx.db.flush()
+    told = 0
     for asked in _asked_alike(ctx, question):
         asked.answer_id = answer.id
-        _tell_asker(ctx, asked, message(asked.text), key=f"answer:{answer.id}:q:{asked.id}")
+        told += _tell_asker(ctx, asked, message(asked.text),
+                            key=f"answer:{answer.id}:q:{asked.id}")
         # Once answered, the question is kept without who asked it.
         asked.forget_asker()
     ctx.audit("faq.answer", f"team_answer:{answer.id}", question=question.id,
               section=answer.section_id)
     team_answers_changed(ctx)
-    return answer
+    # After a /withdraw nobody is waiting: who asked was not kept once they had an answer.
+    return answer, (f"sent to the {'person' if told == 1 else f'{told} people'} who asked"
+                    if told else
+                    "sent to nobody, as nobody is waiting for it (who asked before is not "
+                    "kept once answered)")
 
 
 def _asked_alike(ctx: Context, question: UnansweredQuestion) -> list[UnansweredQuestion]:
@@ -444,12 +451,14 @@ def _asked_alike(ctx: Context, question: UnansweredQuestion) -> list[UnansweredQ
         UnansweredQuestion.answer_id.is_(None))))
 
 
-def _tell_asker(ctx: Context, asked: UnansweredQuestion, text: str, key: str) -> None:
-    """The team's reply, to whoever asked this and passed it to the team."""
+def _tell_asker(ctx: Context, asked: UnansweredQuestion, text: str, key: str) -> bool:
+    """The team's reply, to whoever asked this and passed it to the team; whether it went."""
     if asked.sent_to_team_at is not None and asked.asker_id is not None:
         asker = ctx.db.get(Participant, asked.asker_id)
         if asker is not None:
             ctx.notify(asker, text, kind="team_answer", key=key)
+            return True
+    return False
 
 
 def withdraw_answer(ctx: Context, args: str) -> list[Reply]:
@@ -462,7 +471,8 @@ def withdraw_answer(ctx: Context, args: str) -> list[Reply]:
     # Named in full: answer and question numbers are separate, and "/withdraw 3" meant for
     # question #3 would otherwise withdraw some other answer without anyone noticing.
     return [Reply(f"Answer #{answer.id} to \u201c{_shortened(answer.question)}\u201d is "
-                  "withdrawn; I won't give it again.")]
+                  "withdrawn; I won't give it again. Those it was already sent to are not told "
+                  "(who asked is not kept once answered).")]
 
 
 def _question(ctx: Context, value: str) -> UnansweredQuestion | None:
