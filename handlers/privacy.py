@@ -454,9 +454,9 @@ def _redact(db: Session, identifiers: list[str]) -> int:
 
 def _redact_given_name(db: Session, given: str | None) -> int:
     """A first name alone ("until Amira is back") in the texts the FAQ shares and the team
-    reads: programme-team answers and questions. The sweep above looks for whole names only,
-    as a first name is too often part of other text to look for in every column; here it is
-    a capitalised word."""
+    reads: programme-team answers and questions, and the messages that carried them to whoever
+    asked. The sweep above looks for whole names only, as a first name is too often part of
+    other text to look for in every column; here it is a capitalised word."""
     if given is None:
         return 0
     pattern = re.compile(rf"\b{re.escape(given)}\b")
@@ -474,6 +474,11 @@ def _redact_given_name(db: Session, given: str | None) -> int:
         changed += text != asked.text
         # Its grouping key holds the name's terms ("quimbi") wherever the text lost them.
         asked.text, asked.normalised = text, normalised_question(text)
+    for sent in db.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == "team_answer", OutboxMessage.text.contains(given))):
+        text = pattern.sub(REDACTED, sent.text)
+        changed += text != sent.text
+        sent.text = text
     db.flush()
     return changed
 

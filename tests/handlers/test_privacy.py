@@ -202,6 +202,10 @@ def test_a_first_name_alone_in_shared_answers_and_questions_goes_with_the_person
         texts = [t for a in db.scalars(select(TeamAnswer)) for t in (a.question, a.answer)]
         texts += [t for q in db.scalars(select(UnansweredQuestion))
                   for t in (q.text, q.normalised)]
+        # and the answer as it was sent to Priya, kept for the delivery log's period
+        [sent] = db.scalars(select(OutboxMessage.text).where(
+            OutboxMessage.kind == "team_answer")).all()
+        texts.append(sent)
     assert texts and not any("zebedee" in t.lower() for t in texts), texts
     assert "Yes, [erased] and Priya may use the zeppelin hangar." in texts  # others stay
     later = door.text(JAMES, shared)  # the same process's index has caught up at once
