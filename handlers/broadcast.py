@@ -18,6 +18,7 @@ from handlers.notes import NotesError, find_challenge
 from handlers.storage.models import (
     ERASED_ROLE,
     ROLES,
+    UNLINKED,
     AuditEntry,
     Broadcast,
     Challenge,
@@ -156,12 +157,17 @@ def create_broadcast(db: Session, programme: Programme, actor: Participant | Non
 
 
 def _row_counts(db: Session, broadcast_ids: list[int]) -> dict[int, Counter[str]]:
+    """Per broadcast, its rows by status; someone with no chat account yet is counted as
+    "unlinked", not failed: they get it when they link."""
     counts: dict[int, Counter[str]] = {i: Counter() for i in broadcast_ids}
-    rows = db.execute(select(OutboxMessage.broadcast_id, OutboxMessage.status, func.count())
+    rows = db.execute(select(OutboxMessage.broadcast_id, OutboxMessage.status,
+                             OutboxMessage.last_error, func.count())
                       .where(OutboxMessage.broadcast_id.in_(broadcast_ids))
-                      .group_by(OutboxMessage.broadcast_id, OutboxMessage.status))
-    for broadcast_id, status, n in rows:
-        counts[broadcast_id][status] = n
+                      .group_by(OutboxMessage.broadcast_id, OutboxMessage.status,
+                                OutboxMessage.last_error))
+    for broadcast_id, status, error, n in rows:
+        unlinked = status == "failed" and error == UNLINKED
+        counts[broadcast_id]["unlinked" if unlinked else status] += n
     return counts
 
 
@@ -177,9 +183,10 @@ def status_lines(db: Session, programme: Programme, limit: int = 10) -> list[str
         if b.status == "scheduled" and c["sent"] and not c["pending"] + c["sending"]:
             b.status = "sent"
         preview = b.text if len(b.text) <= 60 else b.text[:57] + "..."
+        waiting = f", {c['unlinked']} waiting until they link" if c["unlinked"] else ""
         lines.append(f"- #{b.id} to {describe_audience(db, b.audience)}, "
                      f"{_format_when(programme, b.scheduled_for)}, {b.status}: "
-                     f"{c['sent']} sent, {c['pending'] + c['sending']} pending, "
+                     f"{c['sent']} sent, {c['pending'] + c['sending']} pending{waiting}, "
                      f"{c['failed']} failed \u2013 \u201c{preview}\u201d")
     return lines
 
@@ -220,6 +227,11 @@ def broadcast_command(ctx: Context, args: str) -> list[Reply]:
         lines = status_lines(ctx.db, ctx.programme)
         return [Reply("\n".join(["*Recent broadcasts*"] + lines) if lines
                       else "No broadcasts yet. Send /broadcast to make one.")]
+    # "/broadcast cancel abc" is a mistyped number; "Cancel your hotel if..." is a message
+    if sub.lower() == "cancel" and number and " " not in number and not number.isdigit() \
+            and not _is_audience(ctx, args):
+        return [Reply("To cancel a broadcast, send /broadcast cancel N with its number (see "
+                      "/broadcast status).")]
     if sub.lower() == "cancel" and (number.isdigit() or not number):
         if not number:
             return [Reply("Which broadcast? Send /broadcast cancel N (see /broadcast status).")]
@@ -244,6 +256,14 @@ def broadcast_command(ctx: Context, args: str) -> list[Reply]:
             return [Reply(str(unusable))] + ctx.start_flow(BROADCAST)
         return [Reply("I'll send that as the message.")] + ctx.start_flow(BROADCAST, draft)
     return ctx.start_flow(BROADCAST, data)
+
+
+def _is_audience(ctx: Context, text: str) -> bool:
+    try:
+        parse_audience(ctx.db, text)
+    except BroadcastError:
+        return False
+    return True
 
 
 def _audience_data(ctx: Context, text: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from handlers.messages import Choice, Incoming, Reply, ReplyFile
 from handlers.storage.models import (
+    UNLINKED,
     UNREACHABLE,
     Account,
     AuditEntry,
@@ -197,7 +198,7 @@ def enqueue_each(
     for row_key, (person_id, platform, chat) in wanted.items():
         if row_key in existing:
             continue
-        status, reason = ("failed", "no linked account") if platform == UNREACHABLE \
+        status, reason = ("failed", UNLINKED) if platform == UNREACHABLE \
             else ("pending", "")
         if skipped:
             status, reason = "skipped", skipped

@@ -24,6 +24,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 ROLES = ("peer", "expert_peer", "programme_team", "challenge_manager")
 ERASED_ROLE = "erased"  # matches no real role, so no audience, reminder or pair includes them
 UNREACHABLE = "none"  # outbox platform for someone with no linked account yet
+UNLINKED = "no linked account"  # the last_error of their row, until they link
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

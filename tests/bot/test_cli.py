@@ -220,7 +220,8 @@ def test_broadcast_and_challenge_signoff_from_the_command_line(sps, tmp_path):
     assert sent.returncode == 0 and "queued for 3 people" in sent.stdout
     # nobody has linked a chat account yet, so all three are recorded as unreachable
     assert "#1 to peers" in sps("broadcast", "status").stdout
-    assert "0 sent, 0 pending, 3 failed" in sps("broadcast", "status").stdout
+    assert "0 sent, 0 pending, 3 waiting until they link, 0 failed" in \
+        sps("broadcast", "status").stdout
     assert "cancelled" in sps("broadcast", "cancel", "1").stdout
     signed = sps("challenges", "signoff", "stp-north")
     assert signed.returncode == 0 and "3 team members were asked" in signed.stdout, signed

@@ -191,10 +191,14 @@ def test_status_counts_sent_pending_and_failed(door: FrontDoor, services):
     through_the_form(door)
     door.text(GARETH, "yes")
     status = door.text(GARETH, "/broadcast status")
-    assert "#1 to peers, Monday 2 March 2015 09:00, scheduled: 0 sent, 1 pending, 2 failed" \
-        in status
+    # not "failed": the two with no chat account get it when they link
+    assert ("#1 to peers, Monday 2 March 2015 09:00, scheduled: 0 sent, 1 pending, 2 waiting "
+            "until they link, 0 failed") in status
     worker(services)[0].run_once()
     status = door.text(GARETH, "/broadcast status")
-    assert "#1 to peers, Monday 2 March 2015 09:00, sent: 1 sent, 0 pending, 2 failed" \
-        in status
+    assert ("#1 to peers, Monday 2 March 2015 09:00, sent: 1 sent, 0 pending, 2 waiting until "
+            "they link, 0 failed") in status
+    # a subcommand with junk gets the hint, not a new broadcast form
+    assert door.text(GARETH, "/broadcast cancel abc").startswith(
+        "To cancel a broadcast, send /broadcast cancel N")
     assert "Development day 2 moves to room 4." in status
