@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from handlers.core import Context, Flow, Route, ScheduledMessage, enqueue
 from handlers.identity import CHALLENGE_ROLES, TEAM, challenge_slug, role_group
 from handlers.messages import Choice, Reply, counted
+from handlers.reminders import SEND_AT
 from handlers.storage.models import (
     ERASED_ROLE,
     AuditEntry,
@@ -21,6 +22,7 @@ from handlers.storage.models import (
     ChallengeMember,
     Participant,
 )
+from handlers.when import localise
 from knowledge.programme import Programme, format_date
 
 MANAGERS = TEAM | {"challenge_manager"}
@@ -96,12 +98,17 @@ def sign_off(db: Session, programme: Programme, challenge_name: str,
     return challenge, len(challenge.members)
 
 
-def _rounds(start: dt.datetime, every: dt.timedelta, since: dt.datetime,
-            until: dt.datetime) -> Iterator[int]:
-    """The k >= 1 for which start + k * every falls in (since, until]."""
-    k = max(1, (since - start) // every + 1)
-    while start + k * every <= until:
-        yield k
+def _rounds(programme: Programme, signed_off: dt.datetime, since: dt.datetime,
+            until: dt.datetime) -> Iterator[tuple[int, dt.datetime]]:
+    """Each round k >= 1 that falls in (since, until], with its time: every
+    `note_destruction_every` after the sign-off day, at 09:00 like the other day-based
+    reminders (a sign-off at 22:00 must not mean reminders at 22:00)."""
+    every = programme.reminders.note_destruction_every
+    first_day = signed_off.astimezone(programme.timezone).date()
+    k = max(1, (since - signed_off) // every)  # a round or so early, never one missed
+    while (at := localise(first_day + k * every, SEND_AT, programme.timezone)) <= until:
+        if at > since:
+            yield k, at
         k += 1
 
 
@@ -123,7 +130,6 @@ def due_note_reminders(db: Session, programme: Programme, since: dt.datetime,
 
     Anyone who has confirmed gets none at all, even for a round that fell before their
     confirmation: after downtime a catch-up would otherwise nag people who already did it."""
-    every = programme.reminders.note_destruction_every
     due: list[ScheduledMessage] = []
     challenges = db.scalars(select(Challenge).where(Challenge.signed_off_at.is_not(None))
                             .order_by(Challenge.id))
@@ -132,8 +138,7 @@ def due_note_reminders(db: Session, programme: Programme, since: dt.datetime,
         waiting = still_to_confirm(challenge)
         if not waiting:
             continue
-        for k in _rounds(challenge.signed_off_at, every, since, until):
-            at = challenge.signed_off_at + k * every
+        for k, at in _rounds(programme, challenge.signed_off_at, since, until):
             due += [ScheduledMessage(
                 key=f"notes:{challenge.id}:remind:{person.id}:{k}", to=person,
                 text="Reminder: " + _request_text(programme, challenge), due_at=at,

@@ -18,7 +18,7 @@ from handlers.storage.models import (
     OutboxMessage,
     Participant,
 )
-from tests.conftest import AMIRA, GARETH, HELEN, JAMES, PRIYA, SIAN, FrontDoor
+from tests.conftest import AMIRA, GARETH, HELEN, JAMES, PRIYA, SIAN, FrontDoor, local
 
 HEADER = "name,email,role,organisation,region,partner_email,challenge\n"
 WEEK = dt.timedelta(days=7)
@@ -275,6 +275,14 @@ def test_manager_told_when_the_last_member_confirms(door: FrontDoor, services):
 
 
 # ---------------------------------------------------------------- reminders
+def test_reminders_go_at_nine_whatever_the_time_of_sign_off(door, services, clock):
+    clock.set(local(2015, 3, 2, 22, 15))  # signed off late in the evening
+    signed_off(door)
+    with services.uow() as db:
+        first = due_note_reminders(db, services.programme, clock.now(), clock.now() + WEEK)
+    assert first and {m.due_at for m in first} == {local(2015, 3, 9, 9, 0)}
+
+
 def test_reminders_every_interval_until_each_member_confirms(door, services, clock):
     signed_off(door)
     start = clock.now()
