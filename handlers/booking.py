@@ -995,14 +995,25 @@ def pairs_csv(rows: list[tuple[Progress, Participant]]) -> bytes:
                         "yes" if progress.behind else "no"] for progress, _person in rows)])
 
 
+def unpaired(db: Session) -> list[Participant]:
+    """Peers and expert peers with no partner (never paired, or their partner left): the
+    programme team pairs them."""
+    return list(db.scalars(select(Participant).where(
+        Participant.role.in_(PAIRED_ROLES), Participant.partner_id.is_(None))
+        .order_by(Participant.name)))
+
+
 def pairs(ctx: Context, args: str) -> list[Reply]:
     rows = pairs_report(ctx.db, ctx.programme, ctx.now)
-    if not rows:
+    alone = unpaired(ctx.db)
+    if not rows and not alone:
         return [Reply("No pairs are registered yet.")]
     lines = ["*Pairs' progress* (behind pace first)"]
     lines += [f"- {p.pair}: {p.held} held, {p.booked} booked" + (" \u2013 behind pace"
                                                                  if p.behind else "")
               for p, _ in rows]
+    if alone:
+        lines.append(f"Not in a pair: {', '.join(p.name for p in alone)}")
     file = ReplyFile("pairs-progress.csv", "text/csv", pairs_csv(rows)) \
         if "csv" in args.lower() else None
     return [Reply("\n".join(lines), file=file, private_only=True)]

@@ -75,7 +75,8 @@ def _team_overview(ctx: Context) -> list[str]:
         f"- claims: {claims.get('submitted', 0)} waiting for review (/review), "
         f"{claims.get('approved', 0)} approved and not yet paid (/paid)",
         f"- pairs: {counted(len(pairs), 'pair')}, "
-        f"{sum(1 for progress, _ in pairs if progress.behind)} behind pace (/pairs)",
+        f"{sum(1 for progress, _ in pairs if progress.behind)} behind pace, "
+        f"{len(booking.unpaired(ctx.db))} not in a pair (/pairs)",
         *_notes_line(ctx, ctx.me),
         f"- questions sent to you: {questions} without an answer (/answer)",
     ]

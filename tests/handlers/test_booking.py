@@ -685,6 +685,8 @@ def test_pairs_report_lists_behind_pace_first_with_csv(door: FrontDoor, clock):
     replies = door.send(GARETH, "/pairs csv")
     assert "behind pace" in replies[0].text
     assert replies[0].file.data.decode().startswith("pair,held,booked,behind_pace")
+    # the team pairs whoever is on their own, so they are listed too
+    assert replies[0].text.endswith("Not in a pair: Dr Priya Nair")
 
 
 def test_sessions_asked_in_a_group_are_answered_privately(door: FrontDoor):

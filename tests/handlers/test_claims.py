@@ -606,7 +606,7 @@ def test_team_home_and_plain_words_show_what_waits_for_review(door: FrontDoor, c
     home = door.text(GARETH, "/home")
     assert "*For the programme team*" in home and "Your claims" not in home
     assert "- claims: 1 waiting for review (/review), 0 approved and not yet paid" in home
-    assert "- pairs: 2 pairs, 2 behind pace (/pairs)" in home
+    assert "- pairs: 2 pairs, 2 behind pace, 1 not in a pair (/pairs)" in home
     assert "1 claim to review" in door.text(GARETH, "any claims waiting for review?")
     assert "*Pairs' progress*" in door.text(GARETH, "how are the pairs getting on?")
     # the same words from a peer are not the team's queue
