@@ -351,6 +351,9 @@ def notes_command(ctx: Context, args: str) -> list[Reply]:
                       + ". Which have you destroyed?", choices=confirm_choices(pending))]
     if signed:
         return [Reply("\n".join(_confirm(ctx, m) for m in signed))]
+    if not mine and ctx.me.role in MANAGERS:  # they ask others to confirm; they are on no team
+        return [Reply("You're on no challenge team, so there are no notes of yours to confirm. "
+                      "/notes status shows who on the teams you oversee has confirmed.")]
     return [Reply("None of your challenge reports has been signed off yet, so there are no "
                   "notes to destroy. I'll tell you when there are.")]
 

@@ -151,8 +151,13 @@ class Router:
             return notes + self._on_action(ctx, msg.action_id, msg.action_value)
 
         text = msg.text
-        if not text and msg.attachment and ctx.conversation:
-            return notes + self._continue_flow(ctx, "")
+        if not text and msg.attachment:
+            if ctx.conversation:
+                return notes + self._continue_flow(ctx, "")
+            # not read, let alone kept: nothing was asking for it
+            return notes + [Reply("I wasn't expecting a file, so I haven't kept it. To add a "
+                                  "receipt to a claim, open /claims and press Add receipt; to "
+                                  "make a claim, send /claim.")]
         if text.startswith("/"):
             command, _, args = text.partition(" ")
             command = command.lower().split("@", 1)[0]  # Telegram's /cmd@botname

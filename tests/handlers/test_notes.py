@@ -275,6 +275,13 @@ def test_manager_told_when_the_last_member_confirms(door: FrontDoor, services):
 
 
 # ---------------------------------------------------------------- reminders
+def test_a_manager_on_no_team_is_pointed_to_notes_status(door):
+    door.text(HELEN, "/challenge create stp-north")
+    door.text(HELEN, "/signoff stp-north")
+    assert door.text(HELEN, "/notes destroyed").startswith(
+        "You're on no challenge team, so there are no notes of yours to confirm. /notes status")
+
+
 def test_reminders_go_at_nine_whatever_the_time_of_sign_off(door, services, clock):
     clock.set(local(2015, 3, 2, 22, 15))  # signed off late in the evening
     signed_off(door)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from handlers.app import build_router
 from handlers.core import Context, Flow, Invalid, Route, Step
 from handlers.identity import issue_invite
-from handlers.messages import Incoming, Reply
+from handlers.messages import Attachment, Incoming, Reply
 from handlers.router import Router
 from handlers.storage.models import (
     Account,
@@ -343,3 +343,10 @@ def test_who_my_partner_is_is_answered_mid_form_and_the_form_carries_on(door: Fr
     answer, again = door.send(AMIRA, "who is my expert peer?")
     assert "your expert peer is Dr James Okafor" in answer.text
     assert "receipt" in again.text
+
+
+def test_a_file_sent_with_no_form_open_is_not_kept_and_says_where_receipts_go(door: FrontDoor):
+    [reply] = door.send(AMIRA, "", attachment=Attachment("receipt.pdf", "application/pdf", 4,
+                                                          lambda: b"%PDF"))
+    assert reply.text.startswith("I wasn't expecting a file, so I haven't kept it.")
+    assert "/claims" in reply.text
