@@ -582,9 +582,11 @@ def start_forget(ctx: Context, args: str) -> list[Reply]:
 
 def _ask_sure(ctx: Context, data: dict[str, Any]) -> Reply:
     return Reply("This erases your personal data: your chat links, forms, unsent messages, "
-                 "reminder settings and receipts; your sessions lose their place and link; "
-                 "claims not yet approved are deleted. You'd need a new code from the "
-                 "programme team to use me again. Are you sure?",
+                 "reminder settings and receipts; your sessions lose their place and link, "
+                 "and future ones are cancelled; your partner is told and left unpaired; "
+                 "claims not yet approved are deleted (approved and paid ones are kept, "
+                 "without your name, for finance). You'd need a new code from the programme "
+                 "team to use me again. Are you sure?",
                  choices=(Choice("Yes, continue", "answer", "yes"), CANCEL))
 
 

@@ -173,7 +173,9 @@ def test_team_answers_they_wrote_are_in_their_export(door: FrontDoor, services):
 # ---------------------------------------------------------------- erasure
 def test_forgetme_asks_twice_and_cancel_keeps_everything(door: FrontDoor, services):
     history(door, services)
-    door.text(EMAIL, "/forgetme")
+    warning = door.text(EMAIL, "/forgetme")  # what happens, said before anything happens
+    assert "future ones are cancelled; your partner is told and left unpaired" in warning
+    assert "approved and paid ones are kept, without your name, for finance" in warning
     assert "Nothing from it was saved" in door.press(EMAIL, "Cancel")[0].text
     door.text(EMAIL, "/forgetme")
     door.press(EMAIL, "Yes, continue")
