@@ -168,6 +168,8 @@ def challenge_command(ctx: Context, args: str) -> list[Reply]:
     words = args.split()
     if not words:
         return [_list_challenges(ctx)]
+    if len(words) == 1 and words[0].lower() != "create":
+        return [_show_challenge(ctx, words[0])]
     if words[0].lower() != "create" or len(words) not in (2, 3):
         return [Reply("Send /challenge create NAME, or /challenge create NAME MANAGER_EMAIL "
                       "to name its challenge manager.")]
@@ -209,6 +211,20 @@ def _list_challenges(ctx: Context) -> Reply:
         lines.append(f"- {c.name}: {counted(_staying(c), 'member')}, managed by "
                      f"{c.manager.name if c.manager else 'nobody yet'}, {state}")
     return Reply("\n".join(lines))
+
+
+def _show_challenge(ctx: Context, name: str) -> Reply:
+    """`/challenge NAME`: who is on the team, and where it stands."""
+    try:
+        challenge = find_challenge(ctx.db, name)
+    except NotesError as problem:
+        return Reply(str(problem))
+    state = (f"signed off {_when(ctx.programme, challenge.signed_off_at)}"
+             if challenge.signed_off_at else "in progress")
+    people = sorted(m.participant.name for m in challenge.members)
+    return Reply(f"*{challenge.name}*, managed by "
+                 f"{challenge.manager.name if challenge.manager else 'nobody yet'}, {state}: "
+                 + (", ".join(people) if people else "nobody on the team yet") + ".")
 
 
 def team_command(ctx: Context, args: str) -> list[Reply]:

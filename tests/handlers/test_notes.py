@@ -108,6 +108,9 @@ def test_challenge_manager_creates_and_keeps_the_team(door: FrontDoor, services)
     assert "stp-north: 3 members, managed by Helen Price, in progress" in \
         door.text(HELEN, "/challenge")
     assert "Added Dr Priya Nair" in door.text(HELEN, f"/team add stp-north {PRIYA}")
+    assert door.text(HELEN, "/challenge stp-north") == (
+        "*stp-north*, managed by Helen Price, in progress: Dr Amira Khan, Dr James Okafor, "
+        "Dr Priya Nair, Dr Sian Roberts.")
     assert "already on" in door.text(HELEN, f"/team add stp-north {PRIYA}")
     assert "Only peers and expert peers" in door.text(HELEN, f"/team add stp-north {GARETH}")
     assert "Removed Dr Priya Nair" in door.text(HELEN, f"/team remove stp-north {PRIYA}")
