@@ -432,7 +432,8 @@ def _status(ctx: Context, name: str) -> list[Reply]:
 
 ROUTES = [
     Route("challenge", challenge_command, command="/challenge", roles=MANAGERS,
-          help="list peer challenges, or create one", usage="/challenge [create NAME [EMAIL]]"),
+          help="list peer challenges, show one's team, or create one",
+          usage="/challenge [NAME | create NAME [EMAIL]]"),
     Route("team", team_command, command="/team", roles=MANAGERS,
           help="add or remove a challenge team member", usage="/team add|remove CHALLENGE EMAIL"),
     Route("signoff", signoff_command, command="/signoff", roles=MANAGERS,
