@@ -170,15 +170,17 @@ def challenge_command(ctx: Context, args: str) -> list[Reply]:
         return [_list_challenges(ctx)]
     if len(words) == 1 and words[0].lower() != "create":
         return [_show_challenge(ctx, words[0])]
-    if words[0].lower() != "create" or len(words) not in (2, 3):
+    if words[0].lower() != "create" or len(words) < 2:
         return [Reply("Send /challenge create NAME, or /challenge create NAME MANAGER_EMAIL "
                       "to name its challenge manager.")]
+    # a name of several words ("Cheshire and Mersey STP") is one name, an email after it aside
+    email = words[-1] if len(words) > 2 and "@" in words[-1] else None
     try:
-        name = challenge_slug(words[1])
+        name = challenge_slug(" ".join(words[1:-1] if email else words[1:]))
     except ValueError as problem:
         return [Reply(f"{str(problem)[0].upper()}{str(problem)[1:]}.")]
     me = ctx.me
-    manager = _person(ctx.db, words[2]) if len(words) == 3 else (
+    manager = _person(ctx.db, email) if email else (
         me if me.role == "challenge_manager" else None)
     if manager is None or manager.role != "challenge_manager":
         return [Reply("Please name a registered challenge manager: "

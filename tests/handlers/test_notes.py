@@ -108,6 +108,9 @@ def test_challenge_manager_creates_and_keeps_the_team(door: FrontDoor, services)
     assert "stp-north: 3 members, managed by Helen Price, in progress" in \
         door.text(HELEN, "/challenge")
     assert "Added Dr Priya Nair" in door.text(HELEN, f"/team add stp-north {PRIYA}")
+    assert "Created the challenge cheshire-and-mersey-stp" in door.text(
+        HELEN, "/challenge create Cheshire and Mersey STP")
+    assert "is not a usable challenge name" in door.text(HELEN, "/challenge create A & B")
     assert door.text(HELEN, "/challenge stp-north") == (
         "*stp-north*, managed by Helen Price, in progress: Dr Amira Khan, Dr James Okafor, "
         "Dr Priya Nair, Dr Sian Roberts.")
