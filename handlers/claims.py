@@ -42,8 +42,8 @@ _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
 # With its year, if given, so "8 July 2015 95" leaves only the amount (20xx: "8 July 1200"
 # is an amount).
 _DAY_MONTH = re.compile(r"\b([0-9]{1,2})(?:st|nd|rd|th)?\s+(" + "|".join(_MONTHS) + r")[a-z]*"
-                        r"(?:,?\s+20[0-9]{2}\b)?", re.IGNORECASE)
-_NUMERIC_DATE = re.compile(r"\b([0-9]{1,2})/([0-9]{1,2})(?:/[0-9]{2,4})?\b")
+                        r"(?:,?\s+(20[0-9]{2})\b)?", re.IGNORECASE)
+_NUMERIC_DATE = re.compile(r"\b([0-9]{1,2})/([0-9]{1,2})(?:/([0-9]{2,4}))?\b")
 _PEER = re.compile(r"\bpeer[\s-]*(support\s+)?sessions?\b", re.IGNORECASE)
 _TRAVEL = re.compile(r"\b(travel|train|rail|taxi|bus|mileage|petrol|fuel|parking|flights?|"
                      r"tickets?)\b", re.IGNORECASE)
@@ -90,9 +90,13 @@ def match_day(programme: Programme, text: str) -> Event | None:
     for event in days:
         if lowered == event.id:
             return event
-    dates = {(int(d), _MONTHS.index(m[:3].lower()) + 1) for d, m in _DAY_MONTH.findall(text)}
-    dates |= {(int(d), int(m)) for d, m in _NUMERIC_DATE.findall(text)}
-    by_date = [e for e in days if (e.date.day, e.date.month) in dates]
+    # (day, month, year or None): "8 July 2014" is no day of a 2015 programme
+    dates = {(int(d), _MONTHS.index(m[:3].lower()) + 1, int(y) if y else None)
+             for d, m, y in _DAY_MONTH.findall(text)}
+    dates |= {(int(d), int(m), (int(y) + 2000 if len(y) == 2 else int(y)) if y else None)
+              for d, m, y in _NUMERIC_DATE.findall(text)}
+    by_date = [e for e in days if (e.date.day, e.date.month, e.date.year) in dates
+               or (e.date.day, e.date.month, None) in dates]
     if dates:
         return by_date[0] if len(by_date) == 1 else None
     words = set(re.findall(r"[a-z]{4,}", lowered))

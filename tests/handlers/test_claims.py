@@ -161,6 +161,9 @@ def test_a_date_that_is_no_development_day_is_said_so(door: FrontDoor):
     first, day = door.send(AMIRA, "/claim 19 March £95")
     assert first.text == "19 March isn't a development day. I'll ask for it."
     assert day.text.startswith("Which development day")
+    door.text(AMIRA, "/cancel")
+    first, _day = door.send(AMIRA, "/claim 8 July 2014 £95")  # a year of no programme day
+    assert first.text == "8 July 2014 isn't a development day. I'll ask for it."
 
 
 def test_a_development_day_still_to_come_cannot_be_claimed_yet(door: FrontDoor, services,
