@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path)
     imp.add_argument("--include-erased", action="store_true",
                      help="add back people erased at their request (they have rejoined)")
+    imp.add_argument("--today", type=_date, metavar="YYYY-MM-DD",
+                     help="pretend today is this date (which sessions of a changed pair are "
+                     "still to come)")
     imp.set_defaults(run=cmd_participants_import)
     people_cmds.add_parser("list", help="list participants and their links").set_defaults(
         run=cmd_participants_list)
@@ -298,10 +301,14 @@ def _import(app: App, path: Path, quiet: bool = False, include_erased: bool = Fa
     except (OSError, UnicodeDecodeError) as exc:
         print(f"sps-bot: cannot read {path}: {exc}", file=sys.stderr)
         return 2
+    from handlers.booking import cancel_parted_pair
+
+    now = app.services.clock.now()
     try:
         with app.services.uow() as db:
-            result = import_participants(db, text, app.services.clock.now(),
-                                         include_erased=include_erased)
+            result = import_participants(db, text, now, include_erased=include_erased)
+            cancelled = sum(cancel_parted_pair(db, app.services.programme, a, b, now)
+                            for a, b in result.parted)
     except ImportProblem as problem:
         print(f"{path}: nothing imported, because:", file=sys.stderr)
         for line in problem.problems:
@@ -310,6 +317,9 @@ def _import(app: App, path: Path, quiet: bool = False, include_erased: bool = Fa
     if not quiet:
         print(f"{path}: {result.added} added, {result.updated} updated, "
               f"{result.unchanged} unchanged.")
+        if result.parted:
+            print(f"{len(result.parted)} pair(s) changed: {cancelled} future session(s) of the "
+                  "old pairs cancelled, both people told.")
     return 0
 
 

@@ -13,7 +13,17 @@ from typing import Any
 from sqlalchemy import Row, bindparam, or_, select, union
 from sqlalchemy.orm import Session
 
-from handlers.core import YES, Context, Flow, Invalid, Route, ScheduledMessage, Step, by_number
+from handlers.core import (
+    YES,
+    Context,
+    Flow,
+    Invalid,
+    Route,
+    ScheduledMessage,
+    Step,
+    by_number,
+    enqueue,
+)
 from handlers.identity import PAIRED_ROLES, TEAM
 from handlers.messages import Choice, Reply, ReplyFile, counted, csv_file
 from handlers.storage.models import AuditEntry, Participant, PeerSession
@@ -1048,6 +1058,29 @@ def calendar_event(session: PeerSession, now: dt.datetime, summary: str) -> Repl
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     calendar.add_component(event)
     return ReplyFile(f"peer-session-{session.id}.ics", "text/calendar", calendar.to_ical())
+
+
+def cancel_parted_pair(db: Session, programme: Programme, a: int, b: int,
+                       now: dt.datetime) -> int:
+    """The programme team re-paired these two: their future sessions are cancelled, each told
+    with a calendar cancellation, as neither can hold or move them with the other now."""
+    sessions = db.scalars(select(PeerSession).where(
+        PeerSession.pair_key == pair_key(a, b), PeerSession.status.in_(("proposed", "booked")),
+        PeerSession.starts_at > now)).all()
+    for s in sessions:
+        s.status = "cancelled"
+        s.sequence += 1
+        s.drop_move()
+        s.updated_at = now
+        db.add(AuditEntry(at=now, actor_id=None, action="session.cancel",
+                          subject=f"session:{s.id}", detail={"why": "pairs changed"}))
+        file = calendar_event(s, now, f"{programme.short_name} peer session (cancelled)")
+        for person, other in ((s.proposer, s.partner), (s.partner, s.proposer)):
+            enqueue(db, person, f"Your peer session with {other.name}, "
+                    f"{describe(programme, s)}, is cancelled: the programme team has changed "
+                    "the pairs.", kind="session_update", key=f"session:{s.id}:parted",
+                    now=now, file=file)
+    return len(sessions)
 
 
 # ---------------------------------------------------------------- jobs for the scheduler

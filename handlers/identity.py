@@ -52,6 +52,7 @@ class ImportResult:
     added: int
     updated: int
     unchanged: int
+    parted: tuple[tuple[int, int], ...] = ()  # (participant id, id) of pairs the file split
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ def import_participants(db: Session, csv_text: str, now: dt.datetime,
                                         or (challenge.id, person.id) not in members)
 
     added = updated = unchanged = 0
+    broken: list[tuple[int, int]] = []  # pairs this import parts
     for row in rows:
         person = by_email.get(row.email)
         fields = {"name": row.name, "role": row.role, "organisation": row.organisation,
@@ -152,11 +154,13 @@ def import_participants(db: Session, csv_text: str, now: dt.datetime,
         new_id = partner.id if partner else None
         if person.partner_id != new_id:
             # Whoever either of them was paired with is unpaired, not left pointing at them.
-            for old_id in {person.partner_id, partner.partner_id if partner else None}:
+            for someone in (person, partner):
+                old_id = someone.partner_id if someone is not None else None
                 old = db.get(Participant, old_id) if old_id else None
-                if old is not None and old not in (person, partner) \
-                        and old.partner_id in (person.id, new_id):
-                    old.partner_id = None
+                if old is not None and old not in (person, partner):
+                    broken.append((someone.id, old.id))
+                    if old.partner_id == someone.id:
+                        old.partner_id = None
             person.partner_id = new_id
             if partner is not None:
                 partner.partner_id = person.id
@@ -174,7 +178,8 @@ def import_participants(db: Session, csv_text: str, now: dt.datetime,
             members.add((challenge.id, person.id))
     db.add(AuditEntry(at=now, actor_id=actor_id, action="participants.import",
                       detail={"added": added, "updated": updated, "unchanged": unchanged}))
-    return ImportResult(added, updated, unchanged)
+    return ImportResult(added, updated, unchanged,
+                        tuple(dict.fromkeys(tuple(sorted(pair)) for pair in broken)))
 
 
 def _erased(db: Session, rows: list[_Row]) -> dict[str, dt.datetime]:

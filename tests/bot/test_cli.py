@@ -337,3 +337,20 @@ def test_a_postgresql_database_not_yet_migrated_is_said_so_plainly(sps):
         with admin.connect() as connection:
             connection.exec_driver_sql("DROP DATABASE IF EXISTS sps_unmigrated WITH (FORCE)")
         admin.dispose()
+
+
+def test_changing_pairs_by_import_cancels_the_old_pairs_future_sessions(sps, tmp_path):
+    sps("chat", "--demo", "--as", "sian.roberts@example.nhs.uk", "--today", "2015-03-02",
+        stdin="/book 10 April 2pm 3h virtual\nyes\n")
+    repaired = tmp_path / "repair.csv"
+    repaired.write_text("name,email,role,organisation,region,partner_email\n"
+                        "Ann Lee,ann@example.org,peer,Org,North,tom.hughes@example.nhs.uk\n"
+                        "Mr Tom Hughes,tom.hughes@example.nhs.uk,expert_peer,O,R,"
+                        "ann@example.org\n")
+    ran = sps("participants", "import", str(repaired), "--today", "2015-03-03")
+    assert "1 pair(s) changed: 1 future session(s) of the old pairs cancelled, both people " \
+        "told." in ran.stdout
+    told = sps("chat", "--as", "sian.roberts@example.nhs.uk", "--today", "2015-03-03",
+               stdin="/sessions\n").stdout
+    assert "Your peer session with Mr Tom Hughes, Friday 10 April 2015, 14:00 to 17:00, " \
+        "virtual, is cancelled: the programme team has changed the pairs." in told
