@@ -195,12 +195,21 @@ def start_claim(ctx: Context, args: str) -> list[Reply]:
             _set_event(ctx, data, event)
     elif named := _DAY_MONTH.search(text) or _NUMERIC_DATE.search(text):
         problems.append(f"{named.group(0)} isn't a development day.")
+    elif "pence" not in data and _lone_amount(text):
+        data["pence"] = parse_amount(text)
     if "event" not in data and not claimable_days(ctx.programme, ctx.today):
         return [Reply(early or _none_claimable(ctx))]  # no day the form could take yet
     notes = [Reply(f"{' '.join(problems)} I'll ask for it.")] if problems else []
     if early is not None:  # the amount is kept while another day is asked for
         notes.append(Reply(early))
     return notes + ctx.start_flow(CLAIM, data)
+
+
+def _lone_amount(text: str) -> bool:
+    """'/claim 95': a number on its own that no day of a month can be (or with pence) is the
+    amount; '/claim 18' may mean the 18th, so the form asks."""
+    lone = re.fullmatch(r"\s*(\d+(?:\.\d{1,2})?)\s*", text)
+    return lone is not None and (Decimal(lone[1]) > 31 or "." in lone[1])
 
 
 def _bare_amount(data: dict[str, Any], text: str, event: Event) -> str | None:

@@ -157,6 +157,14 @@ def test_a_one_line_claim_asks_only_what_it_lacks(door: FrontDoor, line: str, as
     assert door.text(AMIRA, line).startswith(asked)
 
 
+def test_a_lone_amount_is_kept_while_the_day_is_asked(door: FrontDoor, services):
+    door.text(AMIRA, "/claim 95")
+    assert door.press(AMIRA, "Leeds, 8 July")[0].text.startswith("Please send the receipt")
+    door.text(AMIRA, "/cancel")
+    door.text(AMIRA, "/claim 18")  # perhaps the 18th: not taken as £18
+    assert "How much" in door.press(AMIRA, "London, 18 March")[0].text
+
+
 def test_a_date_that_is_no_development_day_is_said_so(door: FrontDoor):
     first, day = door.send(AMIRA, "/claim 19 March £95")
     assert first.text == "19 March isn't a development day. I'll ask for it."
