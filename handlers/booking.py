@@ -541,10 +541,7 @@ def _cancel(ctx: Context, session: PeerSession) -> list[Reply]:
         assert session.move_starts_at is not None
         request = (" The request to move it to "
                    f"{_day_and_time(ctx.programme, session.move_starts_at)} is cancelled too.")
-    session.drop_move()
-    session.status = "cancelled"
-    session.sequence += 1
-    session.updated_at = ctx.now
+    session.cancel(ctx.now)
     ctx.audit("session.cancel", f"session:{session.id}", was=was)
     booked = was == "booked"
     file = calendar_file(ctx, session) if booked else None  # takes it out of both diaries
@@ -1068,10 +1065,7 @@ def cancel_parted_pair(db: Session, programme: Programme, a: int, b: int,
         PeerSession.pair_key == pair_key(a, b), PeerSession.status.in_(("proposed", "booked")),
         PeerSession.starts_at > now)).all()
     for s in sessions:
-        s.status = "cancelled"
-        s.sequence += 1
-        s.drop_move()
-        s.updated_at = now
+        s.cancel(now)
         db.add(AuditEntry(at=now, actor_id=None, action="session.cancel",
                           subject=f"session:{s.id}", detail={"why": "pairs changed"}))
         file = calendar_event(s, now, f"{programme.short_name} peer session (cancelled)")

@@ -275,9 +275,7 @@ def _erase_sessions(db: Session, p: Participant, now: dt.datetime,
         s.place = s.link = ""
         s.drop_move()  # nobody can agree to a move any more
         if s.status in ("proposed", "booked") and s.starts_at > now:
-            s.status = "cancelled"
-            s.sequence += 1
-            s.updated_at = now
+            s.cancel(now)
             other = s.partner if s.proposer_id == p.id else s.proposer
             start = s.starts_at.astimezone(report.zone)
             # The cancellation takes it out of the partner's diary; it names nobody, as the

@@ -224,6 +224,14 @@ class PeerSession(Base):
         """Close the open move request, if any (answered, withdrawn, lapsed or cancelled)."""
         self.move_by_id = self.move_starts_at = self.move_ends_at = self.move_expires_at = None
 
+    def cancel(self, now: dt.datetime) -> None:
+        """Cancelled, with any move request: a new sequence, so a calendar file sent now
+        replaces the event in both diaries."""
+        self.drop_move()
+        self.status = "cancelled"
+        self.sequence += 1
+        self.updated_at = now
+
 
 class ErasureRecord(Base):
     """Someone erased at their request, known only by a digest of their email: enough for a
