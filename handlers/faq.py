@@ -187,43 +187,52 @@ def show_section(ctx: Context, section_id: str) -> list[Reply]:
     return [answer_reply(ctx, answer, section.title)]
 
 
+# The documents' word on the events, cited beside the configuration's dates.
+DEVELOPMENT_DAYS_ASKED = "where will the development days take place?"
+
+
+def _event_kind(text: str) -> str | None:
+    """Development days if the question names them; else any programme event."""
+    return "development_day" if re.search(r"dev(elopment)?\s*day", text, re.I) else None
+
+
 def next_event(ctx: Context, text: str) -> Answer:
     """Date-dependent facts come from the configuration, never from text search."""
-    kind = "development_day" if re.search(r"dev(elopment)?\s*day", text, re.I) else None
+    kind = _event_kind(text)
     named = [e for e in ctx.programme.events if (kind is None or e.kind == kind)
              and re.search(rf"\b{re.escape(e.place.split()[0])}\b", text, re.I)]
     if named:  # "the next development day in Leeds": that one, even if another comes first
         event = min(named, key=lambda e: (e.date < ctx.today, e.date))
         if event.date < ctx.today:
             return configured(ctx, f"That one has taken place: {event.describe()}.",
-                              "Programme events", "where will the development days take place?")
+                              "Programme events", DEVELOPMENT_DAYS_ASKED)
     else:
         event = ctx.programme.next_event(ctx.today, kind)
     if event is None:
         events = "development days" if kind else "programme events"
         return configured(ctx, f"There are no more {events} in the {ctx.programme.short_name} "
                           f"{ctx.programme.cohort} programme.", "Programme events",
-                          "where will the development days take place?")
+                          DEVELOPMENT_DAYS_ASKED)
     days = (event.date - ctx.today).days
     when = "today" if days == 0 else "tomorrow" if days == 1 else f"in {days} days"
-    backing = ("where will the development days take place?" if event.kind == "development_day"
+    backing = (DEVELOPMENT_DAYS_ASKED if event.kind == "development_day"
                else "what does the programme consist of?")
     return configured(ctx, f"The next one is {event.describe()} ({when}).", "Programme events",
                       backing)
 
 
 def last_event(ctx: Context, text: str) -> Answer:
-    kind = "development_day" if re.search(r"dev(elopment)?\s*day", text, re.I) else None
+    kind = _event_kind(text)
     past = [e for e in ctx.programme.events
             if e.date < ctx.today and (kind is None or e.kind == kind)]
     if not past:
         return configured(ctx, f"There has been no {'development day' if kind else 'event'} "
-                          "yet.", "Programme events", "where will the development days take place?")
+                          "yet.", "Programme events", DEVELOPMENT_DAYS_ASKED)
     event = max(past, key=lambda e: e.date)
     days = (ctx.today - event.date).days
     return configured(ctx, f"The last one was {event.describe()} "
                       f"({'yesterday' if days == 1 else f'{days} days ago'}).",
-                      "Programme events", "where will the development days take place?")
+                      "Programme events", DEVELOPMENT_DAYS_ASKED)
 
 
 def session_length(ctx: Context, text: str) -> Answer:
