@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from handlers.claims import claims_csv, claims_rows, parse_amount
 from handlers.core import Invalid
-from handlers.messages import Attachment
+from handlers.messages import Attachment, Reply
 from handlers.privacy import erase_participant
 from handlers.storage.models import (
     AuditEntry,
@@ -281,13 +281,19 @@ def test_travel_and_peer_session_stays_are_explained(door: FrontDoor, services, 
     assert claim.event_label == "Peer session accommodation (Friday 6 March 2015)"
 
 
-def test_a_peer_session_stay_is_claimed_for_one_of_the_pairs_sessions(door: FrontDoor,
-                                                                      services, clock):
+def ask_for_a_session_stay(door: FrontDoor, services, clock) -> Reply:
+    """Amira, the day after her session of 10 April, asks for a peer-session stay; the reply
+    asks which session."""
     clock.set(local(2015, 3, 2))
     book_session(door, services, "10 April 2pm")
     clock.set(local(2015, 4, 11))
     door.text(AMIRA, "/claim hotel for a peer session")
-    which = door.press(AMIRA, "Ask for an exception")[0]
+    return door.press(AMIRA, "Ask for an exception")[0]
+
+
+def test_a_peer_session_stay_is_claimed_for_one_of_the_pairs_sessions(door: FrontDoor,
+                                                                      services, clock):
+    which = ask_for_a_session_stay(door, services, clock)
     assert [c.label for c in which.choices] == ["Friday 10 April 2015", "Cancel"]
     door.press(AMIRA, "Friday 10 April")
     door.text(AMIRA, "£80")
@@ -307,11 +313,7 @@ def test_a_peer_session_stay_is_claimed_for_one_of_the_pairs_sessions(door: Fron
 
 def test_review_notes_a_session_stay_whose_session_no_longer_counts(door: FrontDoor,
                                                                      services, clock):
-    clock.set(local(2015, 3, 2))
-    book_session(door, services, "10 April 2pm")
-    clock.set(local(2015, 4, 11))
-    door.text(AMIRA, "/claim hotel for a peer session")
-    door.press(AMIRA, "Ask for an exception")
+    ask_for_a_session_stay(door, services, clock)
     for answer in ("10 April", "£80", "Truro is six hours from home", "skip", "yes"):
         door.text(AMIRA, answer)
     note = "that session no longer counts as held"
@@ -323,11 +325,7 @@ def test_review_notes_a_session_stay_whose_session_no_longer_counts(door: FrontD
 
 def test_a_peer_session_stay_for_a_day_without_a_session_is_refused(door: FrontDoor,
                                                                     services, clock):
-    clock.set(local(2015, 3, 2))
-    book_session(door, services, "10 April 2pm")
-    clock.set(local(2015, 4, 11))
-    door.text(AMIRA, "/claim hotel for a peer session")
-    door.press(AMIRA, "Ask for an exception")
+    ask_for_a_session_stay(door, services, clock)
     refused = door.send(AMIRA, "6 March")[0]
     assert refused.text == ("You have had no peer session on Friday 6 March 2015 (a stay is "
                             "claimed after the session). Please choose one of yours: Friday "
