@@ -168,7 +168,7 @@ DETAIL_ASKS = [(re.compile(ask, re.IGNORECASE), re.compile(supply, re.IGNORECASE
     (r"\btemplate\b", r"\b(template|proforma|pro forma)\b"),
     (r"\bhow (do|can|should) (i|we|you|people) (apply|sign up|register|enrol|nominate)\b"
      r"|\bapplications? (open|close|deadline)\b",
-     r"\b(apply|applica\w*|sign up|register|registration|enrol\w*|nominat\w*|recruit\w*"
+     r"\b(apply|applications?|sign up|register|registration|enrol\w*|nominat\w*|recruit\w*"
      r"|select\w*|invit\w*)\b"),
 )]
 # A clause about the asker's situation ("reading this on my lunch break", "sorry, typing

@@ -244,6 +244,9 @@ def test_a_detail_asked_for_needs_a_section_that_states_it():
         text="The day is at the Ambassadors Hotel, Bloomsbury."))
     assert detail_missing("is there a template for the report?", stay)
     assert detail_missing("how do I apply for next year?", stay)
+    assert detail_missing("how do I apply for next year?", Section(  # 'applicable' is no way in
+        id="faq/defer", document="FAQ", source="faq.md", title="Deferring",
+        text="A deferral to next year is not applicable after misconduct."))
     notes = Section(id="b/notes", document="Briefing", source="b.md", title="Evidence",
                     text="Post-it notes are a way of recording the key points from meetings.")
     assert detail_missing("are the peer sessions recorded?", notes)  # notes, not a video
