@@ -162,6 +162,9 @@ def parse_date(text: str, today: dt.date) -> dt.date | None:
         # a span, not a day: dateparser would pick one (a week today) without a word
         raise WhenError(f"Which day {cleaned.lower()}? Please give the day, like 10 April or "
                         "Friday.")
+    day_of_month = re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)?", cleaned, re.IGNORECASE)
+    if day_of_month:
+        return _next_day_of_month(int(day_of_month[1]), today)
     iso = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", cleaned)
     explicit = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{2,4}))?", cleaned)
     try:
@@ -193,6 +196,20 @@ def parse_date(text: str, today: dt.date) -> dt.date | None:
         this_year = day.replace(year=today.year)
         day = this_year if (today - this_year).days < 183 else day
     return day
+
+
+def _next_day_of_month(number: int, today: dt.date) -> dt.date:
+    """"The 3rd" said on 10 March is 3 April: a day of the month alone is the next to come
+    (today included), as "Friday" is."""
+    year, month = divmod(today.year * 12 + today.month - 1 + (number < today.day), 12)
+    try:
+        return dt.date(year, month + 1, number)
+    except ValueError:
+        if not 1 <= number <= 31:
+            raise WhenError(f"{number} isn't a day of the month. Which day did you mean?") from None
+        ordinal = f"{number}{'st' if number == 31 else 'th'}"  # only 29-31 can be missing
+        raise WhenError(f"{calendar.month_name[month + 1]} has no {ordinal}. Which day did you "
+                        "mean?") from None
 
 
 def _spelt(day: dt.date) -> str:

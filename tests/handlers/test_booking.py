@@ -780,6 +780,22 @@ def test_next_weekday_is_asked_when_it_could_be_this_week_or_the_next():
     assert parse_date("Tuesday", dt.date(2015, 3, 3)) == dt.date(2015, 3, 10)
 
 
+@pytest.mark.parametrize("text, today, expected", [
+    ("3", dt.date(2015, 3, 10), dt.date(2015, 4, 3)), ("the 3rd", dt.date(2015, 3, 2),
+                                                       dt.date(2015, 3, 3)),
+    ("on the 10th", dt.date(2015, 3, 10), dt.date(2015, 3, 10)),
+    ("5th", dt.date(2015, 12, 20), dt.date(2016, 1, 5))])
+def test_a_day_of_the_month_alone_is_the_next_one_to_come(text, today, expected):
+    assert parse_date(text, today) == expected
+
+
+def test_a_day_of_the_month_that_the_next_month_lacks_is_asked_again(door: FrontDoor):
+    with pytest.raises(WhenError, match="February has no 31st. Which day did you mean?"):
+        parse_date("31st", dt.date(2015, 2, 1))
+    door.text(AMIRA, "/book")
+    assert "isn't a day of the month" in door.text(AMIRA, "45")
+
+
 @pytest.mark.parametrize("text, expected", [
     ("Thursday 12 March", dt.date(2015, 3, 12)), ("wed 11/3", dt.date(2015, 3, 11))])
 def test_a_weekday_given_with_its_date(text, expected):
