@@ -33,7 +33,7 @@ CHALLENGE_COLUMN = "challenge"  # optional, after CSV_COLUMNS: the peer-challeng
 PAIRED_ROLES = ("peer", "expert_peer")
 CHALLENGE_ROLES = PAIRED_ROLES  # only peers do the challenging, so only they keep notes
 TEAM = frozenset({"programme_team"})  # the roles that run the programme
-_CHALLENGE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,59}$")
+_CHALLENGE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}$")
 INVITE_LIFETIME = dt.timedelta(days=14)
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
 _EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
@@ -93,8 +93,9 @@ def email_digest(email: str) -> str:
 
 
 def challenge_slug(text: str) -> str:
-    """`STP North` -> `stp-north`; raises ValueError if it still isn't a usable team name."""
-    slug = "-".join(text.strip().lower().split())
+    """`STP North`, `stp_north`, `stp.north` -> `stp-north`: one team, however it is typed.
+    Raises ValueError if it still isn't a usable team name."""
+    slug = "-".join(re.split(r"[\s._]+", text.strip().lower().strip("._")))
     if not _CHALLENGE_NAME.match(slug):
         raise ValueError(f"'{text.strip()[:60]}' is not a usable challenge name: use letters, "
                          "digits and hyphens, up to 60 characters, like stp-north")

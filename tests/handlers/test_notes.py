@@ -111,6 +111,9 @@ def test_challenge_manager_creates_and_keeps_the_team(door: FrontDoor, services)
     assert "Created the challenge cheshire-and-mersey-stp" in door.text(
         HELEN, "/challenge create Cheshire and Mersey STP")
     assert "is not a usable challenge name" in door.text(HELEN, "/challenge create A & B")
+    # one team however it is typed: not a second challenge beside stp-north
+    assert door.text(HELEN, "/challenge create STP_North").startswith("stp-north is managed")
+    assert "*stp-north*" in door.text(HELEN, "/challenge stp.north")
     assert door.text(HELEN, "/challenge stp-north") == (
         "*stp-north*, managed by Helen Price, in progress: Dr Amira Khan, Dr James Okafor, "
         "Dr Priya Nair, Dr Sian Roberts.")
@@ -341,3 +344,22 @@ def test_sign_off_for_the_command_line(services, clock):
     priya = person_id(services, PRIYA)
     with services.uow() as db:
         assert db.get(ChallengeMember, (challenge.id, priya)) is None
+
+
+def test_challenge_names_stored_with_dots_or_underscores_take_hyphens(tmp_path):
+    from sqlalchemy import text
+
+    from handlers.storage.db import make_engine, upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0015")
+    with engine.begin() as connection:
+        for name in ("stp_north", "stp.south", "stp-east", "stp_east"):
+            connection.execute(text("INSERT INTO challenges (name, created_at) VALUES "
+                                    "(:name, '2015-03-02 09:00:00')"), {"name": name})
+    upgrade(engine)
+    with engine.connect() as connection:
+        names = set(connection.execute(text("SELECT name FROM challenges")).scalars())
+    engine.dispose()
+    # stp_east keeps its name: renaming it would merge it with the other team
+    assert names == {"stp-north", "stp-south", "stp-east", "stp_east"}
