@@ -114,7 +114,8 @@ def synthetic_sections(documents: int = 1000, per_document: int = 20,
 
 
 def cli_wall_time(questions: list[str]) -> None:
-    """In an empty folder: the time includes creating and migrating a new SQLite database."""
+    """In an empty folder: the time includes migrating a database (in memory, as no file is
+    there to read)."""
     command = [str(ROOT / ".venv" / "bin" / "sps-bot"), "ask", "--json"]
     with tempfile.TemporaryDirectory() as empty:
         start = time.perf_counter()

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from bot.app import App
+    from bot.config import Settings
     from handlers.storage.models import Participant
 
 DEMO_COHORT = Path(__file__).resolve().parent.parent / "knowledge" / "demo" / "cohort.csv"
@@ -198,12 +199,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _app(args: argparse.Namespace, serving: bool = False) -> App:
+def _app(args: argparse.Namespace, serving: bool = False,
+         settings: Settings | None = None) -> App:
     from bot.app import build_app
     from bot.config import Settings
     from handlers.ports import OffsetClock
 
-    settings = Settings.from_env()
+    settings = settings or Settings.from_env()
     today, now = getattr(args, "today", None), getattr(args, "now", None)
     if today is None and now is None:
         return build_app(settings, serving=serving)
@@ -261,11 +263,23 @@ def _registered(app: App, email: str) -> bool:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from sqlalchemy.engine import make_url
+
+    from bot.config import Settings
     from handlers.core import Context
     from handlers.faq import find_answer
     from handlers.messages import Incoming
 
-    app = _app(args)
+    settings = Settings.from_env()
+    database = make_url(settings.database_url)
+    if database.get_backend_name() == "sqlite" and database.database not in (None, "", ":memory:") \
+            and not Path(database.database).exists():
+        # No database, so no programme-team answers to read: a question is no reason to leave
+        # a new empty database in whatever folder it was asked from.
+        settings = replace(settings, database_url="sqlite://")
+    app = _app(args, settings=settings)
     services = app.services
     asker = Incoming(platform="cli", account_id="cli", chat_id="cli", private=False)
     fallback = ("I couldn't find that in the programme documents. "

@@ -307,11 +307,13 @@ def test_knowledge_unanswered_lists_the_most_asked_first(sps, tmp_path):
     assert "/answer N" in listed.stdout
 
 
-def test_ask_knows_the_programme_teams_answers(sps):
+def test_ask_knows_the_programme_teams_answers(sps, tmp_path):
     import json
 
     question = "is there anywhere to lock a bicycle?"
     assert not json.loads(sps("ask", "--json", question).stdout)["answered"]
+    # with no database yet there is nothing to read, and asking leaves none behind
+    assert not (tmp_path / "cli.db").exists()
     sps("chat", "--demo", "--as", "amira.khan@example.nhs.uk", stdin=question + "\n")
     sps("chat", "--as", "gareth.davies@example.org",
         stdin="/answer 1 Yes, covered racks at every venue.\n")
