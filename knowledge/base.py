@@ -166,6 +166,10 @@ DETAIL_ASKS = [(re.compile(ask, re.IGNORECASE), re.compile(supply, re.IGNORECASE
     (r"\b(download|website|web page|web site)\b", r"https?:|www\.|\bwebsite\b"),
     (r"\b(which|what) hotel\b|\bname of the hotel\b", r"(?-i:\b[A-Z][a-z]+ Hotel\b)"),
     (r"\btemplate\b", r"\b(template|proforma|pro forma)\b"),
+    # someone else coming along: only a section that says who may attend answers it
+    (r"\bbring (a|my|another|an|someone)\b( \w+){0,3}? (colleague|guest|friend|partner"
+     r"|spouse|plus[- ]one|deputy|trainee|registrar|else)\b",
+     r"\b(guests?|accompan\w*|open to|invite (a|your)|bring (a|your))\b"),
     (r"\bhow (do|can|should) (i|we|you|people) (apply|sign up|register|enrol|nominate)\b"
      r"|\bapplications? (open|close|deadline)\b",
      r"\b(apply|applications?|sign up|register|registration|enrol\w*|nominat\w*|recruit\w*"

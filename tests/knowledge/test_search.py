@@ -243,6 +243,10 @@ def test_a_detail_asked_for_needs_a_section_that_states_it():
         id="faq/stay", document="FAQ", source="faq.md", title="Venue",
         text="The day is at the Ambassadors Hotel, Bloomsbury."))
     assert detail_missing("is there a template for the report?", stay)
+    assert detail_missing("can I bring a colleague along to the development day?", stay)
+    assert not detail_missing("can I bring a colleague along?", Section(
+        id="faq/guests", document="FAQ", source="faq.md", title="Guests",
+        text="Each participant may bring a guest to the celebration event."))
     assert detail_missing("how do I apply for next year?", stay)
     assert detail_missing("how do I apply for next year?", Section(  # 'applicable' is no way in
         id="faq/defer", document="FAQ", source="faq.md", title="Deferring",
