@@ -616,6 +616,22 @@ def _take_new_when(ctx: Context, data: dict[str, Any], text: str) -> None:
         raise Invalid(problem)
 
 
+def _ask_move_confirm(ctx: Context, data: dict[str, Any]) -> Reply:
+    """Read back before the partner is asked: on a phone a slip of the thumb would otherwise
+    reach them at once."""
+    session = _own_session(ctx, str(data["session"]))
+    assert session is not None  # the form is set aside (MOVE.gone) once it is not
+    starts, ends = _new_slot(ctx, session, data)
+    moved = PeerSession(starts_at=starts, ends_at=ends, mode=session.mode, place=session.place,
+                        link=session.link)
+    return Reply(f"Ask {_other(session, ctx.me).name} to move the peer session on "
+                 f"{_day_and_time(ctx.programme, session.starts_at)} to "
+                 f"{describe(ctx.programme, moved)}?",
+                 choices=(Choice("Yes, ask", "answer", "yes"),
+                          Choice("Change the time", "answer", "change"),
+                          Choice("Cancel", "cancel")))
+
+
 def _finish_move(ctx: Context, data: dict[str, Any]) -> list[Reply]:
     session = _own_session(ctx, str(data["session"]))
     if session is not None:
@@ -677,7 +693,9 @@ MOVE = Flow(
     name="move",
     description="session move",
     steps={"when": Step(_ask_new_when, _take_new_when, "17 April 2pm",
-                        lambda d: "time" not in d)},
+                        lambda d: "time" not in d),
+           "confirm": Step(_ask_move_confirm, _take_confirm, "yes",
+                           lambda d: not d.get("confirmed"))},
     finish=_finish_move,
     gone=lambda ctx, data: None if _still_movable(ctx, data) else (
         "that session is no longer booked, or has started, so it can't be moved."),

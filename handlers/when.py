@@ -64,8 +64,8 @@ def split_time(text: str) -> tuple[dt.time | None, str]:
         hour += 12
     elif suffix == "am" and hour == 12:
         hour = 0
-    elif suffix is None and match["h3"] and 1 <= hour <= 7:
-        hour += 12  # "at 3" for a meeting means the afternoon
+    elif suffix is None and 1 <= hour <= 7 and (match["h3"] or match["h1"][0] != "0"):
+        hour += 12  # "at 3" or "2:30" for a meeting means the afternoon; "02:30" is 02:30
     if hour > 23 or minute > 59:
         raise WhenError(f"{match.group(0).strip()} isn't a time of day. Try 14:00 or 2pm.")
     rest = (text[: match.start()] + " " + text[match.end():]).strip()
@@ -132,8 +132,9 @@ def _spoken(match: re.Match[str]) -> dt.time:
     return dt.time(minutes // 60 % 24, minutes % 60)
 
 
-_WEEKDAY = re.compile(r"(?:(?:next|this|coming)\s+)?(mon|tue|wed|thu|fri|sat|sun)(?:day|s|sday|"
-                      r"nesday|rs|rsday|urday)?", re.IGNORECASE)
+_DAY_SUFFIX = r"(?:day|s|sday|nesday|rs|rsday|urday)?"  # "tues", "wednesday", "thurs"
+_WEEKDAY = re.compile(rf"(?:(?:next|this|coming)\s+)?(mon|tue|wed|thu|fri|sat|sun){_DAY_SUFFIX}",
+                      re.IGNORECASE)
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -145,6 +146,8 @@ def parse_date(text: str, today: dt.date) -> dt.date | None:
     cleaned = re.sub(r"\b(on|the|of)\b", " ", text, flags=re.IGNORECASE).strip(" ,")
     if not cleaned:
         return None
+    if (later := _week_on(cleaned, today)) is not None:
+        return later
     weekday = _WEEKDAY.fullmatch(" ".join(cleaned.split()))
     if weekday:
         named = _WEEKDAYS.index(weekday[1].lower())
@@ -159,9 +162,12 @@ def parse_date(text: str, today: dt.date) -> dt.date | None:
                             "the date.")
         return coming
     if re.fullmatch(r"(next|this)\s+(week|month)", cleaned, re.IGNORECASE):
-        # a span, not a day: dateparser would pick one (a week today) without a word
-        raise WhenError(f"Which day {cleaned.lower()}? Please give the day, like 10 April or "
-                        "Friday.")
+        # A span, not a day: dateparser would pick one (a week today) without a word. After
+        # "Which day next week?" a bare "Tuesday" would be this week's, so the example names
+        # the week.
+        example = ("10 April or Friday" if not cleaned.lower().endswith("next week") else
+                   f"Tuesday next week or {_spelt(today + dt.timedelta(8 - today.weekday()))}")
+        raise WhenError(f"Which day {cleaned.lower()}? Please give the day, like {example}.")
     day_of_month = re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)?", cleaned, re.IGNORECASE)
     if day_of_month:
         return _next_day_of_month(int(day_of_month[1]), today)
@@ -196,6 +202,24 @@ def parse_date(text: str, today: dt.date) -> dt.date | None:
         this_year = day.replace(year=today.year)
         day = this_year if (today - this_year).days < 183 else day
     return day
+
+
+_A_DAY = rf"(?:mon|tue|wed|thu|fri|sat|sun){_DAY_SUFFIX}"
+_WEEK_ON = re.compile(rf"(?P<next>{_A_DAY}) next week|next week (?P<then>{_A_DAY})"
+                      rf"|(?P<after>{_A_DAY}) week|a week (?P<on>{_A_DAY})")
+
+
+def _week_on(text: str, today: dt.date) -> dt.date | None:
+    """"Tuesday next week" (in the week after this one); "Thursday week" or "a week on
+    Thursday" (a week after the coming Thursday). None for any other text."""
+    found = _WEEK_ON.fullmatch(" ".join(text.lower().split()))
+    if found is None:
+        return None
+    name = found["next"] or found["then"] or found["after"] or found["on"]
+    named = _WEEKDAYS.index(name[:3])
+    if found["next"] or found["then"]:
+        return today + dt.timedelta(days=7 - today.weekday() + named)
+    return today + dt.timedelta(days=(named - today.weekday() - 1) % 7 + 1 + 7)
 
 
 def _next_day_of_month(number: int, today: dt.date) -> dt.date:

@@ -117,7 +117,8 @@ def ask_to_move(door: FrontDoor, services, when: str = "17 April 10am") -> Outbo
     """James asks to move the booked Friday 10 April session; returns what Amira is sent."""
     door.send(JAMES, "/sessions")
     door.press(JAMES, "Move 10/04 14:00")
-    assert "Sent to Dr Amira Khan" in door.text(JAMES, when)
+    assert door.text(JAMES, when).startswith("Ask Dr Amira Khan to move the peer session")
+    assert "Sent to Dr Amira Khan" in door.text(JAMES, "yes")
     return [m for m in outbox_for(services, AMIRA) if "asks to move" in m.text][-1]
 
 
@@ -152,7 +153,14 @@ def test_moving_a_booked_session_asks_the_partner_and_changes_nothing_yet(door: 
     asked = door.press(JAMES, "Move 10/04 14:00")[0]
     assert asked.text == ("When should it be instead? For example 17 April 2pm. I'll ask "
                           "Dr Amira Khan to agree; until they do, it stays as it is.")
-    [sent] = door.send(JAMES, "17 April 10am")
+    [read_back] = door.send(JAMES, "17 April 2.30")  # the afternoon, as "at 2" is
+    assert read_back.text == ("Ask Dr Amira Khan to move the peer session on Friday 10 April "
+                              "2015 at 14:00 to Friday 17 April 2015, 14:30 to 17:30, virtual?")
+    assert [c.label for c in read_back.choices] == ["Yes, ask", "Change the time", "Cancel"]
+    assert not any("asks to move" in m.text for m in outbox_for(services, AMIRA))  # not yet
+    door.press(JAMES, "Change the time")
+    door.text(JAMES, "17 April 10am")
+    [sent] = door.press(JAMES, "Yes, ask")
     assert sent.text == ("Sent to Dr Amira Khan: your request to move the peer session on "
                          "Friday 10 April 2015 at 14:00 to Friday 17 April 2015, 10:00 to 13:00, "
                          "virtual. It stays as it is until they accept; I'll tell you when they "
@@ -290,6 +298,7 @@ def test_a_move_request_lapses_by_the_time_the_session_itself_starts(door: Front
     door.send(AMIRA, "/sessions")
     door.press(AMIRA, "Move 10/04 14:00")
     door.text(AMIRA, "17 April 10am")
+    door.text(AMIRA, "yes")
     [request] = [m for m in outbox_for(services, JAMES) if "asks to move" in m.text]
     assert request.text.endswith("Please answer by Friday 10 April 2015 14:00.")
     clock.set(local(2015, 4, 10, 14, 30))  # the session is under way as booked
@@ -310,7 +319,8 @@ def test_a_second_request_replaces_the_first_whoever_asks(door: FrontDoor, servi
                           "2015 at 10:00.")
     assert door.text(JAMES, "17 April 10am") == (  # the same again is not sent twice
         "You've already asked to move it to then; Dr Amira Khan hasn't answered yet.")
-    sent = door.text(JAMES, "16 April 10am")
+    door.text(JAMES, "16 April 10am")
+    sent = door.text(JAMES, "yes")
     assert ("Thursday 16 April 2015, 10:00 to 13:00, virtual. It replaces your earlier request "
             "to move it to Friday 17 April 2015 at 10:00.") in sent
     second = [m for m in outbox_for(services, AMIRA) if "asks to move" in m.text][-1]
@@ -329,7 +339,8 @@ def test_a_second_request_replaces_the_first_whoever_asks(door: FrontDoor, servi
     assert the_session(services).starts_at == local(2015, 4, 10, 14)
     # Amira answers with a time of her own instead, from her earlier listing
     door.press(AMIRA, "Move 10/04 14:00")
-    countered = door.text(AMIRA, "15 April 2pm")
+    door.text(AMIRA, "15 April 2pm")
+    countered = door.text(AMIRA, "yes")
     assert ("It replaces Dr James Okafor's request to move it to Thursday 16 April 2015 at "
             "10:00.") in countered
     counter = [m for m in outbox_for(services, JAMES) if "asks to move" in m.text][-1]
@@ -753,7 +764,10 @@ def test_lengths_people_type(text, hours):
                                             ("half past 9", "09:30"),
                                             ("quarter to one", "12:45"),
                                             ("quarter past ten am", "10:15"),
-                                            ("four o'clock", "16:00")])
+                                            ("four o'clock", "16:00"),
+                                            # a meeting's 2:30 is the afternoon, as "at 2" is
+                                            ("2:30", "14:30"), ("2.30", "14:30"),
+                                            ("02:30", "02:30"), ("8.15", "08:15")])
 def test_times_people_type(text, expected):
     assert split_time(text)[0].strftime("%H:%M") == expected
 
@@ -772,9 +786,16 @@ def test_next_weekday_is_asked_when_it_could_be_this_week_or_the_next():
         parse_date("next Tuesday", dt.date(2015, 3, 2))
     # Said on a Friday, the coming Tuesday is already in the next week.
     assert parse_date("next Tuesday", dt.date(2015, 3, 6)) == dt.date(2015, 3, 10)
-    # a week is no day: asked, not a day picked for them
-    with pytest.raises(WhenError, match="Which day next week?"):
+    # a week is no day: asked, not a day picked for them, with an answer that names the week
+    # (after "Which day next week?" a bare "Tuesday" is this week's)
+    with pytest.raises(WhenError, match="Which day next week[?] Please give the day, like "
+                                        "Tuesday next week or Tuesday 3 March"):
         parse_date("next week", dt.date(2015, 3, 1))
+    assert parse_date("Tuesday next week", dt.date(2015, 3, 2)) == dt.date(2015, 3, 10)
+    assert parse_date("next week on Tues", dt.date(2015, 3, 8)) == dt.date(2015, 3, 10)
+    # the British "Thursday week": a week after the coming Thursday
+    assert parse_date("Thursday week", dt.date(2015, 3, 2)) == dt.date(2015, 3, 12)
+    assert parse_date("a week on Friday", dt.date(2015, 3, 6)) == dt.date(2015, 3, 20)
     # "this Tuesday" on a Tuesday is today; "Tuesday" alone, a week on
     assert parse_date("this Tuesday", dt.date(2015, 3, 3)) == dt.date(2015, 3, 3)
     assert parse_date("Tuesday", dt.date(2015, 3, 3)) == dt.date(2015, 3, 10)

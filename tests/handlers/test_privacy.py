@@ -312,7 +312,8 @@ def test_erasing_someone_with_a_move_pending_leaves_no_request_open(door: FrontD
     door.router.handle(door.incoming(JAMES, action_id="booking.accept", action_value="1"))
     door.send(JAMES, "/sessions")
     door.press(JAMES, "Move 10/04 14:00")
-    assert "Sent to Dr Amira Khan" in door.text(JAMES, "17 April 10am")
+    assert door.text(JAMES, "17 April 10am").startswith("Ask Dr Amira Khan to move")
+    assert "Sent to Dr Amira Khan" in door.press(JAMES, "Yes, ask")[0].text
     with services.uow() as db:  # the request is in what is held about them, as it stands
         [session] = export_participant(db, person(db, JAMES))["peer_sessions"]
     assert session["you_asked_to_move"] is True and session["move_starts_at"].startswith(
