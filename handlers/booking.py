@@ -27,7 +27,14 @@ from handlers.core import (
 from handlers.identity import PAIRED_ROLES, TEAM
 from handlers.messages import Choice, Reply, ReplyFile, counted, csv_file
 from handlers.storage.models import AuditEntry, Participant, PeerSession
-from handlers.when import WhenError, localise, parse_date, parse_length, split_span
+from handlers.when import (
+    WhenError,
+    localise,
+    parse_date,
+    parse_length,
+    rota_time,
+    split_span,
+)
 from knowledge.programme import Programme, format_date
 
 ACTIVE = ("proposed", "booked")
@@ -188,10 +195,11 @@ def start_booking(ctx: Context, args: str) -> list[Reply]:
     data: dict[str, Any] = {}
     if args.strip():
         try:
-            data = read_one_line(ctx, args)
-        except Invalid as problem:
+            read_one_line(ctx, args, data)
+        except Invalid as problem:  # the rest of the line is kept: only the day is asked
+            kept = {k: v for k, v in data.items() if k != "date"}
             return [Reply(f"{problem} I'll ask step by step instead.")] + ctx.start_flow(
-                BOOKING, {})
+                BOOKING, kept)
         try:
             _check_slot_so_far(ctx, data)
         except Invalid as problem:
@@ -200,9 +208,10 @@ def start_booking(ctx: Context, args: str) -> list[Reply]:
     return ctx.start_flow(BOOKING, data)
 
 
-def read_one_line(ctx: Context, text: str) -> dict[str, Any]:
-    """What a one-line `/book 10 April 2pm 3h virtual` gives; each part is optional."""
-    data: dict[str, Any] = {}
+def read_one_line(ctx: Context, text: str, data: dict[str, Any]) -> None:
+    """Put into `data` what a one-line `/book 10 April 2pm 3h virtual` gives; each part is
+    optional. If a part can't be read (Invalid), what was read before it is in `data`: the
+    day comes last."""
     link = _LINK.search(text)
     if link:
         data["link"] = link.group(0)
@@ -221,7 +230,6 @@ def read_one_line(ctx: Context, text: str) -> dict[str, Any]:
     if hours is not None:
         _take_hours(ctx, data, f"{hours}h")
     _take_when(ctx, data, text)
-    return data
 
 
 def _day_problem(ctx: Context, day: dt.date) -> str | None:
@@ -256,19 +264,24 @@ _NAMED_DAY = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-
 
 
 def _take_when(ctx: Context, data: dict[str, Any], text: str) -> None:
+    """The day and the time (and a length, from a range); the day is read last, so a day
+    to be asked again ("next Tuesday": this week's or next?) leaves the time in `data`."""
     try:
         # with a day known or named, "11-1" is a time ("10 April 11-1")
-        time, hours, rest = split_span(text, day_known="date" in data or bool(
-            _NAMED_DAY.search(text)))
+        time, hours, rest = split_span(rota_time(text, ctx.today), day_known="date" in data
+                                       or bool(_NAMED_DAY.search(text)))
+    except WhenError as problem:
+        raise Invalid(str(problem)) from None
+    if time is not None:
+        data["time"] = time.strftime("%H:%M")
+    if hours is not None:
+        _take_hours(ctx, data, f"{hours}h")
+    try:
         day = parse_date(rest, ctx.today)
     except WhenError as problem:
         raise Invalid(str(problem)) from None
     if day is not None:
         data["date"] = day.isoformat()
-    if time is not None:
-        data["time"] = time.strftime("%H:%M")
-    if hours is not None:
-        _take_hours(ctx, data, f"{hours}h")
 
 
 def _ask_date(ctx: Context, data: dict[str, Any]) -> Reply:
@@ -277,7 +290,8 @@ def _ask_date(ctx: Context, data: dict[str, Any]) -> Reply:
 
 
 def _take_date(ctx: Context, data: dict[str, Any], text: str) -> None:
-    found = read_one_line(ctx, text)  # "Friday 2pm 3h virtual" answers the later steps too
+    found: dict[str, Any] = {}
+    read_one_line(ctx, text, found)  # "Friday 2pm 3h virtual" answers the later steps too
     if "date" not in found:
         raise Invalid(f"I couldn't read a date in \u201c{text[:60]}\u201d.")
     data.update(found)
@@ -291,6 +305,7 @@ def _ask_time(ctx: Context, data: dict[str, Any]) -> Reply:
 
 def _take_time(ctx: Context, data: dict[str, Any], text: str) -> None:
     try:
+        text = rota_time(text, ctx.today)
         time, hours, rest = split_span(text if re.search(r"[a-z:.-]", text, re.I)
                                        else f"at {text}", day_known=True)
         day = parse_date(rest, ctx.today) if rest.strip() else None

@@ -108,6 +108,20 @@ def split_span(text: str, day_known: bool = False
     return start, Decimal(minutes) / 60, rest
 
 
+_LONE_HHMM = re.compile(rf"(?<![\d/:.\-£])({_HHMM})(?![\d/:.\-])")
+
+
+def rota_time(text: str, today: dt.date) -> str:
+    """"10 April 1400" as "10 April 14:00": four digits are a time as a rota writes it, unless
+    they are a year near this one ("10 April 2015")."""
+    def rewrite(found: re.Match[str]) -> str:
+        digits = found[1]
+        if abs(int(digits) - today.year) <= 2:
+            return digits
+        return f"{digits[:2]}:{digits[2:]}"
+    return _LONE_HHMM.sub(rewrite, text)
+
+
 def _clock(text: str) -> dt.time:
     if re.fullmatch(_HHMM, text.strip()):
         return dt.time(int(text[:2]), int(text[2:4]))

@@ -852,6 +852,23 @@ def test_a_day_that_cannot_be_booked_is_refused_at_once_and_can_be_changed(door:
     assert "Friday 13 March 2015, 15:00 to 17:00" in door.text(AMIRA, "virtual")
 
 
+def test_a_day_asked_again_keeps_the_rest_of_the_line(door: FrontDoor):
+    asked = door.text(AMIRA, "/book next Tuesday 2pm 2h virtual")  # said on a Monday
+    assert asked.startswith("Do you mean Tuesday 3 March or Tuesday 10 March?")
+    assert door.text(AMIRA, "10 March") == (
+        "Propose to Dr James Okafor: Tuesday 10 March 2015, 14:00 to 16:00, virtual?")
+
+
+def test_four_digits_are_a_rota_time_unless_they_are_a_year(door: FrontDoor):
+    assert "Wednesday 4 March 2015, 14:00 to 16:00, virtual?" in door.text(
+        AMIRA, "/book 4 March 1400 2h virtual")
+    door.text(AMIRA, "cancel")
+    door.text(AMIRA, "/book 4 March 2015")
+    assert door.text(AMIRA, "1430").startswith("How long?")
+    door.text(AMIRA, "2h")
+    assert "Wednesday 4 March 2015, 14:30 to 16:30" in door.text(AMIRA, "virtual")
+
+
 def test_a_spoken_time_books_at_that_time(door: FrontDoor):
     read_back = door.text(AMIRA, "/book 12 march half two 2h virtual")
     assert "Thursday 12 March 2015, 14:30 to 16:30, virtual" in read_back
