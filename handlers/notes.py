@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from handlers.core import Context, Flow, Route, ScheduledMessage, enqueue
+from handlers.core import Context, Flow, Route, ScheduledMessage, by_number, enqueue
 from handlers.identity import CHALLENGE_ROLES, TEAM, challenge_slug, role_group
 from handlers.messages import Choice, Reply, counted
 from handlers.reminders import SEND_AT
@@ -27,6 +27,8 @@ from knowledge.programme import Programme, format_date
 
 MANAGERS = TEAM | {"challenge_manager"}
 DESTROYED = "notes.destroyed"
+SIGN_OFF = "notes.signoff"
+NOT_YET = "notes.not_signed_off"
 
 
 class NotesError(ValueError):
@@ -34,11 +36,23 @@ class NotesError(ValueError):
 
 
 # ---------------------------------------------------------------- rules
-def find_challenge(db: Session, name: str) -> Challenge:
+def _slug(name: str) -> str:
     try:
-        slug = challenge_slug(name)
+        return challenge_slug(name)
     except ValueError as problem:
         raise NotesError(f"{str(problem)[0].upper()}{str(problem)[1:]}.") from None
+
+
+def _name_and_email(words: list[str]) -> tuple[str, str | None]:
+    """How every command reads a challenge name: all its words ("Cheshire and Mersey STP" is
+    one name), up to an email if the last word is one."""
+    if len(words) > 1 and "@" in words[-1]:
+        return " ".join(words[:-1]), words[-1]
+    return " ".join(words), None
+
+
+def find_challenge(db: Session, name: str) -> Challenge:
+    slug = _slug(name)
     challenge = db.scalars(select(Challenge).where(Challenge.name == slug)).first()
     if challenge is None:
         known = ", ".join(db.scalars(select(Challenge.name).order_by(Challenge.name))) or "none"
@@ -77,25 +91,32 @@ def _request_text(programme: Programme, challenge: Challenge) -> str:
             "manager knows.")
 
 
-def sign_off(db: Session, programme: Programme, challenge_name: str,
-             actor: Participant | None, now: dt.datetime) -> tuple[Challenge, int]:
-    """Mark the report signed off and ask every member to destroy their notes, in this one
-    transaction. Returns the challenge and how many members were asked."""
+def _signable(db: Session, programme: Programme, challenge_name: str,
+              actor: Participant | None) -> Challenge:
+    """The challenge, if this actor may sign it off now."""
     challenge = find_challenge(db, challenge_name)
     _check_may_manage(challenge, actor)
     if challenge.signed_off_at is not None:
         raise NotesError(f"{challenge.name} was already signed off on "
                          f"{_when(programme, challenge.signed_off_at)}.")
+    return challenge
+
+
+def sign_off(db: Session, programme: Programme, challenge_name: str,
+             actor: Participant | None, now: dt.datetime) -> tuple[Challenge, int]:
+    """Mark the report signed off and ask every member to destroy their notes, in this one
+    transaction. Returns the challenge and how many members were asked."""
+    challenge = _signable(db, programme, challenge_name, actor)
+    team = _team(challenge)
     challenge.signed_off_at = now
     challenge.signed_off_by = actor.id if actor else None
     db.add(AuditEntry(at=now, actor_id=challenge.signed_off_by, action="challenge.signoff",
-                      subject=f"challenge:{challenge.id}",
-                      detail={"members": len(challenge.members)}))
-    for member in challenge.members:
+                      subject=f"challenge:{challenge.id}", detail={"members": len(team)}))
+    for member in team:
         enqueue(db, member.participant, _request_text(programme, challenge),
                 kind="notes_request", key=f"notes:{challenge.id}:request:{member.participant_id}",
                 now=now, choices=(_button(challenge),))
-    return challenge, len(challenge.members)
+    return challenge, len(team)
 
 
 def _rounds(programme: Programme, signed_off: dt.datetime, since: dt.datetime,
@@ -112,15 +133,20 @@ def _rounds(programme: Programme, signed_off: dt.datetime, since: dt.datetime,
         k += 1
 
 
+def _team(challenge: Challenge) -> list[ChallengeMember]:
+    """The members still on the programme, by name: the one set every count, request and
+    list uses. Someone erased has left: they are asked nothing and counted nowhere."""
+    return sorted((m for m in challenge.members if m.participant.role != ERASED_ROLE),
+                  key=lambda m: m.participant.name)
+
+
 def still_to_confirm(challenge: Challenge) -> list[Participant]:
-    """Members yet to confirm destroying their notes, by name. Someone erased has left the
-    programme: they can neither confirm nor be waited for."""
-    return sorted((m.participant for m in challenge.members if m.notes_destroyed_at is None
-                   and m.participant.role != ERASED_ROLE), key=lambda p: p.name)
+    """Members yet to confirm destroying their notes, by name."""
+    return [m.participant for m in _team(challenge) if m.notes_destroyed_at is None]
 
 
 def _staying(challenge: Challenge) -> int:
-    return sum(1 for m in challenge.members if m.participant.role != ERASED_ROLE)
+    return len(_team(challenge))
 
 
 def due_note_reminders(db: Session, programme: Programme, since: dt.datetime,
@@ -168,24 +194,25 @@ def challenge_command(ctx: Context, args: str) -> list[Reply]:
     words = args.split()
     if not words:
         return [_list_challenges(ctx)]
-    if len(words) == 1 and words[0].lower() != "create":
-        return [_show_challenge(ctx, words[0])]
-    if words[0].lower() != "create" or len(words) < 2:
+    if words[0].lower() != "create":
+        return [_show_challenge(ctx, args)]
+    text, email = _name_and_email(words[1:])
+    if not text:
         return [Reply("Send /challenge create NAME, or /challenge create NAME MANAGER_EMAIL "
                       "to name its challenge manager.")]
-    # a name of several words ("Cheshire and Mersey STP") is one name, an email after it aside
-    email = words[-1] if len(words) > 2 and "@" in words[-1] else None
     try:
-        name = challenge_slug(" ".join(words[1:-1] if email else words[1:]))
-    except ValueError as problem:
-        return [Reply(f"{str(problem)[0].upper()}{str(problem)[1:]}.")]
+        name = _slug(text)
+    except NotesError as problem:
+        return [Reply(str(problem))]
     me = ctx.me
-    manager = _person(ctx.db, email) if email else (
-        me if me.role == "challenge_manager" else None)
+    challenge = ctx.db.scalars(select(Challenge).where(Challenge.name == name)).first()
+    if challenge is not None and email is None and me.role != "challenge_manager":
+        # The programme team names no manager of its own: it is asking about this challenge.
+        return [Reply(_managed(challenge))]
+    manager = _person(ctx.db, email) if email else me
     if manager is None or manager.role != "challenge_manager":
         return [Reply("Please name a registered challenge manager: "
                       f"/challenge create {name} EMAIL.")]
-    challenge = ctx.db.scalars(select(Challenge).where(Challenge.name == name)).first()
     if challenge is None:
         challenge = Challenge(name=name, manager_id=manager.id, created_at=ctx.now)
         ctx.db.add(challenge)
@@ -196,10 +223,17 @@ def challenge_command(ctx: Context, args: str) -> list[Reply]:
     if challenge.manager_id not in (None, manager.id) and not me.is_team:
         return [Reply(f"{name} is already managed by {challenge.manager.name}; the programme "
                       "team can change that.")]
-    challenge.manager_id = manager.id
+    challenge.manager = manager
     ctx.audit("challenge.manager", f"challenge:{challenge.id}", manager=manager.id)
-    return [Reply(f"{name} is managed by {manager.name}. It has "
-                  f"{counted(_staying(challenge), 'member')}.")]
+    return [Reply(_managed(challenge))]
+
+
+def _managed(challenge: Challenge) -> str:
+    members = f"It has {counted(_staying(challenge), 'member')}."
+    if challenge.manager is None:
+        return (f"{challenge.name} has no challenge manager yet: name one with /challenge "
+                f"create {challenge.name} EMAIL. {members}")
+    return f"{challenge.name} is managed by {challenge.manager.name}. {members}"
 
 
 def _list_challenges(ctx: Context) -> Reply:
@@ -223,7 +257,7 @@ def _show_challenge(ctx: Context, name: str) -> Reply:
         return Reply(str(problem))
     state = (f"signed off {_when(ctx.programme, challenge.signed_off_at)}"
              if challenge.signed_off_at else "in progress")
-    people = sorted(m.participant.name for m in challenge.members)
+    people = [m.participant.name for m in _team(challenge)]
     return Reply(f"*{challenge.name}*, managed by "
                  f"{challenge.manager.name if challenge.manager else 'nobody yet'}, {state}: "
                  + (", ".join(people) if people else "nobody on the team yet") + ".")
@@ -232,9 +266,10 @@ def _show_challenge(ctx: Context, name: str) -> Reply:
 def team_command(ctx: Context, args: str) -> list[Reply]:
     """`/team add|remove CHALLENGE EMAIL`."""
     words = args.split()
-    if len(words) != 3 or words[0].lower() not in ("add", "remove"):
+    name, email = _name_and_email(words[1:])
+    if not words or words[0].lower() not in ("add", "remove") or email is None:
         return [Reply("Send /team add CHALLENGE EMAIL or /team remove CHALLENGE EMAIL.")]
-    action, name, email = words[0].lower(), words[1], words[2]
+    action = words[0].lower()
     try:
         challenge = find_challenge(ctx.db, name)
         _check_may_manage(challenge, ctx.me)
@@ -270,10 +305,33 @@ def team_command(ctx: Context, args: str) -> list[Reply]:
 
 
 def signoff_command(ctx: Context, args: str) -> list[Reply]:
+    """`/signoff CHALLENGE` asks first, as cancelling a booked session does: a sign-off
+    cannot be undone, and it closes the team."""
     if not args.strip():
         return [Reply("Which challenge? Send /signoff CHALLENGE.")]
     try:
-        challenge, asked = sign_off(ctx.db, ctx.programme, args, ctx.me, ctx.now)
+        challenge = _signable(ctx.db, ctx.programme, args, ctx.me)
+    except NotesError as problem:
+        return [Reply(str(problem))]
+    team = [m.participant.name for m in _team(challenge)]
+    asks = (f"I'll ask its {counted(len(team), 'member')} ({', '.join(team)}) to destroy "
+            "their notes and confirm" if team else "It has no members, so nobody will be asked "
+            "to destroy notes")
+    return [Reply(f"Sign off the {challenge.name} report? {asks}. This cannot be undone, and "
+                  "the team can no longer change: nobody can join or leave it.",
+                  choices=(Choice(f"Yes, sign off {challenge.name}", SIGN_OFF,
+                                  str(challenge.id)),
+                           Choice("Not yet", NOT_YET, str(challenge.id))))]
+
+
+def signoff_confirmed(ctx: Context, value: str) -> list[Reply]:
+    """The tap on "Yes": sign_off checks everything again, since the challenge may have been
+    signed off, or handed to another manager, since the question."""
+    challenge = by_number(ctx.db, Challenge, value)
+    if challenge is None:
+        return [Reply("That challenge no longer exists, so nothing was signed off.")]
+    try:
+        _, asked = sign_off(ctx.db, ctx.programme, challenge.name, ctx.me, ctx.now)
     except NotesError as problem:
         return [Reply(str(problem))]
     if not asked:
@@ -282,6 +340,12 @@ def signoff_command(ctx: Context, args: str) -> list[Reply]:
     return [Reply(f"Signed off {challenge.name}. I've asked its {counted(asked, 'member')} "
                   "to destroy their notes and confirm; "
                   f"/notes status {challenge.name} shows who has.")]
+
+
+def not_signed_off(ctx: Context, value: str) -> list[Reply]:
+    challenge = by_number(ctx.db, Challenge, value)
+    name = challenge.name if challenge else "CHALLENGE"
+    return [Reply(f"Nothing changed. Send /signoff {name} when its report is signed off.")]
 
 
 # ---------------------------------------------------------------- confirming
@@ -295,8 +359,10 @@ def _confirm(ctx: Context, member: ChallengeMember) -> str:
     member.notes_destroyed_at = ctx.now
     ctx.audit("notes.destroyed", f"challenge:{challenge.id}")
     if challenge.manager is not None and not still_to_confirm(challenge):
-        ctx.notify(challenge.manager, f"All {_staying(challenge)} members of "
-                   f"{challenge.name} have confirmed they destroyed their notes.",
+        staying = _staying(challenge)
+        everyone = (f"All {staying} members of {challenge.name} have" if staying > 1
+                    else f"The one member of {challenge.name} has")
+        ctx.notify(challenge.manager, f"{everyone} confirmed they destroyed their notes.",
                    kind="notes_summary", key=f"notes:{challenge.id}:all-confirmed")
     return (f"Thank you. I've recorded that you destroyed your notes for {challenge.name}, "
             f"{_when(ctx.programme, ctx.now)}.")
@@ -395,7 +461,8 @@ def outstanding(ctx: Context, args: str) -> list[Reply]:
     challenge with members yet to confirm, in one list."""
     waiting = unconfirmed(ctx.db, ctx.me)
     if not waiting:
-        return [Reply("Everyone on every signed-off challenge you manage has confirmed "
+        mine = "" if ctx.me.is_team else " you manage"  # as unconfirmed() reads it
+        return [Reply(f"Everyone on every signed-off challenge{mine} has confirmed "
                       "destroying their notes.")]
     lines = ["*Notes not yet confirmed destroyed*"]
     lines += [f"- {challenge.name} (signed off {_when(ctx.programme, challenge.signed_off_at)}): "
@@ -414,12 +481,11 @@ def _status(ctx: Context, name: str) -> list[Reply]:
         _check_may_manage(challenge, ctx.me)
     except NotesError as problem:
         return [Reply(str(problem))]
-    members = sorted(challenge.members, key=lambda m: m.participant.name)
+    team = _team(challenge)
     if challenge.signed_off_at is None:
         return [Reply(f"{challenge.name} isn't signed off yet. Members: "
-                      + (", ".join(m.participant.name for m in members) or "none") + ".")]
-    done = [m for m in members if m.notes_destroyed_at is not None
-            and m.participant.role != ERASED_ROLE]
+                      + (", ".join(m.participant.name for m in team) or "none") + ".")]
+    done = [m for m in team if m.notes_destroyed_at is not None]
     waiting = still_to_confirm(challenge)
     lines = [f"*{challenge.name}*: signed off {_when(ctx.programme, challenge.signed_off_at)}. "
              f"{_staying(challenge) - len(waiting)} of {_staying(challenge)} have confirmed "
@@ -427,8 +493,8 @@ def _status(ctx: Context, name: str) -> list[Reply]:
     lines += [f"- {m.participant.name}: confirmed {_when(ctx.programme, m.notes_destroyed_at)}"
               for m in done if m.notes_destroyed_at is not None]
     lines += [f"- {p.name}: not yet" for p in waiting]
-    lines += [f"- {m.participant.name}: left the programme" for m in members
-              if m.participant.role == ERASED_ROLE]
+    lines += sorted(f"- {m.participant.name}: left the programme" for m in challenge.members
+                    if m.participant.role == ERASED_ROLE)
     return [Reply("\n".join(lines), private_only=True)]
 
 
@@ -441,6 +507,8 @@ ROUTES = [
     Route("signoff", signoff_command, command="/signoff", roles=MANAGERS,
           help="sign off a challenge report; members are asked to destroy their notes",
           usage="/signoff CHALLENGE"),
+    Route("signoff-confirmed", signoff_confirmed, action=SIGN_OFF, roles=MANAGERS),
+    Route("signoff-not-yet", not_signed_off, action=NOT_YET, roles=MANAGERS),
     Route("notes", notes_command, command="/notes", personal=True,
           help="confirm you destroyed your challenge notes; for managers, /notes status: "
                "who has not yet", usage="/notes destroyed"),

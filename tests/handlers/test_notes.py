@@ -46,9 +46,15 @@ def audits(services, action: str) -> list[AuditEntry]:
         return list(db.scalars(select(AuditEntry).where(AuditEntry.action == action)))
 
 
+def sign_off_in_chat(door: FrontDoor, who: str, name: str) -> str:
+    """/signoff asks first; this confirms."""
+    door.text(who, f"/signoff {name}")
+    return door.press(who, "Yes, sign off")[0].text
+
+
 def signed_off(door: FrontDoor) -> None:
     door.text(HELEN, "/challenge create stp-north")
-    assert "Signed off stp-north" in door.text(HELEN, "/signoff stp-north")
+    assert "Signed off stp-north" in sign_off_in_chat(door, HELEN, "stp-north")
 
 
 def press_destroyed(door: FrontDoor, who: str, services) -> str:
@@ -127,6 +133,33 @@ def test_challenge_manager_creates_and_keeps_the_team(door: FrontDoor, services)
     assert "to solo (1 member)." in door.text(HELEN, f"/team add solo {PRIYA}")
 
 
+def test_every_command_takes_a_name_of_several_words(door: FrontDoor, services):
+    door.text(HELEN, "/challenge create stp-north")
+    assert door.text(HELEN, "/challenge STP North").startswith("*stp-north*, managed by Helen")
+    assert "Added Dr Priya Nair to stp-north" in door.text(HELEN, f"/team add STP North {PRIYA}")
+    assert "Removed Dr Priya Nair from stp-north" in door.text(HELEN,
+                                                               f"/team remove STP North {PRIYA}")
+    assert door.text(HELEN, "/notes status STP North").startswith("stp-north isn't signed off")
+    unknown = "There is no challenge called acute-trust-review (known: stp-north)."
+    for command in ("/challenge Acute Trust Review", f"/team add Acute Trust Review {PRIYA}",
+                    f"/team remove Acute Trust Review {PRIYA}",
+                    "/notes status Acute Trust Review", "/signoff Acute Trust Review"):
+        assert door.text(HELEN, command) == unknown, command
+    assert door.text(HELEN, "/team add STP North").startswith("Send /team add CHALLENGE EMAIL")
+
+
+def test_programme_team_is_told_who_manages_an_existing_challenge(door: FrontDoor, services):
+    assert door.text(GARETH, "/challenge create STP North") == (
+        "stp-north has no challenge manager yet: name one with /challenge create stp-north "
+        "EMAIL. It has 3 members.")
+    door.text(HELEN, "/challenge create stp-north")
+    assert door.text(GARETH, "/challenge create STP North") == (
+        "stp-north is managed by Helen Price. It has 3 members.")
+    assert len(audits(services, "challenge.manager")) == 1  # Helen's: asking changed nothing
+    assert "Please name a registered challenge manager" in door.text(
+        GARETH, "/challenge create icb-south")
+
+
 def test_another_challenge_manager_cannot_sign_off(door: FrontDoor, services):
     with services.uow() as db:
         import_participants(db, HEADER + "Mo Ali,mo@example.org,challenge_manager,LGA,London,,\n",
@@ -139,6 +172,56 @@ def test_another_challenge_manager_cannot_sign_off(door: FrontDoor, services):
 
 
 # ---------------------------------------------------------------- sign-off and confirming
+def test_signoff_asks_first_naming_who_will_be_asked(door: FrontDoor, services):
+    door.text(HELEN, "/challenge create stp-north")
+    [question] = door.send(HELEN, "/signoff STP North")
+    assert question.text == (
+        "Sign off the stp-north report? I'll ask its 3 members (Dr Amira Khan, Dr James Okafor, "
+        "Dr Sian Roberts) to destroy their notes and confirm. This cannot be undone, and the "
+        "team can no longer change: nobody can join or leave it.")
+    assert [c.label for c in question.choices] == ["Yes, sign off stp-north", "Not yet"]
+    assert door.press(HELEN, "Not yet")[0].text == (
+        "Nothing changed. Send /signoff stp-north when its report is signed off.")
+    assert outbox(services, "notes_request") == [] and audits(services, "challenge.signoff") == []
+    assert "Added Dr Priya Nair" in door.text(HELEN, f"/team add stp-north {PRIYA}")
+
+
+def test_signoff_is_checked_again_at_the_tap(door: FrontDoor, services):
+    door.text(HELEN, "/challenge create stp-north")
+    door.text(HELEN, "/signoff stp-north")
+    door.text(GARETH, "/signoff stp-north")
+    assert "Signed off stp-north" in door.press(GARETH, "Yes, sign off")[0].text
+    assert door.press(HELEN, "Yes, sign off")[0].text.startswith(
+        "stp-north was already signed off on Monday 2 March 2015 09:00.")
+    assert len(outbox(services, "notes_request")) == 3
+    assert len(audits(services, "challenge.signoff")) == 1
+    # handed to another manager between the question and the tap
+    with services.uow() as db:
+        import_participants(db, HEADER + "Mo Ali,mo@example.org,challenge_manager,LGA,London,,\n",
+                            services.clock.now())
+    door.text(HELEN, "/challenge create icb-south")
+    door.text(HELEN, "/signoff icb-south")
+    door.text(GARETH, "/challenge create icb-south mo@example.org")
+    assert door.press(HELEN, "Yes, sign off")[0].text == (
+        "Only Mo Ali or the programme team can manage icb-south.")
+
+
+def test_signoff_asks_and_counts_only_members_still_on_the_programme(door: FrontDoor, services,
+                                                                    clock):
+    door.text(HELEN, "/challenge create stp-north")
+    sian_id = person_id(services, SIAN)
+    with services.uow() as db:
+        erase_participant(db, db.get(Participant, sian_id), clock.now(), actor_id=None,
+                          zone=services.programme.timezone)
+    assert "It has 2 members" in door.text(HELEN, "/challenge create stp-north helen.price@"
+                                                  "example.org")
+    assert "its 2 members (Dr Amira Khan, Dr James Okafor)" in door.text(HELEN,
+                                                                         "/signoff stp-north")
+    assert "I've asked its 2 members" in door.press(HELEN, "Yes, sign off")[0].text
+    assert {m.participant_id for m in outbox(services, "notes_request")} == {
+        person_id(services, AMIRA), person_id(services, JAMES)}
+
+
 def test_signoff_asks_every_member_and_only_them(door: FrontDoor, services, clock):
     signed_off(door)
     requests = outbox(services, "notes_request")
@@ -204,7 +287,7 @@ def test_several_pending_challenges_ask_which(door: FrontDoor, services):
     door.text(HELEN, "/challenge create icb-south")
     door.text(HELEN, f"/team add icb-south {AMIRA}")
     signed_off(door)
-    door.text(HELEN, "/signoff icb-south")
+    sign_off_in_chat(door, HELEN, "icb-south")
     assert "Which have you destroyed?" in door.text(AMIRA, "/notes destroyed")
     assert members(services)[AMIRA] is None
     replies = door.press(AMIRA, "All 2")
@@ -281,12 +364,24 @@ def test_manager_told_when_the_last_member_confirms(door: FrontDoor, services):
     [done] = outbox(services, "notes_summary")
     assert done.participant_id == person_id(services, HELEN)
     assert "All 3 members of stp-north have confirmed" in done.text
+    door.text(HELEN, "/challenge create Acute Trust Review")
+    door.text(HELEN, f"/team add acute-trust-review {PRIYA}")
+    sign_off_in_chat(door, HELEN, "acute-trust-review")
+    door.text(PRIYA, "/notes destroyed")
+    assert outbox(services, "notes_summary")[-1].text == (
+        "The one member of acute-trust-review has confirmed they destroyed their notes.")
+
+
+def test_all_confirmed_is_said_of_what_each_manager_oversees(door: FrontDoor):
+    assert door.text(HELEN, "/notes status") == (
+        "Everyone on every signed-off challenge you manage has confirmed destroying their notes.")
+    assert door.text(GARETH, "/notes status") == (
+        "Everyone on every signed-off challenge has confirmed destroying their notes.")
 
 
 # ---------------------------------------------------------------- reminders
 def test_a_manager_on_no_team_is_pointed_to_notes_status(door):
-    door.text(HELEN, "/challenge create stp-north")
-    door.text(HELEN, "/signoff stp-north")
+    signed_off(door)
     assert door.text(HELEN, "/notes destroyed").startswith(
         "You're on no challenge team, so there are no notes of yours to confirm. /notes status")
 
