@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import JSON, String, Text, and_, cast, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from handlers.booking import calendar_event
+from handlers.booking import calendar_event, state
+from handlers.claims import describe
 from handlers.core import Context, Flow, Invalid, Route, Step, enqueue
 from handlers.faq import normalised_question, team_answers_changed
 from handlers.identity import email_digest, given_name
@@ -48,6 +49,8 @@ from knowledge.programme import Programme, format_date, format_pence
 
 REDACTED = "[erased]"
 FINANCE_STATUSES = ("approved", "paid")  # money owed or paid: the finance record stays
+# Claims the programme may still pay: erasure takes the name and email a payment goes to.
+UNPAID = ("submitted", "approved")
 UNSENT = ("pending", "sending")
 CANCEL = Choice("Cancel", "cancel")
 
@@ -274,7 +277,10 @@ def _erase_sessions(db: Session, p: Participant, now: dt.datetime,
             m.file_name = m.file_type = m.file_data = None  # a calendar file names both
         s.place = s.link = ""
         s.drop_move()  # nobody can agree to a move any more
-        if s.status in ("proposed", "booked") and s.starts_at > now:
+        # Only what is in the partner's diary, or may still be: a proposal nobody answered
+        # in time lapsed (booking.state calls it expired even before the worker marks it).
+        live = s.status == "booked" or (s.status == "proposed" and s.expires_at > now)
+        if live and s.starts_at > now:
             s.cancel(now)
             other = s.partner if s.proposer_id == p.id else s.proposer
             start = s.starts_at.astimezone(report.zone)
@@ -374,9 +380,32 @@ COVERED: dict[str, Coverage] = {
 
 
 # ---------------------------------------------------------------- export and erasure
-def export_participant(db: Session, participant: Participant) -> dict[str, Any]:
-    """Everything held about one person, by table; JSON-serialisable, receipts without bytes."""
-    return {table: cover.export(db, participant) for table, cover in COVERED.items()}
+def export_participant(db: Session, participant: Participant,
+                       ctx: Context | None = None) -> dict[str, Any]:
+    """Everything held about one person, by table; JSON-serialisable, receipts without bytes.
+
+    With the context of the message being handled, a session's status is what /sessions
+    says of it ("expired" for a proposal that lapsed, though stored "proposed" until the
+    worker marks it); without one, the stored status."""
+    data = {table: cover.export(db, participant) for table, cover in COVERED.items()}
+    if ctx is not None:
+        for row in data["peer_sessions"]:
+            row["status"] = state(ctx, db.get_one(PeerSession, row["id"]), participant)
+    return data
+
+
+def unpaid_claims(db: Session, participant: Participant) -> list[Claim]:
+    """The person's claims that may still be paid: erasing them now would strand the money."""
+    return list(db.scalars(select(Claim).where(Claim.participant_id == participant.id,
+                                               Claim.status.in_(UNPAID)).order_by(Claim.id)))
+
+
+def unpaid_explanation(claims: Sequence[Claim]) -> str:
+    """Why an erasure waits, in words for the person and the programme team alike."""
+    one = len(claims) == 1
+    return (f"Not paid yet: claim {'; claim '.join(describe(c) for c in claims)}. Erasing now "
+            f"would remove the name and email {'it is' if one else 'they are'} paid to, so "
+            f"{'it' if one else 'they'} could not be paid.")
 
 
 def erase_participant(db: Session, participant: Participant, now: dt.datetime,
@@ -556,7 +585,7 @@ def purge(db: Session, programme: Programme, now: dt.datetime) -> dict[str, int]
 # ---------------------------------------------------------------- chat: /mydata, /forgetme
 def my_data(ctx: Context, args: str) -> list[Reply]:
     me = ctx.me
-    data = export_participant(ctx.db, me)
+    data = export_participant(ctx.db, me, ctx)
     lines = [f"*What I hold about you, {me.name}*",
              f"- you: {me.email}, {me.role.replace('_', ' ')}"
              + (f", {me.organisation}" if me.organisation else ""),
@@ -575,16 +604,34 @@ def my_data(ctx: Context, args: str) -> list[Reply]:
 
 
 def start_forget(ctx: Context, args: str) -> list[Reply]:
-    return ctx.start_flow(FORGET, {})
+    return _wait_for_payment(ctx) or ctx.start_flow(FORGET, {})
+
+
+def _wait_for_payment(ctx: Context) -> list[Reply] | None:
+    """Erasing nothing while a claim may still be paid, and saying what would let it go
+    ahead; None when nothing waits. Asked before the warning and again at the confirmation,
+    as the programme team may approve a claim in between."""
+    claims = unpaid_claims(ctx.db, ctx.me)
+    if not claims:
+        return None
+    lines = [f"I haven't erased anything yet. {unpaid_explanation(claims)}"]
+    if any(c.status == "submitted" for c in claims):
+        lines.append("- A claim still waiting for review can be withdrawn: send /claims and "
+                     "press its Withdraw button.")
+    if any(c.status == "approved" for c in claims):
+        lines.append("- An approved claim is paid by the programme team; I'll tell you when "
+                     "it is.")
+    lines.append("Once none is waiting, send /forgetme again.")
+    return [Reply("\n".join(lines), private_only=True)]
 
 
 def _ask_sure(ctx: Context, data: dict[str, Any]) -> Reply:
     return Reply("This erases your personal data: your chat links, forms, unsent messages, "
                  "reminder settings and receipts; your sessions lose their place and link, "
                  "and future ones are cancelled; your partner is told and left unpaired; "
-                 "claims not yet approved are deleted (approved and paid ones are kept, "
-                 "without your name, for finance). You'd need a new code from the programme "
-                 "team to use me again. Are you sure?",
+                 "withdrawn and rejected claims are deleted (paid ones are kept, without your "
+                 "name, for finance). You'd need a new code from the programme team to use me "
+                 "again. Are you sure?",
                  choices=(Choice("Yes, continue", "answer", "yes"), CANCEL))
 
 
@@ -614,6 +661,9 @@ def _take_really(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] |
 
 
 def _finish_forget(ctx: Context, data: dict[str, Any]) -> list[Reply]:
+    waiting = _wait_for_payment(ctx)
+    if waiting:
+        return waiting
     report = erase_participant(ctx.db, ctx.me, ctx.now, actor_id=ctx.me.id,
                                zone=ctx.programme.timezone)
     team_answers_changed(ctx)  # they may have named the person
@@ -622,7 +672,7 @@ def _finish_forget(ctx: Context, data: dict[str, Any]) -> list[Reply]:
         text += ("\nKept for finance, under \u201cErased participant "
                  f"#{report.participant_id}\u201d and without your name, reasons or receipts: "
                  + "; ".join(report.kept_claims) + ". The programme must be able to account "
-                 "for money it has approved or paid.")
+                 "for money it has paid.")  # nothing unpaid is left: see _wait_for_payment
     return [Reply(text + "\nThis chat is no longer linked. Goodbye, and thank you.")]
 
 

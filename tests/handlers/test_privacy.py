@@ -61,7 +61,8 @@ def person(db, email: str = EMAIL) -> Participant:
 
 
 def history(door: FrontDoor, services) -> None:
-    """Link, book, claim (one paid with a receipt, one pending), ask, opt out, leave a form."""
+    """Link, book, claim (one paid with a receipt, one withdrawn), ask, opt out, leave a
+    form."""
     register(services)
     door.text(GARETH, "/whoami")
     door.text(PRIYA, "/whoami")
@@ -83,6 +84,8 @@ def history(door: FrontDoor, services) -> None:
     door.text(EMAIL, "/claim London £150")
     door.text(EMAIL, "skip")
     door.text(EMAIL, "yes")
+    door.text(EMAIL, "/claims")
+    assert door.press(EMAIL, "Withdraw #2")[0].text.startswith("Withdrawn")
     door.send(EMAIL, f"/ask What colour is the moon cheese of {NAME}?")
     door.press(EMAIL, "Ask the programme team")
     with services.uow() as db:
@@ -130,7 +133,7 @@ def test_export_holds_everything_and_no_receipt_bytes(door: FrontDoor, services)
     assert data["participants"]["email"] == EMAIL
     assert data["participants"]["partner"]["name"] == "Dr Priya Nair"
     assert [a["platform"] for a in data["accounts"]] == ["console"]
-    assert [c["status"] for c in data["claims"]] == ["paid", "submitted"]
+    assert [c["status"] for c in data["claims"]] == ["paid", "withdrawn"]
     assert data["claims"][0]["amount_pence"] == 9500
     assert data["receipts"] == [{"id": 1, "name": "quimby-receipt.pdf",
                                  "content_type": "application/pdf",
@@ -175,7 +178,7 @@ def test_forgetme_asks_twice_and_cancel_keeps_everything(door: FrontDoor, servic
     history(door, services)
     warning = door.text(EMAIL, "/forgetme")  # what happens, said before anything happens
     assert "future ones are cancelled; your partner is told and left unpaired" in warning
-    assert "approved and paid ones are kept, without your name, for finance" in warning
+    assert "paid ones are kept, without your name, for finance" in warning
     assert "Nothing from it was saved" in door.press(EMAIL, "Cancel")[0].text
     door.text(EMAIL, "/forgetme")
     door.press(EMAIL, "Yes, continue")
@@ -234,7 +237,7 @@ def test_forgetme_erases_and_says_what_finance_keeps(door: FrontDoor, services):
         assert db.scalars(select(Conversation).where(
             Conversation.account_id.contains("zebedee"))).all() == []
         assert db.scalars(select(Receipt)).all() == []
-        [claim] = db.scalars(select(Claim)).all()  # the submitted one is gone
+        [claim] = db.scalars(select(Claim)).all()  # the withdrawn one is gone
         assert (claim.status, claim.amount_pence, claim.receipt_id, claim.reason) == (
             "paid", 9500, None, "")
         [question] = db.scalars(select(UnansweredQuestion)).all()
@@ -262,6 +265,100 @@ def test_forgetme_erases_and_says_what_finance_keeps(door: FrontDoor, services):
         assert all(isinstance(n, int) for n in audit.detail.values())
     # The chat account is unlinked: the bot no longer knows them.
     assert "I don't know who you are" in door.text(EMAIL, "/claims")
+
+
+def _nothing_erased(services, who: str = AMIRA) -> None:
+    with services.uow() as db:
+        assert person(db, who).role != ERASED_ROLE
+        assert db.scalars(select(Account).where(Account.participant_id == person(db, who).id)
+                          ).all() != []
+        assert db.scalars(select(AuditEntry).where(AuditEntry.action == "privacy.erase")
+                          ).all() == []
+
+
+def test_forgetme_waits_until_no_claim_is_left_to_pay(door: FrontDoor, services, clock):
+    """Erasing takes the name and email a payment goes to: a claim waiting for money would
+    be listed as owed to "Erased participant #1", and nobody could pay it."""
+    clock.set(local(2015, 3, 19))
+    door.text(AMIRA, "/claim 18 March £95")
+    door.text(AMIRA, "skip")
+    assert "Submitted" in door.text(AMIRA, "yes")
+    [waiting] = door.send(AMIRA, "/forgetme")  # no warning, no button to go ahead
+    assert waiting.choices == () and waiting.private_only
+    assert waiting.text == (
+        "I haven't erased anything yet. Not paid yet: claim #1 Development day 1 (Wednesday "
+        "18 March 2015, London): £95, submitted. Erasing now would remove the name and email "
+        "it is paid to, so it could not be paid.\n"
+        "- A claim still waiting for review can be withdrawn: send /claims and press its "
+        "Withdraw button.\n"
+        "Once none is waiting, send /forgetme again.")
+    clock.set(local(2015, 3, 20))
+    door.text(GARETH, "/review")
+    door.press(GARETH, "Approve #1")
+    clock.set(local(2015, 3, 21))
+    approved = door.text(AMIRA, "delete my data")
+    assert "#1 Development day 1 (Wednesday 18 March 2015, London): £95, approved" in approved
+    assert "An approved claim is paid by the programme team; I'll tell you when" in approved
+    assert "withdrawn" not in approved and "Are you sure?" not in approved
+    _nothing_erased(services)
+    assert "£95, approved from Dr Amira Khan" in door.text(GARETH, "/paid")  # not "Erased..."
+    assert "I've told Dr Amira Khan." in door.press(GARETH, "Paid #1")[0].text
+    done = forget(door, AMIRA)
+    assert "Kept for finance" in done and "claim #1: £95 for Development day 1" in done
+    assert "paid" in done
+
+
+def test_a_claim_made_between_the_warning_and_the_confirmation_stops_the_erasure(
+        door: FrontDoor, services, clock):
+    """In another chat, say: the confirmation looks again, and erases nothing."""
+    clock.set(local(2015, 3, 19))
+    assert "Are you sure?" in door.text(AMIRA, "/forgetme")
+    assert "cannot be undone" in door.press(AMIRA, "Yes, continue")[0].text
+    with services.uow() as db:
+        db.add(Claim(participant_id=person(db, AMIRA).id, kind="accommodation",
+                     event_id="dev-day-london", event_label="Development day 1", amount_pence=9500,
+                     cap_pence=15000, status="submitted", created_at=clock.now(),
+                     updated_at=clock.now()))
+    [refused] = door.press(AMIRA, "Erase my data")
+    assert refused.text.startswith("I haven't erased anything yet. Not paid yet: claim #1 ")
+    _nothing_erased(services)
+    with services.uow() as db:
+        assert db.scalars(select(Claim.status)).all() == ["submitted"]
+    assert door.text(AMIRA, "/cancel") == "There is nothing to cancel."  # the form is over
+
+
+def _proposal_left_to_expire(door: FrontDoor, clock) -> None:
+    """On 2 March Amira proposes 20 March; James never answers; it is now 19 March."""
+    door.text(JAMES, "/whoami")
+    door.text(AMIRA, "/book 20 March 2pm 3h virtual")
+    assert "Sent to" in door.text(AMIRA, "yes")
+    clock.set(local(2015, 3, 19))  # the worker has not marked it expired yet
+
+
+def test_the_partner_hears_nothing_of_a_proposal_that_lapsed(door: FrontDoor, services,
+                                                             clock):
+    _proposal_left_to_expire(door, clock)
+    door.text(AMIRA, "/book 10 April 2pm 3h virtual")  # this one is still open
+    assert "Sent to" in door.text(AMIRA, "yes")
+    assert "1 future peer session cancelled" in forget(door, AMIRA)
+    with services.uow() as db:
+        told = db.scalars(select(OutboxMessage).where(
+            OutboxMessage.participant_id == person(db, JAMES).id,
+            OutboxMessage.idempotency_key.contains(":erased"))).all()
+        assert [m.text.split(" is cancelled")[0] for m in told] == [
+            "Your peer session on Friday 10 April 2015 at 14:00"]
+        assert [m.idempotency_key.split("@")[0] for m in told] == ["session:2:erased"]
+        assert db.get(PeerSession, 1).status == "proposed"  # left for the worker to expire
+
+
+def test_mydata_shows_a_session_as_sessions_does(door: FrontDoor, clock):
+    _proposal_left_to_expire(door, clock)
+    assert "- Friday 20 March 2015, 14:00 to 17:00, virtual (expired)" in door.text(
+        AMIRA, "/sessions")
+    reply = door.send(AMIRA, "/mydata")[-1]
+    assert reply.file is not None
+    [session] = json.loads(reply.file.data)["peer_sessions"]
+    assert session["status"] == "expired"
 
 
 def test_erasure_leaves_nothing_identifying_in_the_sqlite_file(door: FrontDoor, services,
