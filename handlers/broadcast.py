@@ -4,21 +4,24 @@ or a challenge team), now or at a set time, after a preview; and can see or canc
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from handlers.core import YES, Context, Flow, Invalid, Route, Step, enqueue_each
-from handlers.identity import TEAM
-from handlers.messages import Choice, Reply
+from handlers.identity import BROADCAST_WAIT, LAPSED, TEAM, waited_too_long
+from handlers.messages import Choice, Reply, counted
 from handlers.notes import NotesError, find_challenge
 from handlers.storage.models import (
     ERASED_ROLE,
     ROLES,
     UNLINKED,
+    UNREACHABLE,
     AuditEntry,
     Broadcast,
     Challenge,
@@ -35,6 +38,9 @@ _EVERYONE = {"everyone", "everybody", "all", "all participants", "the whole coho
 _ROLE_NAMES = {"peer": "peers", "expert_peer": "expert peers",
                "challenge_manager": "challenge managers", "programme_team": "programme team"}
 _KINDS = {"role": "role", "region": "region", "challenge": "challenge", "team": "challenge"}
+# Where an audience typed before the message may end: punctuation, a spaced dash, or a space.
+_AUDIENCE_END = re.compile(r"\s*[:,;]\s*|\s+[-\u2013\u2014]\s+|\s+")
+_AUDIENCE_WORDS = 4  # places to cut tried: enough for "region: North East", "the whole cohort"
 
 
 class BroadcastError(ValueError):
@@ -119,6 +125,19 @@ def _format_when(programme: Programme, at: dt.datetime) -> str:
     return f"{format_date(local.date())} {local:%H:%M}"
 
 
+def _dated(programme: Programme, at: dt.datetime, text: str) -> str:
+    day = format_date(at.astimezone(programme.timezone).date())
+    return f"Announcement from the programme team, sent {day}:\n{text}"
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _people(n: int) -> str:
+    return "1 person" if n == 1 else f"{n} people"
+
+
 def _check_text(text: str) -> str:
     text = text.strip()
     if not text:
@@ -149,6 +168,10 @@ def create_broadcast(db: Session, programme: Programme, actor: Participant | Non
     enqueue_each(db, [(person, f"broadcast:{broadcast.id}:to:{person.id}") for person in people],
                  text, kind="broadcast", now=now, due_at=broadcast.scheduled_for,
                  broadcast_id=broadcast.id)
+    # Someone with no chat account gets it when they link, so late: it says when it went out.
+    db.execute(update(OutboxMessage).where(OutboxMessage.broadcast_id == broadcast.id,
+                                           OutboxMessage.platform == UNREACHABLE)
+               .values(text=_dated(programme, broadcast.scheduled_for, text)))
     db.add(AuditEntry(at=now, actor_id=broadcast.created_by, action="broadcast.create",
                       subject=f"broadcast:{broadcast.id}",
                       detail={"audience": chosen.key, "recipients": len(people),
@@ -156,38 +179,47 @@ def create_broadcast(db: Session, programme: Programme, actor: Participant | Non
     return broadcast, len(people)
 
 
-def _row_counts(db: Session, broadcast_ids: list[int]) -> dict[int, Counter[str]]:
+def _row_counts(db: Session, broadcast_ids: list[int],
+                now: dt.datetime) -> dict[int, Counter[str]]:
     """Per broadcast, its rows by status; someone with no chat account yet is counted as
-    "unlinked", not failed: they get it when they link."""
+    "unlinked", not failed: they get it when they link, unless it has waited too long for
+    them, and then it is "lapsed", as it is once they link."""
     counts: dict[int, Counter[str]] = {i: Counter() for i in broadcast_ids}
+    too_long = case((waited_too_long(now), True), else_=False)
     rows = db.execute(select(OutboxMessage.broadcast_id, OutboxMessage.status,
-                             OutboxMessage.last_error, func.count())
+                             OutboxMessage.last_error, too_long, func.count())
                       .where(OutboxMessage.broadcast_id.in_(broadcast_ids))
                       .group_by(OutboxMessage.broadcast_id, OutboxMessage.status,
-                                OutboxMessage.last_error))
-    for broadcast_id, status, error, n in rows:
-        unlinked = status == "failed" and error == UNLINKED
-        counts[broadcast_id]["unlinked" if unlinked else status] += n
+                                OutboxMessage.last_error, too_long))
+    for broadcast_id, status, error, lapsed, n in rows:
+        if status == "failed" and error == UNLINKED:
+            status = "lapsed" if lapsed else "unlinked"
+        elif error == LAPSED:
+            status = "lapsed"
+        counts[broadcast_id][status] += n
     return counts
 
 
-def status_lines(db: Session, programme: Programme, limit: int = 10) -> list[str]:
+def status_lines(db: Session, programme: Programme, now: dt.datetime | None = None,
+                 limit: int = 10) -> list[str]:
     """Recent broadcasts with their sent, pending and failed counts, newest first. A
     scheduled broadcast with nothing left to send is marked sent here: the delivery worker
-    knows nothing of broadcasts, only of outbox rows."""
+    knows nothing of broadcasts, only of outbox rows. `now` decides which waits have lapsed;
+    `sps-bot broadcast status` gives none yet, so the system time."""
     broadcasts = db.scalars(select(Broadcast).order_by(Broadcast.id.desc()).limit(limit)).all()
-    counts = _row_counts(db, [b.id for b in broadcasts])
+    counts = _row_counts(db, [b.id for b in broadcasts], now or dt.datetime.now(dt.UTC))
     lines = []
     for b in broadcasts:
         c = counts[b.id]
         if b.status == "scheduled" and c["sent"] and not c["pending"] + c["sending"]:
             b.status = "sent"
-        preview = b.text if len(b.text) <= 60 else b.text[:57] + "..."
         waiting = f", {c['unlinked']} waiting until they link" if c["unlinked"] else ""
+        lapsed = f", {c['lapsed']} lapsed (never linked within {BROADCAST_WAIT.days} days)" \
+            if c["lapsed"] else ""
         lines.append(f"- #{b.id} to {describe_audience(db, b.audience)}, "
                      f"{_format_when(programme, b.scheduled_for)}, {b.status}: "
-                     f"{c['sent']} sent, {c['pending'] + c['sending']} pending{waiting}, "
-                     f"{c['failed']} failed \u2013 \u201c{preview}\u201d")
+                     f"{c['sent']} sent, {c['pending'] + c['sending']} pending{waiting}{lapsed}, "
+                     f"{c['failed']} failed \u2013 \u201c{_short(b.text)}\u201d")
     return lines
 
 
@@ -219,12 +251,13 @@ def cancel_broadcast(db: Session, broadcast_id: int, actor: Participant | None,
 # ---------------------------------------------------------------- chat: /broadcast
 def broadcast_command(ctx: Context, args: str) -> list[Reply]:
     """`/broadcast` starts the form; `/broadcast status`; `/broadcast cancel N`;
-    `/broadcast AUDIENCE` starts the form with the audience chosen."""
+    `/broadcast AUDIENCE` starts the form with the audience chosen, `/broadcast AUDIENCE TEXT`
+    with the message too, and `/broadcast TEXT` with the message alone."""
     sub, _, rest = args.strip().partition(" ")
     number = rest.strip().lstrip("#")
     # "Status update: ..." and "Cancel your hotel ..." are messages, not these subcommands.
     if sub.lower() == "status" and not rest.strip():
-        lines = status_lines(ctx.db, ctx.programme)
+        lines = status_lines(ctx.db, ctx.programme, ctx.now)
         return [Reply("\n".join(["*Recent broadcasts*"] + lines) if lines
                       else "No broadcasts yet. Send /broadcast to make one.")]
     # "/broadcast cancel abc" is a mistyped number; "Cancel your hotel if..." is a message
@@ -239,13 +272,15 @@ def broadcast_command(ctx: Context, args: str) -> list[Reply]:
             stopped = cancel_broadcast(ctx.db, int(number), ctx.me, ctx.now)
         except BroadcastError as problem:
             return [Reply(str(problem))]
-        return [Reply(f"Cancelled broadcast #{number}; none of its {stopped} messages will "
-                      "be sent.")]
+        return [Reply(f"Cancelled broadcast #{number}; nothing will be sent "
+                      f"({counted(stopped, 'message')} stopped).")]
     if not args.strip():
         return ctx.start_flow(BROADCAST)
     try:
         data = _audience_data(ctx, args)
     except Invalid as problem:
+        if (split := _leading_audience(ctx, args)) is not None:
+            return _audience_and_text(ctx, args, *split)
         if len(args.split()) < 3:  # a mistyped audience
             return [Reply(str(problem))] + ctx.start_flow(BROADCAST)
         # "/broadcast Reminder: the dev day is on Wednesday": the message itself
@@ -256,6 +291,60 @@ def broadcast_command(ctx: Context, args: str) -> list[Reply]:
             return [Reply(str(unusable))] + ctx.start_flow(BROADCAST)
         return [Reply("I'll send that as the message.")] + ctx.start_flow(BROADCAST, draft)
     return ctx.start_flow(BROADCAST, data)
+
+
+def _leading_audience(ctx: Context, text: str) -> tuple[Audience, str, bool] | None:
+    """The audience the first words name, the message after them, and whether the two are
+    plainly apart (a colon, a dash, a new line, or a capital starting the message). The
+    longest run of words that names one wins: "expert peers ..." is not "expert" + "peers ..."."""
+    for cut in reversed(list(islice(_AUDIENCE_END.finditer(text), _AUDIENCE_WORDS))):
+        message = text[cut.end():]
+        if cut.start() == 0 or not message:
+            continue
+        try:
+            audience = parse_audience(ctx.db, text[:cut.start()])
+        except BroadcastError:
+            continue
+        return audience, message, bool(cut.group().strip(" \t")) or message[0].isupper()
+    return None
+
+
+def _audience_and_text(ctx: Context, whole: str, audience: Audience, message: str,
+                       apart: bool) -> list[Reply]:
+    """`/broadcast peers Please check your email`: on to the time, as if the form had been
+    given both. "everyone is welcome at the launch" may be the message itself: ask which."""
+    draft: dict[str, Any] = {}
+    try:
+        _take_text(ctx, draft, message)
+        if not apart:
+            return ctx.start_flow(BROADCAST, {"unsure": [audience.key, draft["text"], whole]})
+        _take_audience(ctx, draft, audience.key)
+    except Invalid as problem:  # too long, or nobody is in that audience: ask again
+        return [Reply(str(problem))] + ctx.start_flow(BROADCAST, draft)
+    return [Reply(f"To {audience.label}: \u201c{_short(draft['text'])}\u201d")] + \
+        ctx.start_flow(BROADCAST, draft)
+
+
+def _ask_unsure(ctx: Context, data: dict[str, Any]) -> Reply:
+    key, message, _whole = data["unsure"]
+    label = describe_audience(ctx.db, key)
+    return Reply(f"Is it for {label}, with the message \u201c{_short(message)}\u201d? Or is "
+                 "all of it the message?",
+                 choices=(Choice(f"Yes, for {label}", "answer", "yes"),
+                          Choice("No, all of it is the message", "answer", "no"), CANCEL))
+
+
+def _take_unsure(ctx: Context, data: dict[str, Any], text: str) -> None:
+    answer = text.strip().lower()
+    key, message, whole = data.pop("unsure")
+    if answer in YES | {f"yes, for {describe_audience(ctx.db, key)}".lower()}:
+        data["text"] = message
+        _take_audience(ctx, data, key)
+    elif answer in ("no", "n", "no, all of it is the message"):
+        _take_text(ctx, data, whole)
+    else:
+        raise Invalid("Please answer yes if it is for them, no if all of it is the message, "
+                      "or cancel.")
 
 
 def _is_audience(ctx: Context, text: str) -> bool:
@@ -333,10 +422,9 @@ def _ask_confirm(ctx: Context, data: dict[str, Any]) -> Reply:
     people = recipients(ctx.db, chosen)
     unlinked = sum(1 for p in people if not p.accounts)
     at = _at(data)
-    lines = [f"*Preview*: to {chosen.label}, {len(people)} "
-             f"{'person' if len(people) == 1 else 'people'}"
-             + (f" ({unlinked} not linked to a chat account yet: they get it when they link)"
-                if unlinked else "") + ", "
+    lines = [f"*Preview*: to {chosen.label}, {_people(len(people))}"
+             + (f" ({unlinked} not linked to a chat account yet: they get it, dated, if they "
+                f"link within {BROADCAST_WAIT.days} days)" if unlinked else "") + ", "
              + ("now." if at is None else f"at {_format_when(ctx.programme, at)}."),
              "It will read exactly:", "", data["text"], "", "Send it?"]
     return Reply("\n".join(lines), choices=(Choice("Yes, send it", "answer", "yes"), CANCEL))
@@ -360,8 +448,7 @@ def _finish(ctx: Context, data: dict[str, Any]) -> list[Reply]:
         return [Reply(f"{problem} Nothing was sent.")]
     when = "now" if _at(data) is None else \
         f"for {_format_when(ctx.programme, broadcast.scheduled_for)}"
-    return [Reply(f"Broadcast #{broadcast.id} to {count} "
-                  f"{'person' if count == 1 else 'people'} is queued {when}. "
+    return [Reply(f"Broadcast #{broadcast.id} to {_people(count)} is queued {when}. "
                   f"/broadcast status shows its progress; /broadcast cancel {broadcast.id} "
                   "stops it before it goes.")]
 
@@ -370,6 +457,7 @@ BROADCAST = Flow(
     name="broadcast",
     description="broadcast",
     steps={
+        "unsure": Step(_ask_unsure, _take_unsure, "yes, or no", lambda d: "unsure" in d),
         "audience": Step(_ask_audience, _take_audience, "everyone, peers, North or "
                          "challenge stp-north", lambda d: "audience" not in d),
         "text": Step(_ask_text, _take_text, "the message itself", lambda d: "text" not in d),

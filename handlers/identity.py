@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from handlers.messages import Incoming
@@ -35,6 +35,10 @@ CHALLENGE_ROLES = PAIRED_ROLES  # only peers do the challenging, so only they ke
 TEAM = frozenset({"programme_team"})  # the roles that run the programme
 _CHALLENGE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}$")
 INVITE_LIFETIME = dt.timedelta(days=14)
+# A broadcast held for someone with no chat account lapses if they have not linked this long
+# after it went out: by then it is stale (a venue, a start time), and no longer sent.
+BROADCAST_WAIT = dt.timedelta(days=14)
+LAPSED = f"lapsed: never linked within {BROADCAST_WAIT.days} days"  # its last_error
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
 _EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 
@@ -324,10 +328,14 @@ def link_account(db: Session, participant: Participant, msg: Incoming,
     db.add(account)
     db.add(AuditEntry(at=now, actor_id=participant.id, action="account.link",
                       subject=f"participant:{participant.id}", detail={"platform": msg.platform}))
-    # Messages queued while they had no account at all are delivered to this one.
+    # Messages queued while they had no account at all are delivered to this one, except
+    # broadcasts that have waited too long.
+    held = (OutboxMessage.participant_id == participant.id,
+            OutboxMessage.platform == UNREACHABLE, OutboxMessage.status == "failed")
+    db.execute(update(OutboxMessage).where(*held, waited_too_long(now))
+               .values(status="skipped", last_error=LAPSED))
     db.execute(update(OutboxMessage)
-               .where(OutboxMessage.participant_id == participant.id,
-                      OutboxMessage.platform == UNREACHABLE, OutboxMessage.status == "failed")
+               .where(*held)
                .values(platform=msg.platform, chat_id=chat_id, status="pending", last_error="",
                        # a scheduled message (a broadcast for later) keeps its time
                        due_at=case((OutboxMessage.due_at > now, OutboxMessage.due_at), else_=now),
@@ -337,6 +345,13 @@ def link_account(db: Session, participant: Participant, msg: Incoming,
                                                     f"@{msg.platform}:{chat_id}")))
     db.flush()
     return account
+
+
+def waited_too_long(now: dt.datetime) -> ColumnElement[bool]:
+    """An outbox row of a broadcast that went out BROADCAST_WAIT or more ago (for a held row:
+    one that lapses rather than reach someone who links now)."""
+    return and_(OutboxMessage.broadcast_id.is_not(None),
+                OutboxMessage.due_at <= now - BROADCAST_WAIT)
 
 
 def _hash(code: str) -> str:

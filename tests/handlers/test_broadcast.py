@@ -11,7 +11,9 @@ from handlers.messages import Reply
 from handlers.ports import Address
 from handlers.storage.models import Account, AuditEntry, Broadcast, OutboxMessage, Participant
 from scheduler.delivery import DeliveryWorker
-from tests.conftest import AMIRA, GARETH, SIAN, FrontDoor
+from tests.conftest import AMIRA, GARETH, SIAN, FrontDoor, local
+
+TOM = "tom.hughes@example.nhs.uk"  # expert peer, region Midlands/South
 
 
 class RecordingSender:
@@ -91,8 +93,10 @@ def test_preview_shows_count_and_exact_text_then_confirm_queues(door: FrontDoor,
     assert broadcast_row(services) is None and rows(services) == []
     assert "Broadcast #1 to 3 people is queued now" in door.press(GARETH, "Yes")[0].text
     assert broadcast_row(services).audience == "role:peer"
+    # all three have no chat account: whenever they link, it is late, so it says when it went
     assert {(m.text, m.broadcast_id, m.due_at) for m in rows(services)} == {
-        ("Development day 2 moves to room 4.", 1, services.clock.now())}
+        ("Announcement from the programme team, sent Monday 2 March 2015:\n"
+         "Development day 2 moves to room 4.", 1, services.clock.now())}
     with services.uow() as db:
         assert db.scalars(select(AuditEntry).where(AuditEntry.action == "broadcast.create")
                           ).one().detail["recipients"] == 3
@@ -152,7 +156,8 @@ def test_scheduled_broadcast_can_be_cancelled_and_then_never_goes(door, services
     preview = through_the_form(door, "10 March 9am")
     assert "at Tuesday 10 March 2015 09:00" in preview
     assert "queued for Tuesday 10 March 2015 09:00" in door.text(GARETH, "yes")
-    assert "Cancelled broadcast #1" in door.text(GARETH, "/broadcast cancel 1")
+    assert "Cancelled broadcast #1; nothing will be sent (3 messages stopped)." in \
+        door.text(GARETH, "/broadcast cancel 1")
     assert {m.status for m in rows(services)} == {"cancelled"}
     assert broadcast_row(services).status == "cancelled"
     door.text(SIAN, "/whoami")  # linking later must not revive her "no account" row
@@ -202,3 +207,101 @@ def test_status_counts_sent_pending_and_failed(door: FrontDoor, services):
     assert door.text(GARETH, "/broadcast cancel abc").startswith(
         "To cancel a broadcast, send /broadcast cancel N")
     assert "Development day 2 moves to room 4." in status
+
+
+# ---------------------------------------------------------------- held for someone unlinked
+def broadcast_to_everyone(door: FrontDoor, text: str) -> None:
+    door.send(GARETH, "/broadcast")
+    door.press(GARETH, "Everyone")
+    door.text(GARETH, text)
+    door.text(GARETH, "now")
+    assert "they get it, dated, if they link within 14 days" in door.last[GARETH][0].text
+    door.text(GARETH, "yes")
+
+
+def test_a_broadcast_reaching_someone_who_links_late_says_when_it_was_sent(
+        door, services, clock):
+    broadcast_to_everyone(door, "Reminder: Development day 1 is at the Ambassadors Hotel.")
+    delivery, senders = worker(services)
+    assert delivery.run_once().sent == 1  # Gareth's own console, on time and as written
+    clock.set(local(2015, 3, 12, 18, 0))  # ten days on
+    door.text(TOM, "/whoami")  # links for the first time
+    assert delivery.run_once().sent == 1
+    assert senders["console"].sent[1:] == [(f"console:{TOM}", (
+        "Announcement from the programme team, sent Monday 2 March 2015:\n"
+        "Reminder: Development day 1 is at the Ambassadors Hotel."))]
+
+
+def test_a_broadcast_waiting_too_long_for_someone_to_link_lapses(door, services, clock):
+    broadcast_to_everyone(door, "Reminder: Development day 1 is at the Ambassadors Hotel.")
+    delivery, senders = worker(services)
+    delivery.run_once()  # Gareth's own console
+    clock.set(local(2015, 3, 16, 9, 0))  # 14 days on: lapsed, even before they link
+    counts = "1 sent, 0 pending, 6 lapsed (never linked within 14 days), 0 failed"
+    assert counts in door.text(GARETH, "/broadcast status")
+    clock.set(local(2015, 7, 20, 10, 0))
+    door.text(TOM, "/whoami")  # links four months on: far too late for that announcement
+    assert delivery.run_once().sent == 0
+    assert [to for to, _ in senders["console"].sent] == [f"console:{GARETH}"]
+    assert counts in door.text(GARETH, "/broadcast status")
+
+
+# ---------------------------------------------------------------- audience and text in one
+@pytest.mark.parametrize("command, audience, text", [
+    ("/broadcast peers Please check your email", "peers, 3 people", "Please check your email"),
+    ("/broadcast North Dev day 2 venue is the Met Hotel", "region North, 2 people",
+     "Dev day 2 venue is the Met Hotel"),
+    ("/broadcast expert peers: bring your diaries", "expert peers, 2 people",
+     "bring your diaries"),
+    ("/broadcast challenge stp-north \u2013 notes\nare due", "challenge team stp-north, 3 people",
+     "notes\nare due"),
+    ("/broadcast the whole cohort\nDevelopment day 2 is full", "everyone, 7 people",
+     "Development day 2 is full"),
+])
+def test_an_audience_typed_before_the_message_is_taken_as_the_audience(
+        door: FrontDoor, command, audience, text):
+    acknowledged, when = door.send(GARETH, command)
+    assert acknowledged.text.startswith(f"To {audience.split(',')[0]}:")
+    assert when.text.startswith("Send it now, or at a set time?")
+    preview = door.text(GARETH, "now")
+    assert f"to {audience}" in preview
+    assert f"It will read exactly:\n\n{text}\n\nSend it?" in preview
+
+
+def test_a_message_that_may_begin_with_an_audience_word_is_asked_about(door: FrontDoor):
+    question = door.text(GARETH, "/broadcast everyone is welcome at the launch")
+    assert question.startswith("Is it for everyone, with the message \u201cis welcome at the "
+                               "launch\u201d? Or is all of it the message?")
+    door.press(GARETH, "No, all of it")
+    assert door.last[GARETH][0].text.startswith("Who is the broadcast for?")
+    door.press(GARETH, "Peers")
+    assert "\n\neveryone is welcome at the launch\n\n" in door.text(GARETH, "now")
+    door.text(GARETH, "/cancel")
+
+    door.text(GARETH, "/broadcast peers please check your email")
+    assert door.press(GARETH, "Yes, for peers")[0].text.startswith("Send it now")
+    preview = door.text(GARETH, "now")
+    assert "to peers, 3 people" in preview and "\n\nplease check your email\n\n" in preview
+
+
+@pytest.mark.parametrize("message", [
+    "Team lunch is at 1pm in the atrium",  # "team" needs a challenge name after it
+    "Everyone's invited to the launch",
+    "Peers' notes go in the secure bin",
+])
+def test_a_first_word_that_only_looks_like_an_audience_stays_in_the_message(
+        door: FrontDoor, message):
+    kept, audience = door.send(GARETH, f"/broadcast {message}")
+    assert kept.text == "I'll send that as the message."
+    assert audience.text.startswith("Who is the broadcast for?")
+    door.press(GARETH, "Peers")
+    assert f"\n\n{message}\n\n" in door.text(GARETH, "now")
+
+
+def test_cancelling_a_one_message_broadcast_says_message(door: FrontDoor):
+    door.text(GARETH, "/broadcast programme team: Budget meeting moved")
+    door.text(GARETH, "10 March 9am")
+    assert "to programme team, 1 person," in door.last[GARETH][0].text
+    assert "Broadcast #1 to 1 person is queued" in door.text(GARETH, "yes")
+    assert door.text(GARETH, "/broadcast cancel 1") == \
+        "Cancelled broadcast #1; nothing will be sent (1 message stopped)."
