@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(keeps paid and approved claims, anonymised, for finance)")
     erase.add_argument("email")
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    erase.add_argument("--despite-unpaid-claims", action="store_true",
+                       help="erase even with claims still to pay (they can then not be paid)")
     erase.set_defaults(run=cmd_participants_erase)
 
     db = commands.add_parser("db", help="database maintenance")
@@ -270,7 +272,6 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from bot.config import Settings
     from handlers.core import Context
     from handlers.faq import find_answer
-    from handlers.messages import Incoming
 
     settings = Settings.from_env()
     database = make_url(settings.database_url)
@@ -281,7 +282,6 @@ def cmd_ask(args: argparse.Namespace) -> int:
         settings = replace(settings, database_url="sqlite://")
     app = _app(args, settings=settings)
     services = app.services
-    asker = Incoming(platform="cli", account_id="cli", chat_id="cli", private=False)
     fallback = ("I couldn't find that in the programme documents. "
                 f"Contact {services.programme.contact.describe()}.")
     questions = [" ".join(args.question)] if args.question else (
@@ -289,9 +289,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     for question in questions:
         # One short transaction a question: a batch read from stdin never holds the database.
         with services.uow() as db:
-            ctx = Context(msg=asker, db=db, now=services.clock.now(), services=services,
-                          participant=None)
-            answer = find_answer(ctx, question)
+            answer = find_answer(Context.outside_chat(db, services), question)
         text = answer.excerpt if answer.answered else fallback
         if args.json:
             print(json.dumps({
@@ -400,6 +398,7 @@ def _find(db: Session, email: str) -> Participant | None:
 
 
 def cmd_participants_export(args: argparse.Namespace) -> int:
+    from handlers.core import Context
     from handlers.privacy import export_participant
 
     app = _app(args)
@@ -407,7 +406,9 @@ def cmd_participants_export(args: argparse.Namespace) -> int:
         person = _find(db, args.email)
         if person is None:
             return 1
-        data = json.dumps(export_participant(db, person), indent=2, ensure_ascii=False)
+        data = json.dumps(export_participant(
+            db, person, Context.outside_chat(db, app.services)), indent=2,
+                          ensure_ascii=False)
     if args.out:
         args.out.write_text(data + "\n", encoding="utf-8")
         print(f"Wrote {args.out}.")
@@ -417,7 +418,7 @@ def cmd_participants_export(args: argparse.Namespace) -> int:
 
 
 def cmd_participants_erase(args: argparse.Namespace) -> int:
-    from handlers.privacy import erase_participant
+    from handlers.privacy import erase_participant, unpaid_claims, unpaid_explanation
     from handlers.storage.db import checkpoint_wal
 
     if not args.yes:
@@ -431,6 +432,10 @@ def cmd_participants_erase(args: argparse.Namespace) -> int:
     with app.services.uow() as db:
         person = _find(db, args.email)
         if person is None:
+            return 1
+        if (waiting := unpaid_claims(db, person)) and not args.despite_unpaid_claims:
+            print(f"sps-bot: nothing erased. {unpaid_explanation(waiting)} Pay, reject or "
+                  "withdraw them first, or add --despite-unpaid-claims.", file=sys.stderr)
             return 1
         report = erase_participant(db, person, app.services.clock.now(), actor_id=None,
                                    zone=app.services.programme.timezone)
@@ -577,6 +582,7 @@ def cmd_sessions_report(args: argparse.Namespace) -> int:
 
 def cmd_broadcast_send(args: argparse.Namespace) -> int:
     from handlers.broadcast import BroadcastError, create_broadcast, parse_audience, recipients
+    from handlers.messages import counted
 
     app = _app(args)
     programme = app.services.programme
@@ -596,7 +602,8 @@ def cmd_broadcast_send(args: argparse.Namespace) -> int:
     except BroadcastError as problem:
         print(f"sps-bot: {problem}", file=sys.stderr)
         return 1
-    print(f"Broadcast #{broadcast.id} queued for {count} people; the worker sends it.")
+    print(f"Broadcast #{broadcast.id} queued for {counted(count, 'person', 'people')}; the "
+          "worker sends it.")
     return 0
 
 
@@ -605,7 +612,7 @@ def cmd_broadcast_status(args: argparse.Namespace) -> int:
 
     app = _app(args)
     with app.services.uow() as db:
-        lines = status_lines(db, app.services.programme)
+        lines = status_lines(db, app.services.programme, app.services.clock.now())
     print("\n".join(lines) or "No broadcasts yet.")
     return 0
 

@@ -134,10 +134,6 @@ def _short(text: str) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _people(n: int) -> str:
-    return "1 person" if n == 1 else f"{n} people"
-
-
 def _check_text(text: str) -> str:
     text = text.strip()
     if not text:
@@ -200,14 +196,13 @@ def _row_counts(db: Session, broadcast_ids: list[int],
     return counts
 
 
-def status_lines(db: Session, programme: Programme, now: dt.datetime | None = None,
+def status_lines(db: Session, programme: Programme, now: dt.datetime,
                  limit: int = 10) -> list[str]:
     """Recent broadcasts with their sent, pending and failed counts, newest first. A
     scheduled broadcast with nothing left to send is marked sent here: the delivery worker
-    knows nothing of broadcasts, only of outbox rows. `now` decides which waits have lapsed;
-    `sps-bot broadcast status` gives none yet, so the system time."""
+    knows nothing of broadcasts, only of outbox rows. `now` decides which waits have lapsed."""
     broadcasts = db.scalars(select(Broadcast).order_by(Broadcast.id.desc()).limit(limit)).all()
-    counts = _row_counts(db, [b.id for b in broadcasts], now or dt.datetime.now(dt.UTC))
+    counts = _row_counts(db, [b.id for b in broadcasts], now)
     lines = []
     for b in broadcasts:
         c = counts[b.id]
@@ -422,7 +417,7 @@ def _ask_confirm(ctx: Context, data: dict[str, Any]) -> Reply:
     people = recipients(ctx.db, chosen)
     unlinked = sum(1 for p in people if not p.accounts)
     at = _at(data)
-    lines = [f"*Preview*: to {chosen.label}, {_people(len(people))}"
+    lines = [f"*Preview*: to {chosen.label}, {counted(len(people), 'person', 'people')}"
              + (f" ({unlinked} not linked to a chat account yet: they get it, dated, if they "
                 f"link within {BROADCAST_WAIT.days} days)" if unlinked else "") + ", "
              + ("now." if at is None else f"at {_format_when(ctx.programme, at)}."),
@@ -448,7 +443,8 @@ def _finish(ctx: Context, data: dict[str, Any]) -> list[Reply]:
         return [Reply(f"{problem} Nothing was sent.")]
     when = "now" if _at(data) is None else \
         f"for {_format_when(ctx.programme, broadcast.scheduled_for)}"
-    return [Reply(f"Broadcast #{broadcast.id} to {_people(count)} is queued {when}. "
+    return [Reply(f"Broadcast #{broadcast.id} to {counted(count, 'person', 'people')} is queued "
+                  f"{when}. "
                   f"/broadcast status shows its progress; /broadcast cancel {broadcast.id} "
                   "stops it before it goes.")]
 

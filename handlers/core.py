@@ -51,6 +51,12 @@ class Context:
     form_started: bool = False  # start_flow opened (or restarted) a form for this message
     flows: Mapping[str, Flow] = field(default_factory=dict)  # every form, by name
 
+    @classmethod
+    def outside_chat(cls, db: Session, services: Services) -> Context:
+        """For work done from the command line rather than for a chat message."""
+        return cls(msg=Incoming(platform="cli", account_id="cli", chat_id="cli", private=False),
+                   db=db, now=services.clock.now(), services=services, participant=None)
+
     @property
     def programme(self) -> Programme:
         return self.services.programme

@@ -26,9 +26,10 @@ def csv_file(rows: Iterable[Sequence[object]]) -> bytes:
 _FORMULA_START = frozenset("=+-@\t\r")
 
 
-def counted(n: int, noun: str) -> str:
-    """ "1 member", "3 members": a count with its noun in the right number."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """ "1 member", "3 members", "1 person", "2 people": a count with its noun in the right
+    number."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 @dataclass(frozen=True)

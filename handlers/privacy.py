@@ -380,17 +380,13 @@ COVERED: dict[str, Coverage] = {
 
 
 # ---------------------------------------------------------------- export and erasure
-def export_participant(db: Session, participant: Participant,
-                       ctx: Context | None = None) -> dict[str, Any]:
+def export_participant(db: Session, participant: Participant, ctx: Context) -> dict[str, Any]:
     """Everything held about one person, by table; JSON-serialisable, receipts without bytes.
-
-    With the context of the message being handled, a session's status is what /sessions
-    says of it ("expired" for a proposal that lapsed, though stored "proposed" until the
-    worker marks it); without one, the stored status."""
+    A session's status is what /sessions says of it ("expired" for a proposal that lapsed,
+    though stored "proposed" until the worker marks it)."""
     data = {table: cover.export(db, participant) for table, cover in COVERED.items()}
-    if ctx is not None:
-        for row in data["peer_sessions"]:
-            row["status"] = state(ctx, db.get_one(PeerSession, row["id"]), participant)
+    for row in data["peer_sessions"]:
+        row["status"] = state(ctx, db.get_one(PeerSession, row["id"]), participant)
     return data
 
 

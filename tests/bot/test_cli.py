@@ -130,6 +130,12 @@ def test_claims_list_and_csv_export(sps, tmp_path):
     lines = target.read_text().splitlines()
     assert lines[0].startswith("id,name,email") and lines[-1].startswith("total,")
     assert "95.00" in lines[-1]
+    # the claim is not paid yet: erasing her now would leave nobody to pay it to
+    waiting = sps("participants", "erase", "amira.khan@example.nhs.uk", "--yes")
+    assert waiting.returncode == 1 and "nothing erased. Not paid yet: claim #1" in waiting.stderr
+    assert "add --despite-unpaid-claims" in waiting.stderr
+    assert sps("participants", "erase", "amira.khan@example.nhs.uk", "--yes",
+               "--despite-unpaid-claims").returncode == 0
 
 
 def test_reminders_preview_lists_the_window(sps, tmp_path):

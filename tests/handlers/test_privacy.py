@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import ForeignKey, func, select
 
+from handlers.core import Context
 from handlers.identity import import_participants, issue_invite
 from handlers.messages import Attachment
 from handlers.privacy import (
@@ -127,7 +128,7 @@ def test_every_table_that_refers_to_a_person_is_exported_and_erased():
 def test_export_holds_everything_and_no_receipt_bytes(door: FrontDoor, services):
     history(door, services)
     with services.uow() as db:
-        data = export_participant(db, person(db))
+        data = export_participant(db, person(db), Context.outside_chat(db, services))
     assert set(data) == set(COVERED)
     text = json.dumps(data)  # serialisable as it is
     assert data["participants"]["email"] == EMAIL
@@ -169,7 +170,8 @@ def test_team_answers_they_wrote_are_in_their_export(door: FrontDoor, services):
     door.press(PRIYA, "Ask the programme team")
     door.text(GARETH, "/answer 1 No zeppelins, sorry.")
     with services.uow() as db:
-        data = export_participant(db, person(db, GARETH))
+        data = export_participant(db, person(db, GARETH),
+                                  Context.outside_chat(db, services))
     assert data["team_answers"][0]["answer"] == "No zeppelins, sorry."
 
 
@@ -412,7 +414,8 @@ def test_erasing_someone_with_a_move_pending_leaves_no_request_open(door: FrontD
     assert door.text(JAMES, "17 April 10am").startswith("Ask Dr Amira Khan to move")
     assert "Sent to Dr Amira Khan" in door.press(JAMES, "Yes, ask")[0].text
     with services.uow() as db:  # the request is in what is held about them, as it stands
-        [session] = export_participant(db, person(db, JAMES))["peer_sessions"]
+        [session] = export_participant(db, person(db, JAMES),
+                                            Context.outside_chat(db, services))["peer_sessions"]
     assert session["you_asked_to_move"] is True and session["move_starts_at"].startswith(
         "2015-04-17T09:00")
     with services.uow() as db:
