@@ -36,7 +36,7 @@ def build_router(services: Services) -> Router:
               help="link this chat account with a code from the programme team",
               usage="/link CODE"),
         Route("whoami", general.whoami, command="/whoami", help="who I think you are",
-              intent=general.MY_PARTNER, personal=True),
+              intent=general.MY_PARTNER, aside=True, personal=True),
         Route("ask", faq.ask, command="/ask", public=True,
               help="ask about the programme (or just type your question)",
               usage="/ask QUESTION"),
@@ -73,8 +73,6 @@ def _mid_form(ctx: Context, text: str) -> list[Reply] | None:
     if general.SMALL_TALK.search(text) and (general.THANKS.search(text)
                                              or general.BYE.search(text)):
         return general.small_talk(ctx, text)
-    if general.MY_PARTNER.search(text) and ctx.participant is not None and ctx.msg.private:
-        return general.whoami(ctx, text)  # the pairing on record, as outside a form
     return faq.answer_aside(ctx, text)
 
 

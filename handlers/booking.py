@@ -1194,7 +1194,7 @@ ROUTES = [
                             r"|\bsessions? (have i|do we have|have we) (got )?booked\b"
                             r"|\b(cancel|move|rearrange|reschedule) (my|our|the|a|this) "
                             r"(next )?(peer )?session\b",
-                            re.IGNORECASE)),
+                            re.IGNORECASE), aside=True),
     Route("accept", accept, action="booking.accept", personal=True),
     Route("decline", decline, action="booking.decline", personal=True),
     Route("cancel-session", cancel, action="booking.cancel", personal=True),
@@ -1209,6 +1209,7 @@ ROUTES = [
     Route("pairs", pairs, command="/pairs", roles=TEAM, personal=True,
           help="every pair's progress (add csv for a file)", usage="/pairs [csv]",
           intent=re.compile(r"\b(how are|progress of|show me) (the |all |our )?pairs\b"
-                            r"|\bpairs'? progress\b|\bbehind pace\b", re.IGNORECASE)),
+                            r"|\bpairs'? progress\b|\bbehind pace\b", re.IGNORECASE),
+          aside=True),
 ]
 FLOWS = [BOOKING, MOVE]

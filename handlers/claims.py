@@ -788,13 +788,14 @@ ROUTES = [
           # for the FAQ, whose answer offers the form.
           intent=re.compile(r"^(?!.*\b(can|could|how|should|submit|make|put in|send)\b)"
                             r".*\b(my|our) (expense |expenses )?claims?\b|\bclaims? status\b",
-                            re.IGNORECASE)),
+                            re.IGNORECASE), aside=True),
     Route("claim-withdraw", withdraw, action="claims.withdraw", personal=True),
     Route("claim-add-receipt", start_add_receipt, action="claims.add_receipt", personal=True),
     Route("review", review, command="/review", roles=TEAM, personal=True,
           help="expense claims waiting for review",
           intent=re.compile(r"\bclaims?\b.*\b(waiting|pending|to review|for review|to approve|"
-                            r"outstanding)\b|\breview (the |new )?claims\b", re.IGNORECASE)),
+                            r"outstanding)\b|\breview (the |new )?claims\b", re.IGNORECASE),
+          aside=True),
     Route("claim-approve", approve, action="claims.approve", roles=TEAM, personal=True),
     Route("claim-reject", start_reject, action="claims.reject", roles=TEAM, personal=True),
     Route("claim-receipt", show_receipt, action="claims.receipt", roles=TEAM, personal=True),

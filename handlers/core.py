@@ -258,6 +258,9 @@ class Route:
     command: str | None = None  # "/book"
     action: str | None = None  # button action id prefix, e.g. "booking.accept"
     intent: re.Pattern[str] | None = None  # free-text phrasing that means this route
+    # The intent is answered in the middle of a form too ("where's my claim?" while booking):
+    # only for a route that starts no form of its own, so the form waits where it was.
+    aside: bool = False
     roles: frozenset[str] | None = None  # None: any linked participant
     public: bool = False  # usable by people not yet linked
     personal: bool = False  # shows personal data: only in a private chat

@@ -98,15 +98,28 @@ def find_answer(ctx: Context, question: str) -> Answer:
 
 
 def answer_aside(ctx: Context, text: str) -> list[Reply] | None:
-    """A question asked in the middle of a form, answered only when the documents surely
-    answer it (a form's own follow-ups, "is that in British time?", must not draw a stray
-    excerpt); anything else stays the form's to refuse."""
+    """A question asked in the middle of a form. One the documents surely answer is answered
+    (no new form offered mid-form). One plainly asked that they do not ("do I need a
+    receipt?") is not found, as outside a form, with the "ask the programme team" button and
+    its record for the team, rather than the step's "I couldn't read an amount"; an unsure
+    excerpt is not shown, as it would be a stray one for a form's own follow-up ("is that in
+    British time?"). Anything else stays the form's to refuse."""
     if not QUESTION.search(text):
         return None
     answer = find_answer(ctx, text)
-    if not answer.answered or answer.unsure:
+    if answer.answered and not answer.unsure:
+        return [replace(answer_reply(ctx, answer, text), choices=())]
+    if not _PLAINLY_ASKED.search(text):
         return None
-    return [replace(answer_reply(ctx, answer, text), choices=())]  # no new form offered mid-form
+    unsure = answer.sources[0] if answer.answered else None
+    asked = record_unanswered(ctx, text, unsure_section_id=unsure.id if unsure else None)
+    return [fallback_reply(ctx, replace(answer, suggestions=[
+        *([unsure] if unsure else []), *answer.suggestions][:3]), asked)]
+
+
+# A question word first and a question mark last: not a step's answer the form misread.
+_PLAINLY_ASKED = re.compile(r"^\s*(what|whats|when|where|who|why|how|which|can|could|do|does|is"
+                            r"|are|will|would|should|may)\b.*\?\s*$", re.IGNORECASE | re.DOTALL)
 
 
 def answer_reply(ctx: Context, answer: Answer, question: str,

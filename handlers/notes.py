@@ -515,7 +515,7 @@ ROUTES = [
     Route("notes-outstanding", outstanding, roles=MANAGERS, personal=True,
           intent=re.compile(r"^(?=.*\b(who|anyone|everyone)\b)(?=.*(\bnot\b|n't\b|\byet\b|"
                             r"\bstill\b))(?=.*\b(confirm|destroy))|\bnotes? destruction\b.*"
-                            r"\bstatus\b|\boutstanding notes\b", re.IGNORECASE)),
+                            r"\bstatus\b|\boutstanding notes\b", re.IGNORECASE), aside=True),
     Route("notes-destroyed", destroyed, action=DESTROYED),
     # Said in plain words, it is the command: "I've shredded my notes from the challenge".
     Route("notes-destroyed-said", said_destroyed, personal=True,

@@ -687,7 +687,7 @@ ROUTES = [
           help="everything I hold about you, as a file",
           intent=re.compile(r"\b(data|information|info|details)\b.*\b(hold|have|keep|store)"
                             r"\b.*\babout me\b|\b(copy|export|download) (of )?my (personal )?"
-                            r"(data|details|information)\b", re.IGNORECASE)),
+                            r"(data|details|information)\b", re.IGNORECASE), aside=True),
     Route("forgetme", start_forget, command="/forgetme", personal=True,
           help="erase your personal data (asks twice)",
           intent=re.compile(r"\b(delete|erase|remove|wipe) (all )?(of )?my (personal )?"

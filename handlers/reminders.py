@@ -170,7 +170,7 @@ ROUTES = [
           intent=re.compile(r"\b(stop|turn off|switch off|pause|mute|no more|fewer|change|"
                             r"manage|unsubscribe)\b.*\b(reminders?|notifications?)\b"
                             r"|\b(reminders?|notifications?)\b.*\b(off|settings)\b",
-                            re.IGNORECASE)),
+                            re.IGNORECASE), aside=True),
     Route("reminders-toggle", toggle, action="reminders.toggle"),
 ]
 FLOWS: list[Flow] = []

@@ -267,7 +267,8 @@ class Router:
             final = step.answer(ctx, data, text)
         except Invalid as problem:
             conversation.updated_at = ctx.now
-            aside = self.aside(ctx, text) if self.aside else None
+            aside = self._intent_aside(ctx, text) or (self.aside(ctx, text) if self.aside
+                                                        else None)
             if aside is not None:  # answered on the side; the form waits, nothing counted
                 return [*aside, _back_to(ctx, flow, conversation)]
             conversation.failures += 1
@@ -292,6 +293,15 @@ class Router:
         conversation.failures = 0
         conversation.updated_at = ctx.now
         return [flow.steps[next_step].ask(ctx, data)]
+
+    def _intent_aside(self, ctx: Context, text: str) -> list[Reply] | None:
+        """Plain words for something the form does not hold ("where's my claim?" while
+        booking), when the step could not take them as its answer."""
+        for route in self._intents:
+            assert route.intent is not None
+            if route.aside and route.intent.search(text) and self._allowed(ctx, route) is None:
+                return self._run(ctx, route, text)
+        return None
 
     def _cancel(self, ctx: Context) -> list[Reply]:
         if ctx.conversation is None:
