@@ -34,7 +34,8 @@ NEXT_EVENT = re.compile(
 )
 # "When was the last development day?": the latest one before today.
 LAST_EVENT = re.compile(r"^(?!.*\b(my|our|peer|pair)\b.*\bsessions?\b)"
-                        r".*\b(last|previous|most recent)\b.*\b(dev(elopment)?\s*days?|events?)\b",
+                        r".*\b(last|previous|most recent|final)\b.*\b(dev(elopment)?\s*days?"
+                        r"|events?)\b",
                         re.IGNORECASE)
 # "How long is each session?": the booking rules in the configuration, not a text search
 # (which finds the learning set's four-hour meetings in another document).
@@ -234,18 +235,31 @@ def next_event(ctx: Context, text: str) -> Answer:
                       backing)
 
 
+# "The last development day" is the most recent to some and the final one to others: the
+# tense says which ("when was", "when is"), and without one both are given.
+_ASKS_RECENT = re.compile(r"\b(was|were|did|had|held|happened|went|previous|most recent)\b",
+                          re.IGNORECASE)
+_ASKS_FINAL = re.compile(r"\b(is|will|final)\b|'s\b", re.IGNORECASE)
+
+
 def last_event(ctx: Context, text: str) -> Answer:
     kind = _event_kind(text)
-    past = [e for e in ctx.programme.events
-            if e.date < ctx.today and (kind is None or e.kind == kind)]
-    if not past:
-        return configured(ctx, f"There has been no {'development day' if kind else 'event'} "
-                          "yet.", "Programme events", DEVELOPMENT_DAYS_ASKED)
-    event = max(past, key=lambda e: e.date)
-    days = (ctx.today - event.date).days
-    return configured(ctx, f"The last one was {event.describe()} "
-                      f"({'yesterday' if days == 1 else f'{days} days ago'}).",
-                      "Programme events", DEVELOPMENT_DAYS_ASKED)
+    events = [e for e in ctx.programme.events if kind is None or e.kind == kind]
+    past = [e for e in events if e.date < ctx.today]
+    if past:
+        recent = max(past, key=lambda e: e.date)
+        days = (ctx.today - recent.date).days
+        said = (f"The last one was {recent.describe()} "
+                f"({'yesterday' if days == 1 else f'{days} days ago'}).")
+    else:
+        said = f"There has been no {'development day' if kind else 'event'} yet."
+    final = max(events, key=lambda e: e.date, default=None)
+    if final is not None and final.date >= ctx.today and not _ASKS_RECENT.search(text):
+        days = (final.date - ctx.today).days
+        to_come = (f"The final one is {final.describe()} "
+                   f"({'today' if days == 0 else 'tomorrow' if days == 1 else f'in {days} days'}).")
+        said = to_come if _ASKS_FINAL.search(text) else f"{said} {to_come}"
+    return configured(ctx, said, "Programme events", DEVELOPMENT_DAYS_ASKED)
 
 
 def session_length(ctx: Context, text: str) -> Answer:

@@ -128,6 +128,15 @@ def test_next_development_day_comes_from_the_configuration(door: FrontDoor, cloc
     assert door.text(AMIRA, "when was the last development day?").startswith(
         "The last one was Development day 2: Wednesday 8 July 2015, The Met Hotel, Leeds "
         "(12 days ago).")
+    # "the last one" is also the final one: the tense says which, and without one both
+    assert door.text(AMIRA, "when is the last development day?").startswith(
+        "The final one is Development day 3: Wednesday 16 September 2015")
+    assert door.text(AMIRA, "last dev day").startswith(
+        "The last one was Development day 2: Wednesday 8 July 2015, The Met Hotel, Leeds "
+        "(12 days ago). The final one is Development day 3: Wednesday 16 September 2015")
+    clock.set(local(2015, 3, 2))
+    assert door.text(AMIRA, "when's the final development day?").startswith(
+        "The final one is Development day 3")
     # "next" about something else is a question for the documents, not the calendar
     for other in ("when is the next pay rise for consultants?",
                   "our leaders can't agree on where to go next, is there help for that?"):
