@@ -513,9 +513,11 @@ ROUTES = [
           help="confirm you destroyed your challenge notes; for managers, /notes status: "
                "who has not yet", usage="/notes destroyed"),
     Route("notes-outstanding", outstanding, roles=MANAGERS, personal=True,
+          # "who hasnt confirmed": typed on a phone, without the apostrophe
           intent=re.compile(r"^(?=.*\b(who|anyone|everyone)\b)(?=.*(\bnot\b|n't\b|\byet\b|"
-                            r"\bstill\b))(?=.*\b(confirm|destroy))|\bnotes? destruction\b.*"
-                            r"\bstatus\b|\boutstanding notes\b", re.IGNORECASE), aside=True),
+                            r"\bstill\b|\b(hasnt|havent|didnt|isnt|arent)\b))"
+                            r"(?=.*\b(confirm|destroy))|\bnotes? destruction\b.*\bstatus\b"
+                            r"|\boutstanding notes\b", re.IGNORECASE), aside=True),
     Route("notes-destroyed", destroyed, action=DESTROYED),
     # Said in plain words, it is the command: "I've shredded my notes from the challenge".
     Route("notes-destroyed-said", said_destroyed, personal=True,

@@ -350,6 +350,8 @@ def test_who_has_not_confirmed_across_challenges_in_plain_words(door: FrontDoor,
     assert "- stp-north (signed off Monday 2 March 2015 09:00): Dr James Okafor, " \
            "Dr Sian Roberts" in waiting
     assert "Dr Amira Khan" not in waiting
+    # typed on a phone, without the apostrophe
+    assert door.text(HELEN, "who hasnt confirmed destroying their notes?") == waiting
     assert "note destruction: 2 members of 1 challenge yet to confirm" in \
         door.text(GARETH, "/home")
     assert "*Your challenges*\n- note destruction: 2 members" in door.text(HELEN, "/home")
