@@ -65,7 +65,9 @@ QUESTION = re.compile(r"\?\s*$|^\s*(what|whats|when|where|who|why|how|which|can|
                       r"|is|are|will|would|should|may)\b\W+\w+\W+\w", re.IGNORECASE)
 # Questions about something the bot can do: answer, then offer to start it.
 OFFERS = [
-    (re.compile(r"\b(claim|expens|reimburs|hotel|accommodation|b&b)", re.I),
+    # not for travel, which the programme does not pay: the form is for accommodation
+    (re.compile(r"^(?!.*\b(travel\w*|trains?|rail|mileage|taxis?|fuel|petrol|parking|flights?"
+                r"|bus|tube)\b).*\b(claim|expens|reimburs|hotel|accommodation|b&b)", re.I),
      Choice("Start a claim", "claims.start")),
     (re.compile(r"\b(book|arrange|schedule)\b.*\bsessions?\b|\bsessions?\b.*\bbook", re.I),
      Choice("Book a session", "booking.start")),

@@ -109,6 +109,9 @@ def test_a_sure_answer_offers_no_alternatives(door: FrontDoor, services):
 def test_a_question_about_an_action_offers_it(door: FrontDoor):
     reply = door.send(AMIRA, "can I claim for a hotel in Leeds?")[0]
     assert "£100" in reply.text and reply.choices[0].label == "Start a claim"
+    # travel is not the programme's to pay: the answer says so, and no claim form is offered
+    travel = door.send(AMIRA, "can I claim for train travel?")[0]
+    assert "travel expenses" in travel.text and travel.choices == ()
 
 
 def test_next_development_day_comes_from_the_configuration(door: FrontDoor, clock):
