@@ -610,10 +610,15 @@ def _new_slot(ctx: Context, session: PeerSession,
 
 
 def _take_new_when(ctx: Context, data: dict[str, Any], text: str) -> None:
-    _take_when(ctx, data, text)
+    session = _own_session(ctx, str(data["session"]))
+    # "12 March 2pm virtual": how they meet, said again with the time, is not part of it
+    said = "face to face" if _FACE.search(text) else "virtual" if _VIRTUAL.search(text) else None
+    if session is not None and said not in (None, session.mode):
+        raise Invalid(f"A move changes the day and time only; this session is {session.mode}. "
+                      "To meet another way, cancel it and book a new one.")
+    _take_when(ctx, data, _VIRTUAL.sub(" ", _FACE.sub(" ", text)))
     if "date" not in data or "time" not in data:
         raise Invalid("Please give the new day and time together, like 17 April 2pm.")
-    session = _own_session(ctx, str(data["session"]))
     if session is None:
         return  # _finish_move says so
     starts, ends = _new_slot(ctx, session, data)

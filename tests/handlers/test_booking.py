@@ -159,7 +159,9 @@ def test_moving_a_booked_session_asks_the_partner_and_changes_nothing_yet(door: 
     assert [c.label for c in read_back.choices] == ["Yes, ask", "Change the time", "Cancel"]
     assert not any("asks to move" in m.text for m in outbox_for(services, AMIRA))  # not yet
     door.press(JAMES, "Change the time")
-    door.text(JAMES, "17 April 10am")
+    assert door.text(JAMES, "17 April 10am face to face").startswith(
+        "A move changes the day and time only; this session is virtual.")
+    door.text(JAMES, "17 April 10am virtual")  # how they meet, said again, is no problem
     [sent] = door.press(JAMES, "Yes, ask")
     assert sent.text == ("Sent to Dr Amira Khan: your request to move the peer session on "
                          "Friday 10 April 2015 at 14:00 to Friday 17 April 2015, 10:00 to 13:00, "
