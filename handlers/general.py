@@ -101,6 +101,7 @@ def whoami(ctx: Context, args: str) -> list[Reply]:
     if me.partner:
         partner = f"; your {ROLE_NAMES[me.partner.role]} is {me.partner.name}"
     elif me.role in PAIRED_ROLES:
-        partner = ("; you haven't been paired yet, and the programme team will tell you "
-                   "when you are")
+        # not "yet": someone whose partner left the programme has been paired before
+        partner = ("; you aren't in a pair at the moment, and the programme team will tell "
+                   "you when you are")
     return [Reply(f"You're {me.name} ({ROLE_NAMES[me.role]}){partner}.")]

@@ -191,8 +191,8 @@ class Router:
             return self._cancel(ctx)
         if action_id == "answer":
             if ctx.conversation is None:
-                return [Reply("That form has already finished or expired. "
-                              "Send /help to start again.")]
+                return [Reply("That form has already finished or expired. To start again, "
+                              "send its command (/help lists them).")]
             return self._continue_flow(ctx, value)
         for route in self._actions:
             assert route.action is not None

@@ -187,8 +187,8 @@ def test_who_my_partner_is_comes_from_the_pairing_and_stays_private(door: FrontD
     # asking how the pairing was made is still a question for the documents
     assert "Source:" in door.text(AMIRA, "how was my expert peer chosen?")
     assert door.text(PRIYA, "who is my expert peer?") == (  # not paired yet
-        "You're Dr Priya Nair (peer); you haven't been paired yet, and the programme team will "
-        "tell you when you are.")
+        "You're Dr Priya Nair (peer); you aren't in a pair at the moment, and the programme "
+        "team will tell you when you are.")
 
 
 def test_sessions_left_comes_from_the_bookings(door: FrontDoor):

@@ -268,6 +268,10 @@ def test_abandoned_conversation_expires(services, clock):
     clock.advance(hours=2)
     reply = door.text(AMIRA, "blue")
     assert "had expired" in reply and "red it is" not in reply
+    # a button of the expired form says how to start again (/help alone starts nothing)
+    [late] = door.router.handle(door.incoming(AMIRA, action_id="answer", action_value="red"))
+    assert late.text == ("That form has already finished or expired. To start again, send its "
+                         "command (/help lists them).")
 
 
 def test_a_command_mid_form_leaves_the_form_open_and_asks_its_question_again(services):
