@@ -527,7 +527,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_reminders_preview(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
     from handlers.app import due_between
+    from handlers.broadcast import describe_audience
+    from handlers.storage.models import Broadcast
     from handlers.when import localise
 
     if args.end < args.start:
@@ -545,7 +549,18 @@ def cmd_reminders_preview(args: argparse.Namespace) -> int:
             at = message.due_at.astimezone(zone)
             print(f"{at:%a %d/%m/%Y %H:%M}  {message.kind:<18} to {message.to.name}: "
                   f"{message.text.splitlines()[0][:90]}")
-    print(f"{len(due)} automatic messages from {args.start:%d/%m/%Y} to {args.end:%d/%m/%Y}.")
+        # announcements are queued, not automatic, but the window brings them too
+        planned = db.scalars(select(Broadcast).where(
+            Broadcast.status == "scheduled", Broadcast.scheduled_for > since,
+            Broadcast.scheduled_for <= until).order_by(Broadcast.scheduled_for)).all()
+        for broadcast in planned:
+            at = broadcast.scheduled_for.astimezone(zone)
+            print(f"{at:%a %d/%m/%Y %H:%M}  {'broadcast #' + str(broadcast.id):<18} to "
+                  f"{describe_audience(db, broadcast.audience)}: "
+                  f"{broadcast.text.splitlines()[0][:90]}")
+    print(f"{len(due)} automatic messages from {args.start:%d/%m/%Y} to {args.end:%d/%m/%Y}"
+          + (f", and {len(planned)} scheduled broadcast{'s' if len(planned) != 1 else ''}."
+             if planned else "."))
     return 0
 
 

@@ -144,6 +144,14 @@ def test_reminders_preview_lists_the_window(sps, tmp_path):
                  "2015-03-20")
     assert "Wed 04/03/2015 09:00  event_reminder" in result.stdout
     assert "15 automatic messages from 01/03/2015 to 20/03/2015." in result.stdout
+    # an announcement scheduled in the window is there too (sent later than the real today)
+    sps("broadcast", "send", "--to", "peers", "--at", "2099-03-10 08:30", "--yes",
+        "Room change for day 1")
+    result = sps("reminders", "preview", "--from", "2099-03-01", "--to", "2099-03-20")
+    assert "Tue 10/03/2099 08:30  broadcast #1       to peers: Room change for day 1" \
+        in result.stdout
+    assert "0 automatic messages from 01/03/2099 to 20/03/2099, and 1 scheduled broadcast." \
+        in result.stdout
 
 
 def test_reminders_preview_includes_what_the_worker_sends_about_sessions(sps):
