@@ -159,13 +159,18 @@ def citation(section: Section) -> str:
     return f"Source: {section.document}, \u201c{_shortened(section.title)}\u201d"
 
 
-def fallback_reply(ctx: Context, answer: Answer, question_id: int) -> Reply:
-    choices = [*map(section_choice, answer.suggestions), escalate_choice(question_id)]
+def fallback_reply(ctx: Context, answer: Answer, question_id: int | None) -> Reply:
+    """Not found: close sections to choose from, and the programme team (`question_id`, the
+    recorded question) one tap away; for the team itself, its own commands instead."""
+    choices = list(map(section_choice, answer.suggestions))
     lead = "I couldn't find that in the programme documents."
     if answer.suggestions:
         lead += " Did you mean one of these?"
+    if question_id is None:
+        return Reply(f"{lead}\nThe programme team's own commands are in /help.",
+                     choices=tuple(choices))
     return Reply(f"{lead}\nFor anything else, contact {ctx.programme.contact.describe()}.",
-                 choices=tuple(choices))
+                 choices=(*choices, escalate_choice(question_id)))
 
 
 def escalate_choice(question_id: int) -> Choice:
@@ -178,7 +183,12 @@ def normalised_question(question: str) -> str:
 
 
 def record_unanswered(ctx: Context, question: str, unsure_section_id: str | None = None
-                      ) -> int:
+                      ) -> int | None:
+    """The question's number, for the programme team to see and answer; None when the team
+    asked it: their own look-ups are nobody's question to pass on, nor a gap in the documents
+    participants met."""
+    if ctx.participant is not None and ctx.participant.is_team:
+        return None
     row = UnansweredQuestion(
         text=question[:1000],
         unsure_section_id=unsure_section_id,

@@ -353,3 +353,16 @@ def test_everyday_phrasings_reach_the_feature_not_the_documents(door: FrontDoor,
     assert "Your sessions with Dr James Okafor" in door.text(AMIRA, "cancel my next session")
     with services.uow() as db:  # none of it is logged as an unanswered question
         assert db.scalars(select(UnansweredQuestion)).all() == []
+
+
+def test_the_programme_teams_own_look_ups_are_not_questions_for_themselves(door: FrontDoor,
+                                                                          services):
+    [reply] = door.send(GARETH, "are there any questions for me?")
+    assert reply.text.startswith("I couldn't find that in the programme documents.")
+    assert "contact Gareth Davies" not in reply.text and "/help" in reply.text
+    assert "Ask the programme team" not in [c.label for c in reply.choices]
+    with services.uow() as db:  # nor a gap in the documents that participants met
+        assert db.scalars(select(UnansweredQuestion)).all() == []
+    # a participant asking the same still gets the team one tap away
+    [asked] = door.send(AMIRA, "are there any questions for me?")
+    assert "Ask the programme team" in [c.label for c in asked.choices]
