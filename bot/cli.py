@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import datetime as dt
 import json
 import logging
@@ -305,13 +306,29 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _spreadsheet_text(data: bytes) -> str:
+    """A CSV as spreadsheets save it: UTF-8 (with or without Excel's byte-order mark),
+    UTF-16 (Excel's "Unicode text"), or else Windows-1252 (Excel's plain "CSV" on a British
+    PC, where "Zo\u00eb" is not UTF-8). Raises UnicodeDecodeError if it is none of these."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252")
+
+
 def _import(app: App, path: Path, quiet: bool = False, include_erased: bool = False) -> int:
     from handlers.identity import ImportProblem, import_participants
 
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"sps-bot: cannot read {path}: {exc}", file=sys.stderr)
+        text = _spreadsheet_text(path.read_bytes())
+    except OSError as exc:
+        print(f"sps-bot: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError:
+        print(f"sps-bot: cannot read {path}: save it from the spreadsheet as \u201cCSV UTF-8 "
+              "(comma delimited)\u201d and import that", file=sys.stderr)
         return 2
     from handlers.booking import cancel_parted_pair
 

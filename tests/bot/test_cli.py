@@ -91,6 +91,20 @@ def test_import_bad_file_reports_line_and_imports_nothing(sps, tmp_path):
     assert "ann@example.org" not in listing.stdout
 
 
+@pytest.mark.parametrize("encoding", ["cp1252", "utf-16", "utf-8-sig"])
+def test_import_reads_what_excel_saves(sps, tmp_path, encoding):
+    saved = tmp_path / "excel.csv"
+    saved.write_bytes("name,email,role,organisation,region,partner_email\r\n"
+                      "Zo\u00eb Br\u00fbl\u00e9,zoe@example.org,peer,O,R,\r\n".encode(encoding))
+    assert "1 added" in sps("participants", "import", str(saved)).stdout
+    assert "Zo\u00eb Br\u00fbl\u00e9" in sps("participants", "list").stdout
+    # bytes no spreadsheet encoding reads: told how to save it, not a Python error
+    (tmp_path / "odd.csv").write_bytes(b"name,email\n\x81\x8d\xff\n")
+    odd = sps("participants", "import", str(tmp_path / "odd.csv"))
+    assert odd.returncode == 2 and "CSV UTF-8 (comma delimited)" in odd.stderr
+    assert "codec" not in odd.stderr
+
+
 def test_invite_then_link_from_the_chat(sps, tmp_path):
     good = tmp_path / "good.csv"
     good.write_text("name,email,role,organisation,region,partner_email\n"
