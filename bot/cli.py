@@ -748,8 +748,9 @@ def cmd_knowledge_unanswered(args: argparse.Namespace) -> int:
         print(f"{count:>4} x  #{number:<5} {text}  (last {last.astimezone(zone):%d/%m/%Y}, "
               f"{state})")
     if rows:
-        print("In chat, /answer N YOUR ANSWER replies to everyone who asked question N; "
-              "/cite N HEADING WORDS sends them the section that answers it.")
+        print("In chat, /answer N YOUR ANSWER replies to everyone who passed question N to "
+              "the team, and answers anyone who asks it from then on; /cite N HEADING WORDS "
+              "does the same with the section that answers it.")
     return 0
 
 

@@ -475,20 +475,24 @@ def _close(ctx: Context, question: UnansweredQuestion, answer: TeamAnswer,
     answer.answered_by = ctx.me.id
     ctx.db.add(answer)
     ctx.db.flush()
-    told = 0
+    told = unasked = 0
     for asked in _asked_alike(ctx, question):
         asked.answer_id = answer.id
-        told += _tell_asker(ctx, asked, message(asked.text),
-                            key=f"answer:{answer.id}:q:{asked.id}")
+        sent = _tell_asker(ctx, asked, message(asked.text), key=f"answer:{answer.id}:q:{asked.id}")
+        told += sent
+        unasked += not sent and asked.asker_id is not None
         # Once answered, the question is kept without who asked it.
         asked.forget_asker()
     ctx.audit("faq.answer", f"team_answer:{answer.id}", question=question.id,
               section=answer.section_id)
     team_answers_changed(ctx)
+    if told:
+        return answer, f"sent to the {'person' if told == 1 else f'{told} people'} who asked"
+    if unasked:  # a reply only goes to those who asked for one
+        return answer, ("sent to nobody: whoever asked it did not pass it to the programme "
+                        "team, so nobody is waiting for a reply")
     # After a /withdraw nobody is waiting: who asked was not kept once they had an answer.
-    return answer, (f"sent to the {'person' if told == 1 else f'{told} people'} who asked"
-                    if told else
-                    "sent to nobody, as nobody is waiting for it (who asked before is not "
+    return answer, ("sent to nobody, as nobody is waiting for it (who asked before is not "
                     "kept once answered)")
 
 

@@ -230,8 +230,15 @@ def test_the_programme_team_answer_reaches_the_asker_and_the_next_person(door: F
     assert "cycle racks" not in door.text(JAMES, "is there parking for bicycles at the venue?")
     # once withdrawn, the question can be answered afresh
     again = door.text(GARETH, f"/answer {question_id} Only at the Leeds venue.")
-    assert again.startswith(f"Thanks. Answer #2 (to question #{question_id}) is sent to nobody, "
-                            "as nobody is waiting for it")  # it said "is sent"
+    # James asked it meanwhile but did not pass it to the team: he is sent no reply, and the
+    # team is told so (not that who asked was forgotten)
+    assert again.startswith(f"Thanks. Answer #2 (to question #{question_id}) is sent to nobody: "
+                            "whoever asked it did not pass it to the programme team, so nobody "
+                            "is waiting for a reply")
+    door.text(GARETH, "/withdraw 2")
+    assert door.text(GARETH, f"/answer {question_id} Racks in Leeds only.").startswith(
+        f"Thanks. Answer #3 (to question #{question_id}) is sent to nobody, as nobody is "
+        "waiting for it")  # it said "is sent"
 
 
 def test_a_personal_question_gets_a_reply_that_no_one_else_is_given(door: FrontDoor,
