@@ -320,6 +320,7 @@ def _spreadsheet_text(data: bytes) -> str:
 
 def _import(app: App, path: Path, quiet: bool = False, include_erased: bool = False) -> int:
     from handlers.identity import ImportProblem, import_participants
+    from handlers.messages import counted
 
     try:
         text = _spreadsheet_text(path.read_bytes())
@@ -346,9 +347,12 @@ def _import(app: App, path: Path, quiet: bool = False, include_erased: bool = Fa
     if not quiet:
         print(f"{path}: {result.added} added, {result.updated} updated, "
               f"{result.unchanged} unchanged.")
+        if result.repaired:
+            print(f"{counted(result.repaired, 'person', 'people')} told who their partner is "
+                  "now.")
         if result.parted:
-            print(f"{len(result.parted)} pair(s) changed: {cancelled} future session(s) of the "
-                  "old pairs cancelled, both people told.")
+            print(f"{len(result.parted)} pair(s) changed: {cancelled} future session(s) or "
+                  "proposal(s) of the old pairs cancelled or withdrawn, both people told.")
     return 0
 
 
@@ -600,10 +604,11 @@ def cmd_sessions_report(args: argparse.Namespace) -> int:
     app = _app(args)
     with app.services.uow() as db:
         rows = pairs_report(db, app.services.programme, app.services.clock.now())
-        _print_table(("pair", "held", "booked", ""),
+        _print_table(("pair", "held", "booked", "to confirm", ""),
                      [(progress.pair, str(progress.held), str(progress.booked),
-                       "behind pace" if progress.behind else "") for progress, _person in rows],
-                     right=frozenset({1, 2}))
+                       str(progress.awaiting), "behind pace" if progress.behind else "")
+                      for progress, _person in rows],
+                     right=frozenset({1, 2, 3}))
         if args.csv:
             args.csv.write_bytes(pairs_csv(rows))
             print(f"Wrote {args.csv}.")
@@ -702,7 +707,7 @@ def cmd_claims_export(args: argparse.Namespace) -> int:
 
     app = _app(args)
     with app.services.uow() as db:
-        data = claims_csv(db)
+        data = claims_csv(db, app.services.programme)
     args.csv.write_bytes(data)
     print(f"Wrote {args.csv}: one row per claim, then the totals.")
     return 0

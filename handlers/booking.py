@@ -26,7 +26,7 @@ from handlers.core import (
 )
 from handlers.identity import PAIRED_ROLES, TEAM
 from handlers.messages import Choice, Reply, ReplyFile, counted, csv_file
-from handlers.storage.models import AuditEntry, Participant, PeerSession
+from handlers.storage.models import ERASED_ROLE, AuditEntry, Participant, PeerSession
 from handlers.when import (
     WhenError,
     localise,
@@ -39,6 +39,9 @@ from knowledge.programme import Programme, format_date
 
 ACTIVE = ("proposed", "booked")
 COUNTED = ("proposed", "booked", "held")
+# What stays someone's record after their pair parts: what they held or didn't, and what is
+# still to confirm (future sessions are cancelled, and a proposal never happened).
+RECORDED = ("booked", "held", "not_held")
 _FACE = re.compile(r"\b(face[\s-]*to[\s-]*face|f2f|in person)\b", re.IGNORECASE)
 _VIRTUAL = re.compile(r"\b(virtual(ly)?|online|video|zoom|teams call|remote(ly)?)\b",
                       re.IGNORECASE)
@@ -116,6 +119,11 @@ def _move_open(s: PeerSession | Row[Any], now: dt.datetime) -> bool:
     return s.status == "booked" and s.move_expires_at is not None and s.move_expires_at > now
 
 
+def awaiting_confirmation(s: PeerSession | Row[Any], now: dt.datetime) -> bool:
+    """Booked and over, and nobody has said yet whether it took place."""
+    return s.status == "booked" and s.ends_at <= now
+
+
 def _requested(s: PeerSession) -> PeerSession:
     """The session as its move request would have it, unsaved, for describe()."""
     return PeerSession(starts_at=s.move_starts_at, ends_at=s.move_ends_at, mode=s.mode,
@@ -185,7 +193,8 @@ def _partner(ctx: Context) -> Participant | None:
 def start_booking(ctx: Context, args: str) -> list[Reply]:
     partner = _partner(ctx)
     if partner is None:
-        return [Reply("You're not in a pair yet, so there's nobody to book with. The "
+        # not "yet": someone whose partner left or was re-paired has been in a pair before
+        return [Reply("You're not in a pair at the moment, so there's nobody to book with. The "
                       f"programme team can help: {ctx.programme.contact.describe()}.")]
     if ctx.today > ctx.programme.ends:
         return [Reply(f"The programme ended on {format_date(ctx.programme.ends)}, so there are "
@@ -514,29 +523,76 @@ def decline(ctx: Context, value: str) -> list[Reply]:
 
 
 def cancel(ctx: Context, value: str) -> list[Reply]:
-    """Withdraw a proposal at once; a booked session is in two diaries, so ask first."""
+    """Withdraw a proposal at once; a booked session is in two diaries, so ask first (a
+    one-question form, so a typed "yes" or "keep it" answers as the buttons do)."""
     session = _cancellable(ctx, value)
     if session is None:
         return [Reply(CANNOT_CANCEL)]
     if session.status != "booked":
         return _cancel(ctx, session)
+    return ctx.start_flow(CANCEL_SESSION, {"session": session.id})
+
+
+def _ask_cancel(ctx: Context, data: dict[str, Any]) -> Reply:
+    session = _own_session(ctx, str(data["session"]))
+    assert session is not None  # the form is set aside (CANCEL_SESSION.gone) once it is not
     request = " The request to move it goes too." if _move_open(session, ctx.now) else ""
-    return [Reply(f"Cancel the peer session {describe(ctx.programme, session)}? I'll tell "
-                  f"{_other(session, ctx.me).name} and take it out of both diaries.{request}",
-                  choices=(Choice("Yes, cancel it", "booking.cancel_confirmed", value),
-                           Choice("Keep it", "booking.keep", value)))]
+    return Reply(f"Cancel the peer session {describe(ctx.programme, session)}? I'll tell "
+                 f"{_other(session, ctx.me).name} and take it out of both diaries.{request}",
+                 choices=(Choice("Yes, cancel it", "booking.cancel_confirmed", str(session.id)),
+                          Choice("Keep it", "booking.keep", str(session.id))))
+
+
+_KEEP = frozenset({"no", "n", "nope", "keep", "keep it", "no keep it", "dont cancel it",
+                   "dont cancel", "no dont cancel it"})
+
+
+def _take_cancel(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] | None:
+    answer = " ".join(re.sub(r"[^a-z ]", "", text.lower()).split())  # "No, keep it!"
+    if answer in _KEEP:
+        return _kept(ctx, str(data["session"]))
+    if answer not in YES | {"yes cancel it", "cancel it"}:
+        raise Invalid("Please answer yes to cancel it, or keep it.")
+    data["confirmed"] = True
+    return None
 
 
 def cancel_confirmed(ctx: Context, value: str) -> list[Reply]:
+    _close_cancel_question(ctx, value)
     session = _cancellable(ctx, value)
     return [Reply(CANNOT_CANCEL)] if session is None else _cancel(ctx, session)
 
 
 def keep(ctx: Context, value: str) -> list[Reply]:
+    _close_cancel_question(ctx, value)
+    return _kept(ctx, value)
+
+
+def _kept(ctx: Context, value: str) -> list[Reply]:
     session = _own_session(ctx, value)
     if session is None or session.status != "booked":
         return [Reply("Nothing changed.")]
     return [Reply(f"Kept: {describe(ctx.programme, session)}.")]
+
+
+def _close_cancel_question(ctx: Context, value: str) -> None:
+    """A button answered the question the form holds open: the form is done."""
+    form = ctx.conversation
+    if form is not None and form.flow == CANCEL_SESSION.name \
+            and str(form.data.get("session")) == value:
+        ctx.end_flow()
+
+
+CANCEL_SESSION = Flow(
+    name="cancel_session",
+    # as the router names it: "Cancelled your request to cancel a session", which keeps it
+    description="request to cancel a session",
+    steps={"confirm": Step(_ask_cancel, _take_cancel, "yes",
+                           lambda d: not d.get("confirmed"))},
+    finish=lambda ctx, data: cancel_confirmed(ctx, str(data["session"])),
+    gone=lambda ctx, data: None if _cancellable(ctx, str(data["session"])) else (
+        "that session has started, or is over or cancelled, so it can't be cancelled now."),
+)
 
 
 CANNOT_CANCEL = "That session can't be cancelled (it may already be over or cancelled)."
@@ -833,7 +889,7 @@ def took_place(ctx: Context, value: str) -> list[Reply]:
         return [Reply("That session hasn't finished yet.")]
     was, now = session.status, "held" if answer == "yes" else "not_held"
     if was == now:
-        return [Reply("Thanks, noted. " + progress_line(ctx, ctx.me))]
+        return [Reply(_noted(ctx, session))]
     said_by = _outcome_said_by(ctx, session) if was != "booked" else None
     session.status = now
     session.updated_at = ctx.now
@@ -854,14 +910,21 @@ def took_place(ctx: Context, value: str) -> list[Reply]:
                 "and it counts.")
     else:
         told = ""
-    if told:
+    if told and partner.role != ERASED_ROLE:  # an erased partner has nowhere to be told
         ctx.notify(partner, told, kind="session_update",
                    choices=(it_did,) if now == "not_held" and said_by is None else (),
                    key=f"session:{session.id}:{now}:{ctx.now.timestamp():.0f}")
-    noted = "Thanks, noted. " + progress_line(ctx, ctx.me)
+    noted = _noted(ctx, session)
     if now == "not_held":  # a mis-tap is one tap to undo
         return [Reply(noted + "\nPressed by mistake?", choices=(it_did,))]
     return [Reply(noted)]
+
+
+def _noted(ctx: Context, session: PeerSession) -> str:
+    """Thanks, with the pair's progress when the session counts towards the current pair (one
+    with an earlier partner counts for that pair)."""
+    return "Thanks, noted. " + progress_line(ctx, ctx.me) if _is_current(session, ctx.me) \
+        else "Thanks, noted."
 
 
 def _outcome_said_by(ctx: Context, session: PeerSession) -> int | None:
@@ -875,36 +938,48 @@ def _outcome_said_by(ctx: Context, session: PeerSession) -> int | None:
 @dataclass(frozen=True)
 class Progress:
     held: int
-    booked: int
+    booked: int  # still to come (or under way)
+    awaiting: int  # over, and nobody has said whether it took place
     behind: bool
     pair: str
 
+    def counts(self) -> str:
+        """`1 held, 2 booked, 1 awaiting confirmation` (the last only when there is one)."""
+        return (f"{self.held} held, {self.booked} booked"
+                + (f", {self.awaiting} awaiting confirmation" if self.awaiting else ""))
 
-def _progress(programme: Programme, today: dt.date, person: Participant,
-              statuses: list[str]) -> Progress:
-    """Held and booked counts, and whether the pair is behind a straight-line pace to the
-    minimum number of sessions by the end of the programme."""
+
+def _progress(programme: Programme, now: dt.datetime, person: Participant,
+              sessions: list[Row[Any]]) -> Progress:
+    """Held, booked and unconfirmed counts of the person's pair, and whether it is behind a
+    straight-line pace to the minimum number of sessions by the end of the programme."""
     partner = person.partner
     assert partner is not None
-    held, booked = statuses.count("held"), statuses.count("booked")
+    held = sum(1 for s in sessions if s.status == "held")
+    awaiting = sum(1 for s in sessions if awaiting_confirmation(s, now))
+    booked = sum(1 for s in sessions if s.status == "booked") - awaiting
+    today = now.astimezone(programme.timezone).date()
     total_days = max((programme.ends - programme.starts).days, 1)
     elapsed = min(max((today - programme.starts).days, 0), total_days)
     expected_by_now = programme.sessions.min_count * elapsed // total_days
-    return Progress(held, booked, held + booked < expected_by_now,
+    # One awaiting confirmation most likely took place: it wants an answer, not another
+    # booking, so it keeps the pair on pace.
+    return Progress(held, booked, awaiting, held + booked + awaiting < expected_by_now,
                     f"{person.name} & {partner.name}")
 
 
 def progress_line(ctx: Context, person: Participant) -> str:
     if person.partner is None:
         return ""
-    rows = ctx.db.execute(select(PeerSession.status, PeerSession.expires_at).where(
+    rows = ctx.db.execute(select(PeerSession.status, PeerSession.expires_at,
+                                 PeerSession.ends_at).where(
         PeerSession.pair_key == pair_key(person.id, person.partner.id))).all()
-    p = _progress(ctx.programme, ctx.today, person, [row.status for row in rows])
+    p = _progress(ctx.programme, ctx.now, person, list(rows))
     # a proposal counts towards the maximum while it is open, so it is shown beside it
     waiting = sum(1 for row in rows if row.status == "proposed" and row.expires_at > ctx.now)
     rules = ctx.programme.sessions
     ends = ctx.programme.ends
-    line = (f"{p.held} held, {p.booked} booked"
+    line = (p.counts()
             + (f" (and {waiting} proposed, waiting for an answer)" if waiting else "")
             + f", {rules.min_count} to {rules.max_count} expected, "
             f"{_time_left(ctx.today, ends)}.")
@@ -925,39 +1000,72 @@ def _time_left(today: dt.date, ends: dt.date) -> str:
 
 
 def my_sessions(ctx: Context, args: str) -> list[Reply]:
+    """The current pair's sessions and progress, then those with any earlier partner: they
+    stay the person's record, and one still to confirm can be confirmed from here."""
     me = ctx.me
-    if me.partner is None:
-        return [_unpaired_sessions(ctx, me)]
-    sessions = ctx.db.scalars(select(PeerSession).where(
-        PeerSession.pair_key == pair_key(me.id, me.partner.id),
-        # one said not to have taken place stays listed, so it can be put right
-        PeerSession.status.in_(("proposed", "booked", "held", "not_held")))
-        .order_by(PeerSession.starts_at)).all()
-    lines = [f"*Your sessions with {me.partner.name}*"]
+    earlier = _earlier_sessions(ctx, me)
+    partner = me.partner
+    if partner is None and not earlier:
+        return [Reply("You're not in a pair at the moment, so you have no peer sessions.")]
+    lines: list[str] = []
     choices: list[Choice] = []
-    for s in sessions:
-        lines.append(session_line(ctx, s, me))
-        choices += session_choices(ctx, s, me)
-    if len(lines) == 1:
-        lines.append("- none yet: send /book to propose one")
-    lines.append(progress_line(ctx, me))
+    if partner is None:
+        lines.append("You're not in a pair at the moment.")
+    else:
+        lines.append(f"*Your sessions with {partner.name}*")
+        sessions = ctx.db.scalars(select(PeerSession).where(
+            PeerSession.pair_key == pair_key(me.id, partner.id),
+            # one said not to have taken place stays listed, so it can be put right
+            PeerSession.status.in_(("proposed", *RECORDED)))
+            .order_by(PeerSession.starts_at)).all()
+        for s in sessions:
+            lines.append(session_line(ctx, s, me))
+            choices += session_choices(ctx, s, me)
+        if not sessions:
+            lines.append("- none yet: send /book to propose one")
+    for other, theirs in earlier:
+        lines.append(f"Earlier, with {_partner_name(other)}:")
+        for s in theirs:
+            lines.append(session_line(ctx, s, me))
+            choices += session_choices(ctx, s, me)
+    if partner is not None:
+        # the programme counts each pair's own sessions, so earlier ones are not in it
+        lines.append((f"For your pair with {partner.name}: " if earlier else "")
+                     + progress_line(ctx, me))
     return [Reply("\n".join(lines), choices=tuple(choices), private_only=True)]
 
 
-def _unpaired_sessions(ctx: Context, me: Participant) -> Reply:
-    """Someone whose partner left keeps the record of the sessions they held together."""
-    held = ctx.db.scalars(select(PeerSession).where(
-        or_(PeerSession.proposer_id == me.id, PeerSession.partner_id == me.id),
-        PeerSession.status == "held").order_by(PeerSession.starts_at)).all()
-    if not held:
-        return Reply("You're not in a pair yet, so you have no peer sessions.")
-    lines = ["You're not in a pair at the moment. Sessions you held with a former partner:"]
-    lines += [session_line(ctx, s, me) for s in held]
-    return Reply("\n".join(lines), private_only=True)
+def _earlier_sessions(ctx: Context, me: Participant
+                      ) -> list[tuple[Participant, list[PeerSession]]]:
+    """The person's recorded sessions with anyone but their current partner, by partner, in
+    the order they first met."""
+    mine = [or_(PeerSession.proposer_id == me.id, PeerSession.partner_id == me.id),
+            PeerSession.status.in_(RECORDED)]
+    if me.partner_id is not None:
+        mine.append(PeerSession.pair_key != pair_key(me.id, me.partner_id))
+    by_partner: dict[int, tuple[Participant, list[PeerSession]]] = {}
+    for s in ctx.db.scalars(select(PeerSession).where(*mine).order_by(PeerSession.starts_at)):
+        other = _other(s, me)
+        by_partner.setdefault(other.id, (other, []))[1].append(s)
+    return list(by_partner.values())
 
 
-def session_line(ctx: Context, s: PeerSession, me: Participant) -> str:
-    return f"- {describe(ctx.programme, s)} ({state(ctx, s, me)})"
+def _partner_name(p: Participant) -> str:
+    """Who a session was with: an erased partner's anonymised row is no name to show."""
+    return "a partner who has left the programme" if p.role == ERASED_ROLE else p.name
+
+
+def _is_current(s: PeerSession, me: Participant) -> bool:
+    """Whether the session is one of the person's current pair."""
+    return me.partner_id is not None and s.pair_key == pair_key(me.id, me.partner_id)
+
+
+def session_line(ctx: Context, s: PeerSession, me: Participant, *, named: bool = False) -> str:
+    """One session as a list shows it; `named` adds who it was with when that is not the
+    current partner (for a list that mixes pairs)."""
+    with_whom = "" if not named or _is_current(s, me) else \
+        f", with {_partner_name(_other(s, me))}"
+    return f"- {describe(ctx.programme, s)}{with_whom} ({state(ctx, s, me)})"
 
 
 def session_choices(ctx: Context, s: PeerSession, me: Participant) -> list[Choice]:
@@ -1002,7 +1110,7 @@ def move_choices(ctx: Context, s: PeerSession, me: Participant) -> list[Choice]:
 def state(ctx: Context, s: PeerSession, viewer: Participant | None = None) -> str:
     if s.status == "proposed" and s.expires_at <= ctx.now:
         return "expired"
-    if s.status == "booked" and s.ends_at <= ctx.now:
+    if awaiting_confirmation(s, ctx.now):
         return "awaiting confirmation that it took place"
     if viewer is not None and _move_open(s, ctx.now):
         assert s.move_starts_at is not None
@@ -1022,22 +1130,24 @@ def state(ctx: Context, s: PeerSession, viewer: Participant | None = None) -> st
 def pairs_report(db: Session, programme: Programme,
                  now: dt.datetime) -> list[tuple[Progress, Participant]]:
     """Every pair (listed by its peer), behind pace first: the programme team's overview."""
-    by_pair: dict[str, list[str]] = {}
-    for key, status in db.execute(select(PeerSession.pair_key, PeerSession.status)):
-        by_pair.setdefault(key, []).append(status)
+    by_pair: dict[str, list[Row[Any]]] = {}
+    for row in db.execute(select(PeerSession.pair_key, PeerSession.status, PeerSession.ends_at)):
+        by_pair.setdefault(row.pair_key, []).append(row)
     people = db.scalars(select(Participant).where(Participant.role == "peer",
                                                   Participant.partner_id.is_not(None)))
-    today = now.astimezone(programme.timezone).date()
-    rows = [(_progress(programme, today, p, by_pair.get(pair_key(p.id, p.partner_id or 0), [])),
+    rows = [(_progress(programme, now, p, by_pair.get(pair_key(p.id, p.partner_id or 0), [])),
              p) for p in people]
-    rows.sort(key=lambda row: (not row[0].behind, row[0].held + row[0].booked, row[0].pair))
+    rows.sort(key=lambda row: (not row[0].behind,
+                               row[0].held + row[0].booked + row[0].awaiting, row[0].pair))
     return rows
 
 
 def pairs_csv(rows: list[tuple[Progress, Participant]]) -> bytes:
-    return csv_file([["pair", "held", "booked", "behind_pace"],
+    # awaiting_confirmation comes last, so a spreadsheet reading the first columns still works
+    return csv_file([["pair", "held", "booked", "behind_pace", "awaiting_confirmation"],
                      *([progress.pair, progress.held, progress.booked,
-                        "yes" if progress.behind else "no"] for progress, _person in rows)])
+                        "yes" if progress.behind else "no", progress.awaiting]
+                       for progress, _person in rows)])
 
 
 def unpaired(db: Session) -> list[Participant]:
@@ -1054,8 +1164,7 @@ def pairs(ctx: Context, args: str) -> list[Reply]:
     if not rows and not alone:
         return [Reply("No pairs are registered yet.")]
     lines = ["*Pairs' progress* (behind pace first)"]
-    lines += [f"- {p.pair}: {p.held} held, {p.booked} booked" + (" \u2013 behind pace"
-                                                                 if p.behind else "")
+    lines += [f"- {p.pair}: {p.counts()}" + (" \u2013 behind pace" if p.behind else "")
               for p, _ in rows]
     if alone:
         lines.append(f"Not in a pair: {', '.join(p.name for p in alone)}")
@@ -1098,20 +1207,25 @@ def calendar_event(session: PeerSession, now: dt.datetime, summary: str) -> Repl
 def cancel_parted_pair(db: Session, programme: Programme, a: int, b: int,
                        now: dt.datetime) -> int:
     """The programme team re-paired these two: their future sessions are cancelled, each told
-    with a calendar cancellation, as neither can hold or move them with the other now."""
+    with a calendar cancellation, as neither can hold or move them with the other now. A
+    proposal was never in a diary: it is withdrawn, with no calendar file."""
     sessions = db.scalars(select(PeerSession).where(
-        PeerSession.pair_key == pair_key(a, b), PeerSession.status.in_(("proposed", "booked")),
+        PeerSession.pair_key == pair_key(a, b), PeerSession.status.in_(ACTIVE),
         PeerSession.starts_at > now)).all()
     for s in sessions:
+        booked = s.status == "booked"
         s.cancel(now)
         db.add(AuditEntry(at=now, actor_id=None, action="session.cancel",
                           subject=f"session:{s.id}", detail={"why": "pairs changed"}))
-        file = calendar_event(s, now, f"{programme.short_name} peer session (cancelled)")
+        file = calendar_event(s, now, f"{programme.short_name} peer session (cancelled)") \
+            if booked else None
         for person, other in ((s.proposer, s.partner), (s.partner, s.proposer)):
-            enqueue(db, person, f"Your peer session with {other.name}, "
-                    f"{describe(programme, s)}, is cancelled: the programme team has changed "
-                    "the pairs.", kind="session_update", key=f"session:{s.id}:parted",
-                    now=now, file=file)
+            what = (f"Your peer session with {other.name}, {describe(programme, s)}, is "
+                    "cancelled" if booked else
+                    f"The proposed peer session with {other.name}, {describe(programme, s)}, "
+                    "is withdrawn")
+            enqueue(db, person, f"{what}: the programme team has changed the pairs.",
+                    kind="session_update", key=f"session:{s.id}:parted", now=now, file=file)
     return len(sessions)
 
 
@@ -1217,4 +1331,4 @@ ROUTES = [
                             r"|\bpairs'? progress\b|\bbehind pace\b", re.IGNORECASE),
           aside=True),
 ]
-FLOWS = [BOOKING, MOVE]
+FLOWS = [BOOKING, MOVE, CANCEL_SESSION]

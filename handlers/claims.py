@@ -16,7 +16,14 @@ from sqlalchemy.orm import Session
 from handlers.core import YES, Context, Flow, Invalid, Route, Step, by_number
 from handlers.identity import PAIRED_ROLES, TEAM
 from handlers.messages import Choice, Reply, ReplyFile, counted, csv_file
-from handlers.storage.models import Claim, Participant, PeerSession, Receipt
+from handlers.storage.models import (
+    ERASED_ROLE,
+    AuditEntry,
+    Claim,
+    Participant,
+    PeerSession,
+    Receipt,
+)
 from handlers.when import WhenError, parse_date
 from knowledge.programme import Event, Programme, format_date, format_pence
 
@@ -59,6 +66,10 @@ def parse_amount(text: str) -> int:
         raise Invalid("Claims are paid in pounds sterling. Please give the amount in £, like "
                       "£95 (for a bill in another currency, what it cost you in pounds).")
     found = _AMOUNT.match(cleaned)
+    if found is None and len(given := _MONEY_IN_TEXT.findall(cleaned)) > 1:
+        # "£120 plus parking £10": the form holds one figure, the night's accommodation
+        raise Invalid(f"That has {len(given)} amounts ({', '.join(g.strip() for g in given)}). "
+                      "Please give just the one for the night's accommodation, like £95.")
     if found is None:
         raise Invalid(f"I couldn't read an amount in \u201c{cleaned[:40]}\u201d. "
                       "Please write it like £95 or 95.50.")
@@ -177,10 +188,7 @@ def start_claim(ctx: Context, args: str) -> list[Reply]:
     problems: list[str] = []
     money = _MONEY_IN_TEXT.search(text)
     if money:
-        try:
-            data["pence"] = parse_amount(money.group(0))
-        except Invalid as problem:
-            problems.append(str(problem))
+        _keep_amount(data, problems, money.group(0))
         text = text.replace(money.group(0), " ")
     event = match_day(ctx.programme, text) if text.strip() else None
     early = None
@@ -188,15 +196,15 @@ def start_claim(ctx: Context, args: str) -> list[Reply]:
         existing = _live_claim(ctx.db, ctx.me, event.id)
         if existing is not None:
             return _already(existing)
-        if "pence" not in data and not problems and (problem := _bare_amount(data, text, event)):
-            problems.append(problem)
+        if "pence" not in data and not problems:
+            _bare_amount(data, problems, text, event)
         early = _too_early(ctx, event)
         if early is None:
             _set_event(ctx, data, event)
     elif named := _DAY_MONTH.search(text) or _NUMERIC_DATE.search(text):
         problems.append(f"{named.group(0)} isn't a development day.")
     elif "pence" not in data and _lone_amount(text):
-        data["pence"] = parse_amount(text)
+        _keep_amount(data, problems, text)
     if "event" not in data and not claimable_days(ctx.programme, ctx.today):
         return [Reply(early or _none_claimable(ctx))]  # no day the form could take yet
     notes = [Reply(f"{' '.join(problems)} I'll ask for it.")] if problems else []
@@ -205,26 +213,33 @@ def start_claim(ctx: Context, args: str) -> list[Reply]:
     return notes + ctx.start_flow(CLAIM, data)
 
 
+# Any number of decimals, so that parse_amount, not this pattern, refuses "100.004" and says why.
+_NUMBER = r"\d+(?:\.\d+)?"
+
+
+def _keep_amount(data: dict[str, Any], problems: list[str], text: str) -> None:
+    """The amount of a one-line claim, or what is wrong with it ('-5', '100.004') for the form
+    to say before it asks again, as it would of the same answer typed in the form."""
+    try:
+        data["pence"] = parse_amount(text)
+    except Invalid as problem:
+        problems.append(str(problem))
+
+
 def _lone_amount(text: str) -> bool:
     """'/claim 95': a number on its own that no day of a month can be (or with pence) is the
     amount; '/claim 18' may mean the 18th, so the form asks."""
-    lone = re.fullmatch(r"\s*(\d+(?:\.\d{1,2})?)\s*", text)
+    lone = re.fullmatch(rf"\s*({_NUMBER})\s*", text)
     return lone is not None and (Decimal(lone[1]) > 31 or "." in lone[1])
 
 
-def _bare_amount(data: dict[str, Any], text: str, event: Event) -> str | None:
-    """'/claim London 95': once the day is known, the one number left over is the amount.
-    What is wrong with it, if anything ('-5'), for the form to say before it asks again."""
+def _bare_amount(data: dict[str, Any], problems: list[str], text: str, event: Event) -> None:
+    """'/claim London 95': once the day is known, the one number left over is the amount."""
     rest = _NUMERIC_DATE.sub(" ", _DAY_MONTH.sub(" ", text))
-    numbers = [n for n in re.findall(r"(?<![\w.])-?\d+(?:\.\d{1,2})?(?![\w.])", rest)
+    numbers = [n for n in re.findall(rf"(?<![\w.])-?{_NUMBER}(?![\w.])", rest)
                if Decimal(n) != event.date.year]  # "8 July 95 2015": the year is no amount
-    if len(numbers) != 1:
-        return None
-    try:
-        data["pence"] = parse_amount(numbers[0])
-    except Invalid as problem:
-        return str(problem)
-    return None
+    if len(numbers) == 1:
+        _keep_amount(data, problems, numbers[0])
 
 
 def start_peer_claim(ctx: Context, _value: str) -> list[Reply]:
@@ -479,7 +494,9 @@ CLAIM = Flow(
         "day": Step(_ask_day, _take_day, "Leeds or 8 July", lambda d: "event" not in d),
         "session": Step(_ask_session, _take_session, "10 April",
                         lambda d: d.get("kind") == "peer_session" and "session_day" not in d),
-        "amount": Step(_ask_amount, _take_amount, "£95.50", lambda d: "pence" not in d),
+        # After a few misses the router says "Here is what I need: " and this.
+        "amount": Step(_ask_amount, _take_amount, "one amount, the night's cost in pounds, "
+                       "for example £95.50", lambda d: "pence" not in d),
         "over": Step(_ask_over, _take_over, "cap, exception or a corrected amount",
                      lambda d: not d.get("exceptional") and d["pence"] > d["cap"]),
         "reason": Step(_ask_reason, _take_reason, "the hotel was full at the cap",
@@ -570,9 +587,26 @@ def _change(ctx: Context, claim: Claim, to: str, note: str = "") -> None:
     if to != "withdrawn":
         claim.reviewed_by = ctx.me.id
     ctx.audit(f"claim.{to}", f"claim:{claim.id}", **{"from": was, "to": to})
-    if claim.participant_id != ctx.me.id:
+    if claim.participant_id != ctx.me.id and not _erased(claim):
         ctx.notify(claim.participant, f"Your expense claim changed: {describe(claim)}.",
                    kind="claim_update", key=f"claim:{claim.id}:{to}")
+
+
+def _erased(claim: Claim) -> bool:
+    """Erased with a claim still to pay (the command line's --despite-unpaid-claims): no name,
+    email or chat is left to pay or tell."""
+    return claim.participant.role == ERASED_ROLE
+
+
+def _claimant(claim: Claim) -> str:
+    """Who a claim is from; for someone erased, that paying takes the team's own records."""
+    name = claim.participant.name
+    return f"{name} (details erased: pay from your own records)" if _erased(claim) else name
+
+
+def _told(claim: Claim) -> str:
+    return ("Nobody was told: the claimant's details were erased." if _erased(claim)
+            else f"I've told {claim.participant.name}.")
 
 
 def withdraw(ctx: Context, value: str) -> list[Reply]:
@@ -644,7 +678,7 @@ def approve(ctx: Context, value: str) -> list[Reply]:
     if claim is None:
         return [Reply("That claim is no longer waiting for review.")]
     _change(ctx, claim, "approved")
-    return [Reply(f"Approved: {describe(claim)}. I've told {claim.participant.name}.")]
+    return [Reply(f"Approved: {describe(claim)}. {_told(claim)}")]
 
 
 def start_reject(ctx: Context, value: str) -> list[Reply]:
@@ -667,7 +701,7 @@ def _finish_reject(ctx: Context, data: dict[str, Any]) -> list[Reply]:
     if claim is None:
         return [Reply("That claim is no longer waiting for review, so nothing changed.")]
     _change(ctx, claim, "rejected", data["reason"])
-    return [Reply(f"Rejected: {describe(claim)}. I've told {claim.participant.name}.")]
+    return [Reply(f"Rejected: {describe(claim)}. {_told(claim)}")]
 
 
 REJECT = Flow(
@@ -693,9 +727,10 @@ def mark_paid(ctx: Context, args: str) -> list[Reply]:
     if claim.status != "approved":
         return [Reply(f"Only an approved claim can be marked paid; #{claim.id} is "
                       f"{claim.status}.")]
-    return [Reply(f"Mark {describe(claim)} from {claim.participant.name} paid? I'll tell "
-                  "them.", choices=(Choice(f"Yes, paid #{claim.id}", "claims.paid",
-                                           str(claim.id)),), private_only=True)]
+    tell = "Nobody can be told." if _erased(claim) else "I'll tell them."
+    return [Reply(f"Mark {describe(claim)} from {_claimant(claim)} paid? {tell}",
+                  choices=(Choice(f"Yes, paid #{claim.id}", "claims.paid", str(claim.id)),),
+                  private_only=True)]
 
 
 def _payable(ctx: Context, lead: str) -> list[Reply]:
@@ -704,7 +739,7 @@ def _payable(ctx: Context, lead: str) -> list[Reply]:
     if not approved:
         return [Reply(lead + "No approved claims are waiting to be paid.")]
     lines = [lead + "Approved and not yet paid (tap one once it is paid):"]
-    lines += [f"- {describe(c)} from {c.participant.name}" for c in approved]
+    lines += [f"- {describe(c)} from {_claimant(c)}" for c in approved]
     return [Reply("\n".join(lines), private_only=True,
                   choices=tuple(Choice(f"Paid #{c.id}", "claims.paid", str(c.id))
                                 for c in approved))]
@@ -715,7 +750,7 @@ def paid_chosen(ctx: Context, value: str) -> list[Reply]:
     if claim is None or claim.status != "approved":
         return [Reply("That claim is not waiting to be paid (it may be paid already).")]
     _change(ctx, claim, "paid")
-    return [Reply(f"Marked paid: {describe(claim)}. I've told {claim.participant.name}.")]
+    return [Reply(f"Marked paid: {describe(claim)}. {_told(claim)}")]
 
 
 def show_receipt(ctx: Context, value: str) -> list[Reply]:
@@ -743,31 +778,65 @@ class ClaimRow:
     reason: str
     review_note: str
     has_receipt: bool
+    reviewed_by: str  # who approved or rejected it ("" while waiting)
+    reviewed_at: dt.datetime | None
+    paid_at: dt.datetime | None
+
+
+# Where a review and a payment are recorded with who and when: the audit log, kept for good.
+_DECIDED = ("claim.approved", "claim.rejected", "claim.paid")
 
 
 def claims_rows(db: Session, status: str | None = None) -> list[ClaimRow]:
     query = select(Claim).order_by(Claim.created_at, Claim.id)
     if status:
         query = query.where(Claim.status == status)
-    return [ClaimRow(c.id, c.participant.name, c.participant.email, c.event_label,
-                     c.amount_pence, c.cap_pence, c.exceptional, c.status, c.created_at,
-                     c.reason, c.review_note, c.receipt_id is not None)
-            for c in db.scalars(query)]
+    decided = {(e.subject, e.action): e for e in db.scalars(
+        select(AuditEntry).where(AuditEntry.action.in_(_DECIDED)).order_by(AuditEntry.id))}
+    rows = []
+    for c in db.scalars(query):
+        subject = f"claim:{c.id}"
+        review = decided.get((subject, "claim.approved")) or decided.get((subject,
+                                                                          "claim.rejected"))
+        paid = decided.get((subject, "claim.paid"))
+        reviewer = db.get(Participant, review.actor_id) if review and review.actor_id else None
+        rows.append(ClaimRow(c.id, c.participant.name, c.participant.email, c.event_label,
+                             c.amount_pence, c.cap_pence, c.exceptional, c.status,
+                             c.created_at, c.reason, c.review_note, c.receipt_id is not None,
+                             reviewer.name if reviewer else "", review.at if review else None,
+                             paid.at if paid else None))
+    return rows
 
 
-def claims_csv(db: Session) -> bytes:
-    """One row per claim, then a totals row for claims still payable or paid."""
+# Money paid, owed and still to be decided are different figures for finance: one total each.
+_TOTALS = (("paid", "paid"), ("approved", "approved, not yet paid"),
+           ("submitted", "submitted, not yet reviewed"))
+
+
+def _day(at: dt.datetime | None, programme: Programme) -> str:
+    """`18/03/2015`, the local date in the programme's time zone, as a spreadsheet reads it."""
+    return f"{at.astimezone(programme.timezone):%d/%m/%Y}" if at else ""
+
+
+def claims_csv(db: Session, programme: Programme) -> bytes:
+    """One row per claim, then a totals row for each status that holds money."""
     rows = claims_rows(db)
-    payable = [r for r in rows if r.status in LIVE]
+    header = ["id", "name", "email", "claim_for", "amount_gbp", "cap_gbp", "exceptional",
+              "status", "submitted_on", "reviewed_by", "reviewed_on", "paid_on", "reason",
+              "review_note", "receipt"]
+    totals = []
+    for status, label in _TOTALS:
+        these = [r.amount_pence for r in rows if r.status == status]
+        total = ["total", "", "", counted(len(these), "claim"), _pounds(sum(these)), "", "",
+                 label]
+        totals.append(total + [""] * (len(header) - len(total)))
     return csv_file([
-        ["id", "name", "email", "claim_for", "amount_gbp", "cap_gbp", "exceptional", "status",
-         "submitted_at", "reason", "review_note", "receipt"],
+        header,
         *([r.id, r.name, r.email, r.claim_for, _pounds(r.amount_pence), _pounds(r.cap_pence),
-           "yes" if r.exceptional else "no", r.status, r.submitted_at.isoformat(), r.reason,
+           "yes" if r.exceptional else "no", r.status, _day(r.submitted_at, programme),
+           r.reviewed_by, _day(r.reviewed_at, programme), _day(r.paid_at, programme), r.reason,
            r.review_note, "yes" if r.has_receipt else "no"] for r in rows),
-        ["total", "", "", counted(len(payable), "claim"),
-         _pounds(sum(r.amount_pence for r in payable)), "", "", "submitted+approved+paid",
-         "", "", "", ""],
+        *totals,
     ])
 
 

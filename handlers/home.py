@@ -30,11 +30,15 @@ def home(ctx: Context, args: str) -> list[Reply]:
         mine, PeerSession.status == "booked", PeerSession.ends_at <= ctx.now)
         .order_by(PeerSession.starts_at).limit(3)).all()
     choices: list[Choice] = []
-    if me.partner is not None:
+    # One still to confirm with an earlier partner needs an answer whether or not they are
+    # in a pair now.
+    if me.partner is not None or unconfirmed:
         lines.append("*Your sessions*")
-        lines += [booking.session_line(ctx, s, me) for s in [*unconfirmed, *upcoming]] or \
+        lines += [booking.session_line(ctx, s, me, named=True)
+                  for s in [*unconfirmed, *upcoming]] or \
             ["- none booked" + (": send /book" if ctx.today <= programme.ends else "")]
-        lines.append(booking.progress_line(ctx, me))
+        if me.partner is not None:
+            lines.append(booking.progress_line(ctx, me))
         # What needs this person's answer: whether a past session took place, a proposal
         # waiting for them, and a request to move a session (or their own, to withdraw).
         answerable = [*unconfirmed, *(s for s in upcoming

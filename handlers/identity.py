@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from handlers.core import enqueue
 from handlers.messages import Incoming
 from handlers.storage.models import (
     ROLES,
@@ -54,9 +55,12 @@ class ImportProblem(ValueError):
 @dataclass(frozen=True)
 class ImportResult:
     added: int
+    # Registered people whose details, challenge team or partner the import changed: those
+    # in the file, and anyone it unpaired because their partner now has another.
     updated: int
-    unchanged: int
+    unchanged: int  # people in the file it left as they were
     parted: tuple[tuple[int, int], ...] = ()  # (participant id, id) of pairs the file split
+    repaired: int = 0  # registered people whose partner changed, each told who it is now
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,9 @@ def import_participants(db: Session, csv_text: str, now: dt.datetime,
         return bool(row.challenge) and (challenge is None
                                         or (challenge.id, person.id) not in members)
 
-    added = updated = unchanged = 0
+    added = 0
+    updated: set[int] = set()  # ids of registered people this import changes
+    partners_before = {p.id: p.partner_id for p in by_email.values()}
     broken: list[tuple[int, int]] = []  # pairs this import parts
     for row in rows:
         person = by_email.get(row.email)
@@ -149,9 +155,7 @@ def import_participants(db: Session, csv_text: str, now: dt.datetime,
         elif any(getattr(person, k) != v for k, v in fields.items()) or joins(row, person):
             for k, v in fields.items():
                 setattr(person, k, v)
-            updated += 1
-        else:
-            unchanged += 1
+            updated.add(person.id)
     db.flush()
     for row in rows:
         person = by_email[row.email]
@@ -181,10 +185,41 @@ def import_participants(db: Session, csv_text: str, now: dt.datetime,
             db.add(ChallengeMember(challenge_id=challenge.id, participant_id=person.id,
                                    added_at=now))
             members.add((challenge.id, person.id))
+    # Compared once every row is in, so a pair taken apart and put back by the same file is
+    # no change. Someone new learns their partner when they link (/whoami, /home).
+    by_id = {p.id: p for p in by_email.values()}
+    repaired = [p for p in by_id.values()
+                if p.id in partners_before and p.partner_id != partners_before[p.id]]
+    for person in repaired:
+        was = partners_before[person.id]
+        _tell_new_partner(db, person, by_id[was] if was else None,
+                          by_id[person.partner_id] if person.partner_id else None, now)
+    updated |= {p.id for p in repaired}
+    registered = {by_email[row.email].id for row in rows} & partners_before.keys()
+    unchanged = len(registered - updated)
     db.add(AuditEntry(at=now, actor_id=actor_id, action="participants.import",
-                      detail={"added": added, "updated": updated, "unchanged": unchanged}))
-    return ImportResult(added, updated, unchanged,
-                        tuple(dict.fromkeys(tuple(sorted(pair)) for pair in broken)))
+                      detail={"added": added, "updated": len(updated), "unchanged": unchanged,
+                              "repaired": len(repaired)}))
+    return ImportResult(added, len(updated), unchanged,
+                        tuple(dict.fromkeys(tuple(sorted(pair)) for pair in broken)),
+                        len(repaired))
+
+
+def _tell_new_partner(db: Session, person: Participant, old: Participant | None,
+                      new: Participant | None, now: dt.datetime) -> None:
+    """Queue the news of a changed partner (sessions the change cancels are told apart)."""
+    if new is None:
+        assert old is not None
+        text = (f"The programme team has changed the pairs: you are no longer paired with "
+                f"{old.name}, so you aren't in a pair at the moment. The programme team will "
+                "be in touch about pairing.")
+    else:
+        text = (f"The programme team has changed the pairs: your partner is now {new.name}, "
+                f"no longer {old.name}." if old else
+                f"The programme team has paired you with {new.name}.")
+        text += " Send /book to propose a peer session."
+    enqueue(db, person, text, kind="pairing", now=now,
+            key=f"participant:{person.id}:partner:{new.id if new else 0}:{now.timestamp():.0f}")
 
 
 def _erased(db: Session, rows: list[_Row]) -> dict[str, dt.datetime]:

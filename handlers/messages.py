@@ -14,13 +14,14 @@ from typing import Any
 def csv_file(rows: Iterable[Sequence[object]]) -> bytes:
     """A CSV file for a spreadsheet. A text cell that starts like a formula ("=HYPERLINK(...",
     "+44...", "@SUM") is prefixed with an apostrophe, so what a participant typed (a claim's
-    reason, a name) is shown, never run, when finance opens the file."""
+    reason, a name) is shown, never run, when finance opens the file. UTF-8 with a byte-order
+    mark: without it Excel guesses another encoding and shows "£" as "Â£"."""
     out = io.StringIO()
     writer = csv.writer(out)
     for row in rows:
         writer.writerow([f"'{cell}" if isinstance(cell, str) and cell[:1] in _FORMULA_START
                          else cell for cell in row])
-    return out.getvalue().encode()
+    return out.getvalue().encode("utf-8-sig")
 
 
 _FORMULA_START = frozenset("=+-@\t\r")

@@ -52,6 +52,8 @@ FINANCE_STATUSES = ("approved", "paid")  # money owed or paid: the finance recor
 # Claims the programme may still pay: erasure takes the name and email a payment goes to.
 UNPAID = ("submitted", "approved")
 UNSENT = ("pending", "sending")
+# Outbox kinds (faq.py) that carry a question to the team or its answer back to the asker.
+SHARED_QUESTION_KINDS = ("team_question", "team_answer")
 CANCEL = Choice("Cancel", "cancel")
 
 
@@ -477,9 +479,10 @@ def _redact(db: Session, identifiers: list[str]) -> int:
 
 def _redact_given_name(db: Session, given: str | None) -> int:
     """A first name alone ("until Amira is back") in the texts the FAQ shares and the team
-    reads: programme-team answers and questions, and the messages that carried them to whoever
-    asked. The sweep above looks for whole names only, as a first name is too often part of
-    other text to look for in every column; here it is a capitalised word."""
+    reads: programme-team answers and questions, and the messages that carried them (the
+    question to each team member, the answer to whoever asked). The sweep above looks for
+    whole names only, as a first name is too often part of other text to look for in every
+    column; here it is a capitalised word."""
     if given is None:
         return 0
     pattern = re.compile(rf"\b{re.escape(given)}\b")
@@ -498,7 +501,7 @@ def _redact_given_name(db: Session, given: str | None) -> int:
         # Its grouping key holds the name's terms ("quimbi") wherever the text lost them.
         asked.text, asked.normalised = text, normalised_question(text)
     for sent in db.scalars(select(OutboxMessage).where(
-            OutboxMessage.kind == "team_answer", OutboxMessage.text.contains(given))):
+            OutboxMessage.kind.in_(SHARED_QUESTION_KINDS), OutboxMessage.text.contains(given))):
         text = pattern.sub(REDACTED, sent.text)
         changed += text != sent.text
         sent.text = text

@@ -141,7 +141,7 @@ def test_claims_list_and_csv_export(sps, tmp_path):
     assert "No claims." in sps("claims", "list", "--status", "paid").stdout
     target = tmp_path / "claims.csv"
     sps("claims", "export", "--csv", str(target))
-    lines = target.read_text().splitlines()
+    lines = target.read_text(encoding="utf-8-sig").splitlines()
     assert lines[0].startswith("id,name,email") and lines[-1].startswith("total,")
     assert "95.00" in lines[-1]
     # the claim is not paid yet: erasing her now would leave nobody to pay it to
@@ -184,7 +184,7 @@ def test_sessions_report_puts_pairs_behind_pace_first(sps, tmp_path):
     target = tmp_path / "pairs.csv"
     result = sps("sessions", "report", "--today", "2015-06-01", "--csv", str(target))
     assert "Dr Amira Khan & Dr James Okafor" in result.stdout and "behind pace" in result.stdout
-    assert target.read_text().startswith("pair,held,booked,behind_pace")
+    assert target.read_text(encoding="utf-8-sig").startswith("pair,held,booked,behind_pace")
 
 
 def test_web_process_answers_healthz(tmp_path):
@@ -378,9 +378,11 @@ def test_changing_pairs_by_import_cancels_the_old_pairs_future_sessions(sps, tmp
                         "Mr Tom Hughes,tom.hughes@example.nhs.uk,expert_peer,O,R,"
                         "ann@example.org\n")
     ran = sps("participants", "import", str(repaired), "--today", "2015-03-03")
-    assert "1 pair(s) changed: 1 future session(s) of the old pairs cancelled, both people " \
-        "told." in ran.stdout
+    assert "1 pair(s) changed: 1 future session(s) or proposal(s) of the old pairs cancelled " \
+        "or withdrawn, both people told." in ran.stdout
+    assert "2 people told who their partner is now." in ran.stdout
     told = sps("chat", "--as", "sian.roberts@example.nhs.uk", "--today", "2015-03-03",
                stdin="/sessions\n").stdout
-    assert "Your peer session with Mr Tom Hughes, Friday 10 April 2015, 14:00 to 17:00, " \
-        "virtual, is cancelled: the programme team has changed the pairs." in told
+    # it was a proposal, never accepted: withdrawn, not "cancelled" from a diary
+    assert "The proposed peer session with Mr Tom Hughes, Friday 10 April 2015, 14:00 to " \
+        "17:00, virtual, is withdrawn: the programme team has changed the pairs." in told

@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from handlers.app import build_router
-from handlers.storage.models import AuditEntry, OutboxMessage, PeerSession
+from handlers.storage.models import AuditEntry, OutboxMessage, PeerSession, UnansweredQuestion
 from handlers.when import WhenError, localise, parse_date, parse_length, split_time
 from knowledge.programme import Event
 from scheduler.reminders import ReminderJob
-from tests.conftest import AMIRA, GARETH, JAMES, LONDON, PRIYA, FrontDoor, local
+from tests.conftest import AMIRA, GARETH, JAMES, LONDON, PRIYA, SIAN, FrontDoor, local
+from tests.handlers.test_participants_import import TOM, import_partners
 
 pytestmark = pytest.mark.both_databases
 
@@ -479,7 +480,7 @@ def test_cancel_asks_first_then_sends_a_cancelling_calendar_file(door: FrontDoor
     clock.set(local(2015, 4, 10, 14, 30))  # under way: a late tap is refused
     late = door.router.handle(door.incoming(AMIRA, action_id=confirm.action_id,
                                             action_value=confirm.value))
-    assert "can't be cancelled" in late[0].text
+    assert "can't be cancelled" in late[-1].text  # after a note that the question lapsed
     clock.set(local(2015, 4, 10, 13, 0))
     replies = door.press(AMIRA, "Yes, cancel it")
     ics = replies[0].file.data.decode()
@@ -697,7 +698,8 @@ def test_pairs_report_lists_behind_pace_first_with_csv(door: FrontDoor, clock):
     clock.set(clock.now().replace(month=6))
     replies = door.send(GARETH, "/pairs csv")
     assert "behind pace" in replies[0].text
-    assert replies[0].file.data.decode().startswith("pair,held,booked,behind_pace")
+    assert replies[0].file.data.decode("utf-8-sig").startswith(
+        "pair,held,booked,behind_pace,awaiting_confirmation")
     # the team pairs whoever is on their own, so they are listed too
     assert replies[0].text.endswith("Not in a pair: Dr Priya Nair")
 
@@ -972,3 +974,99 @@ def test_a_face_to_face_session_without_its_place_reads_cleanly(services):
                          mode="face to face", place="", link="")  # erasure clears the place
     assert describe(services.programme, erased) == ("Friday 10 April 2015, 14:00 to 17:00, "
                                                     "face to face")
+
+
+def book(door: FrontDoor, proposer: str, partner: str, line: str) -> None:
+    """`proposer` proposes the session and `partner` accepts it."""
+    door.text(partner, "/whoami")
+    door.text(proposer, f"/book {line}")
+    door.text(proposer, "yes")
+    door.send(partner, "/sessions")
+    door.press(partner, "Accept")
+
+
+REPAIRED = {AMIRA: TOM, TOM: AMIRA, SIAN: JAMES, JAMES: SIAN}
+
+
+def test_sessions_with_a_former_partner_stay_listed_and_can_still_be_confirmed(
+        door: FrontDoor, services, clock):
+    book(door, AMIRA, JAMES, "24 March 2pm 3h virtual")
+    book(door, SIAN, TOM, "25 March 2pm 3h virtual")
+    clock.set(local(2015, 3, 27))
+    door.send(AMIRA, "/sessions")
+    door.press(AMIRA, "Held 24/03 14:00")
+    import_partners(services, REPAIRED)
+    # the count is the new pair's, as the programme counts each pair's own sessions
+    assert door.text(AMIRA, "/sessions") == (
+        "*Your sessions with Mr Tom Hughes*\n"
+        "- none yet: send /book to propose one\n"
+        "Earlier, with Dr James Okafor:\n"
+        "- Tuesday 24 March 2015, 14:00 to 17:00, virtual (held)\n"
+        "For your pair with Mr Tom Hughes: 0 held, 0 booked, 6 to 8 expected, 6 months left. "
+        "You're behind the pace needed to reach 6 by Wednesday 30 September 2015: /book the "
+        "next one now?")
+    home = door.send(TOM, "/home")[0]
+    assert "- Wednesday 25 March 2015, 14:00 to 17:00, virtual, with Dr Sian Roberts " \
+        "(awaiting confirmation that it took place)" in home.text
+    [listing] = door.send(TOM, "/sessions")
+    assert "Earlier, with Dr Sian Roberts:\n- Wednesday 25 March 2015, 14:00 to 17:00, " \
+        "virtual (awaiting confirmation that it took place)" in listing.text
+    assert [c.label for c in listing.choices] == ["Held 25/03 14:00", "Didn't happen 25/03 14:00"]
+    assert door.press(TOM, "Held 25/03 14:00")[0].text == "Thanks, noted."
+    assert "Earlier, with Mr Tom Hughes:\n- Wednesday 25 March 2015, 14:00 to 17:00, virtual " \
+        "(held)" in door.text(SIAN, "/sessions")
+
+
+def test_a_past_session_nobody_confirmed_is_awaiting_confirmation_not_booked(
+        door: FrontDoor, services, clock):
+    accepted_session(door, services)  # Friday 10 April
+    assert "0 held, 1 booked, 6 to 8 expected" in door.text(AMIRA, "/sessions")
+    clock.set(local(2015, 7, 8))
+    [pairs] = door.send(GARETH, "/pairs csv")
+    assert "- Dr Amira Khan & Dr James Okafor: 0 held, 0 booked, 1 awaiting confirmation " \
+        "\u2013 behind pace" in pairs.text
+    assert "Dr Amira Khan & Dr James Okafor,0,0,yes,1" in pairs.file.data.decode("utf-8-sig")
+    assert "0 held, 0 booked, 1 awaiting confirmation, 6 to 8 expected" in door.text(JAMES,
+                                                                                     "/home")
+
+
+def test_a_re_pairing_withdraws_a_proposal_and_sends_no_calendar_file_for_it(
+        door: FrontDoor, services):
+    accepted_session(door, services)  # Amira and James: booked for Friday 10 April
+    door.text(TOM, "/whoami")
+    door.text(SIAN, "/book 11 April 2pm 3h virtual")
+    door.text(SIAN, "yes")  # Tom has not answered
+    import_partners(services, REPAIRED)
+    for who, other in ((SIAN, "Mr Tom Hughes"), (TOM, "Dr Sian Roberts")):
+        [withdrawn] = [m for m in outbox_for(services, who) if "withdrawn" in m.text]
+        assert withdrawn.text == (f"The proposed peer session with {other}, Saturday 11 April "
+                                  "2015, 14:00 to 17:00, virtual, is withdrawn: the programme "
+                                  "team has changed the pairs.") and withdrawn.file_data is None
+    [cancelled] = [m for m in outbox_for(services, AMIRA) if "is cancelled" in m.text]
+    assert cancelled.text.startswith("Your peer session with Dr James Okafor, Friday 10 April")
+    assert b"METHOD:CANCEL" in cancelled.file_data
+
+
+@pytest.mark.parametrize("typed", ["no, keep it", "Keep it", "no"])
+def test_a_typed_answer_to_cancel_works_as_its_buttons_do(door: FrontDoor, services, typed):
+    accepted_session(door, services)
+    door.send(AMIRA, "/sessions")
+    door.press(AMIRA, "Cancel 10/04 14:00")
+    assert door.text(AMIRA, typed) == "Kept: Friday 10 April 2015, 14:00 to 17:00, virtual."
+    with services.uow() as db:
+        assert db.scalars(select(UnansweredQuestion)).all() == []  # not a question
+    door.send(AMIRA, "/sessions")
+    door.press(AMIRA, "Cancel 10/04 14:00")
+    [cancelled] = door.send(AMIRA, "Yes, cancel it")
+    assert cancelled.text.startswith("Cancelled Friday 10 April 2015") \
+        and b"METHOD:CANCEL" in cancelled.file.data
+    assert the_session(services).status == "cancelled"
+
+
+def test_a_button_answering_the_cancel_question_closes_it(door: FrontDoor, services):
+    accepted_session(door, services)
+    door.send(AMIRA, "/sessions")
+    door.press(AMIRA, "Cancel 10/04 14:00")
+    door.press(AMIRA, "Keep it")
+    assert "not waiting for a typed answer" in door.text(AMIRA, "yes")
+    assert the_session(services).status == "booked"

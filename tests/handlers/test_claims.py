@@ -260,6 +260,29 @@ def test_a_bad_amount_in_the_form_re_asks_with_the_reason(door: FrontDoor):
     assert "over the £100 cap" in door.text(AMIRA, "120 pounds")
 
 
+def test_two_amounts_are_said_to_be_two_and_the_example_reads_as_one(door: FrontDoor):
+    door.text(AMIRA, "/claim Leeds")
+    assert door.text(AMIRA, "£120 plus parking £10").startswith(
+        "That has 2 amounts (£120, £10). Please give just the one for the night's "
+        "accommodation, like £95.")
+    door.text(AMIRA, "lots")
+    helped = door.text(AMIRA, "loads")  # after a few misses the form says what it needs
+    assert "Here is what I need: one amount, the night's cost in pounds, for example " \
+           "£95.50" in helped
+
+
+def test_a_one_line_claim_explains_an_amount_it_cannot_take(door: FrontDoor):
+    """As the form does when the same amount is typed into it, rather than dropping it."""
+    first, asked = door.send(AMIRA, "/claim 8 July 100.004")
+    assert first.text == ("Please give pounds and pence with at most two decimals, like "
+                          "£95.50. I'll ask for it.")
+    assert asked.text.startswith("How much was one night's bed and breakfast")
+    door.text(AMIRA, "/cancel")
+    first, asked = door.send(AMIRA, "/claim 100.004")  # no day given: it is asked too
+    assert first.text.startswith("Please give pounds and pence with at most two decimals")
+    assert asked.text.startswith("Which development day")
+
+
 def test_travel_and_peer_session_stays_are_explained(door: FrontDoor, services, clock):
     clock.set(local(2015, 3, 2))
     book_session(door, services, "6 March 2pm")
@@ -578,21 +601,70 @@ def test_a_claim_number_is_never_given_again_after_an_erasure(door: FrontDoor, s
     assert sorted(about) == ["claim:1", "claim:2"]
 
 
-def test_claims_export_has_a_totals_row(door: FrontDoor, services):
+def test_an_approved_claim_of_someone_erased_says_so_and_tells_nobody(door: FrontDoor,
+                                                                     services):
+    """Erased with --despite-unpaid-claims: paying takes the team's own records, and nobody
+    is left to tell."""
+    submit(door, AMIRA, "/claim 8 July £95")
+    door.text(GARETH, "/review")
+    door.press(GARETH, "Approve #1")
+    with services.uow() as db:
+        amira = db.scalars(select(Participant).where(Participant.email == AMIRA)).one()
+        erase_participant(db, amira, services.clock.now(), actor_id=None,
+                          zone=services.programme.timezone)
+    listed = door.send(GARETH, "/paid")[0].text
+    assert "£95, approved from Erased participant #1 (details erased: pay from your own " \
+           "records)" in listed
+    asked = door.text(GARETH, "/paid 1")
+    assert asked.endswith("from Erased participant #1 (details erased: pay from your own "
+                          "records) paid? Nobody can be told.")
+    assert door.press(GARETH, "Yes, paid #1")[0].text == (
+        "Marked paid: #1 Development day 2 (Wednesday 8 July 2015, Leeds): £95, paid. Nobody "
+        "was told: the claimant's details were erased.")
+    with services.uow() as db:  # no message written for someone who can't be reached
+        assert db.scalars(select(OutboxMessage).where(
+            OutboxMessage.idempotency_key.startswith("claim:1:paid"))).all() == []
+
+
+def test_claims_export_is_ready_for_finance(door: FrontDoor, services, clock):
+    clock.set(local(2015, 7, 8, 0, 30))  # local midnight past: still 7 July in UTC
     submit(door, AMIRA, "/claim 8 July £95.50")
     submit(door, JAMES, "/claim London £150")
     submit(door, PRIYA, "/claim Leeds £60")
     door.router.handle(door.incoming(PRIYA, action_id="claims.withdraw", action_value="3"))
+    submit(door, PRIYA, "/claim London £80")
+    clock.set(local(2015, 7, 10))
+    for number in (1, 2):
+        door.text(GARETH, "/review")
+        door.press(GARETH, f"Approve #{number}")
+    clock.set(local(2015, 7, 20))
+    door.text(GARETH, "/paid 1")
+    door.press(GARETH, "Yes, paid #1")
     with services.uow() as db:
         assert [r.id for r in claims_rows(db, "withdrawn")] == [3]
         db.get(Claim, 1).reason = '=HYPERLINK("http://evil.example","click")'  # as typed
-        rows = list(csv.reader(io.StringIO(claims_csv(db).decode())))
-    assert rows[0][:5] == ["id", "name", "email", "claim_for", "amount_gbp"]
-    assert [r[4] for r in rows[1:4]] == ["95.50", "150.00", "60.00"]
-    # withdrawn neither counted nor added up
-    assert rows[-1][:5] == ["total", "", "", "2 claims", "245.50"]
+        data = claims_csv(db, services.programme)
+    assert data.startswith(b"\xef\xbb\xbf")  # UTF-8 with a BOM: Excel shows £, not Â£
+    header, *rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    claimed = [dict(zip(header, r, strict=True)) for r in rows[:4]]
+    assert [(c["id"], c["amount_gbp"], c["status"]) for c in claimed] == [
+        ("1", "95.50", "paid"), ("2", "150.00", "approved"), ("3", "60.00", "withdrawn"),
+        ("4", "80.00", "submitted")]
+    # local British dates, who reviewed it and when, and when it was paid
+    assert {k: claimed[0][k] for k in ("submitted_on", "reviewed_by", "reviewed_on",
+                                       "paid_on")} == {
+        "submitted_on": "08/07/2015", "reviewed_by": "Gareth Davies",
+        "reviewed_on": "10/07/2015", "paid_on": "20/07/2015"}
+    assert (claimed[1]["reviewed_by"], claimed[1]["paid_on"]) == ("Gareth Davies", "")
+    assert (claimed[3]["reviewed_by"], claimed[3]["reviewed_on"]) == ("", "")
+    # a total for each status that holds money, never one figure mixing them; withdrawn is
+    # neither counted nor added up
+    assert [r[:8] for r in rows[4:]] == [
+        ["total", "", "", "1 claim", "95.50", "", "", "paid"],
+        ["total", "", "", "1 claim", "150.00", "", "", "approved, not yet paid"],
+        ["total", "", "", "1 claim", "80.00", "", "", "submitted, not yet reviewed"]]
     # shown as text in a spreadsheet, never run as a formula
-    assert rows[1][9] == '\'=HYPERLINK("http://evil.example","click")'
+    assert claimed[0]["reason"] == '\'=HYPERLINK("http://evil.example","click")'
 
 
 def test_start_a_claim_button_from_an_answer_or_reminder_opens_the_form(door):

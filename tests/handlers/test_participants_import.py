@@ -2,14 +2,45 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 from sqlalchemy import func, select
 
-from handlers.identity import ImportProblem, import_participants
-from handlers.storage.models import Participant
-from tests.conftest import DEMO_CSV
+from handlers.booking import cancel_parted_pair
+from handlers.identity import ImportProblem, ImportResult, import_participants
+from handlers.storage.models import OutboxMessage, Participant
+from tests.conftest import AMIRA, DEMO_CSV, JAMES, PRIYA, SIAN
 
 HEADER = "name,email,role,organisation,region,partner_email\n"
+
+
+TOM = "tom.hughes@example.nhs.uk"
+
+
+def import_partners(services, partners: dict[str, str]) -> ImportResult:
+    """The demo cohort again with these partner_emails changed, imported as `sps-bot
+    participants import` does: the old pairs' future sessions are cancelled with it."""
+    rows = list(csv.reader(io.StringIO(DEMO_CSV)))
+    for row in rows[1:]:
+        row[5] = partners.get(row[1], row[5])
+    text = io.StringIO()
+    csv.writer(text).writerows(rows)
+    with services.uow() as db:
+        now = services.clock.now()
+        result = import_participants(db, text.getvalue(), now)
+        for a, b in result.parted:
+            cancel_parted_pair(db, services.programme, a, b, now)
+    return result
+
+
+def told(services, email: str) -> list[str]:
+    """What the bot has queued for this person on its own (sent once they link)."""
+    with services.uow() as db:
+        return list(db.scalars(select(OutboxMessage.text).join(
+            Participant, OutboxMessage.participant_id == Participant.id).where(
+            Participant.email == email).order_by(OutboxMessage.id)))
 
 
 def count(services) -> int:
@@ -90,3 +121,38 @@ def test_a_role_written_as_words_is_read(services):
         roles = {p.email: p.role for p in db.scalars(select(Participant))}
     assert (roles["bob@example.org"], roles["cy@example.org"]) == ("expert_peer",
                                                                    "programme_team")
+
+
+def test_everyone_whose_partner_changes_is_told_and_counted_as_updated(services):
+    # Amira's and James's pair ends; James pairs with Priya, who had nobody
+    result = import_partners(services, {AMIRA: "", JAMES: PRIYA, PRIYA: JAMES})
+    assert (result.added, result.updated, result.unchanged, result.repaired) == (0, 3, 4, 3)
+    assert told(services, AMIRA) == [
+        "The programme team has changed the pairs: you are no longer paired with Dr James "
+        "Okafor, so you aren't in a pair at the moment. The programme team will be in touch "
+        "about pairing."]
+    assert told(services, JAMES) == [
+        "The programme team has changed the pairs: your partner is now Dr Priya Nair, no "
+        "longer Dr Amira Khan. Send /book to propose a peer session."]
+    assert told(services, PRIYA) == [
+        "The programme team has paired you with Dr James Okafor. Send /book to propose a peer "
+        "session."]
+    assert told(services, SIAN) == []
+    again = import_partners(services, {AMIRA: "", JAMES: PRIYA, PRIYA: JAMES})
+    assert (again.updated, again.unchanged, again.repaired) == (0, 7, 0)
+    assert len(told(services, JAMES)) == 1  # nothing new to tell
+
+
+def test_someone_unpaired_because_their_partner_was_taken_is_told_too(services):
+    # Sian is not in the file: Tom's new pair leaves her on her own
+    csv_text = HEADER + ("Ann Lee,ann@example.org,peer,Org,North,tom.hughes@example.nhs.uk\n"
+                         "Mr Tom Hughes,tom.hughes@example.nhs.uk,expert_peer,University "
+                         "Hospitals Birmingham (demo),Midlands/South,ann@example.org\n")
+    with services.uow() as db:
+        result = import_participants(db, csv_text, services.clock.now())
+    assert (result.added, result.updated, result.unchanged) == (1, 2, 0)  # Tom and Sian
+    assert "you are no longer paired with Mr Tom Hughes" in told(services, SIAN)[0]
+    assert told(services, TOM)[0].startswith("The programme team has changed the pairs: your "
+                                             "partner is now Ann Lee, no longer Dr Sian "
+                                             "Roberts.")
+    assert told(services, "ann@example.org") == []  # new: she learns it when she links

@@ -219,6 +219,24 @@ def test_a_first_name_alone_in_shared_answers_and_questions_goes_with_the_person
     assert "zeppelin hangar" in later and "Zebedee" not in later
 
 
+def test_a_first_name_in_a_question_sent_to_the_team_goes_from_the_team_s_copy(
+        door: FrontDoor, services):
+    """The team member's copy of a question (and so their /mydata file) names the erased
+    person no more than the asker's own copy does."""
+    door.text(GARETH, "/whoami")
+    door.send(AMIRA, "Can I bring my partner James to the development day dinner?")
+    assert "passed your question" in door.press(AMIRA, "Ask the programme team")[0].text
+    forget(door, JAMES)
+    with services.uow() as db:
+        [to_team] = db.scalars(select(OutboxMessage.text).where(
+            OutboxMessage.kind == "team_question")).all()
+        [asked] = db.scalars(select(UnansweredQuestion.text)).all()
+    assert asked == "Can I bring my partner [erased] to the development day dinner?"
+    assert "\u201cCan I bring my partner [erased] to the development day dinner?" in to_team
+    export = door.send(GARETH, "/mydata")[-1].file
+    assert export is not None and "James" not in export.data.decode()
+
+
 def test_forgetme_erases_and_says_what_finance_keeps(door: FrontDoor, services):
     history(door, services)
     reply = forget(door)
@@ -399,8 +417,33 @@ def test_the_partner_of_someone_erased_is_told_and_keeps_their_sessions(door: Fr
     assert told.count("Your partner has left the programme, so you are not in a pair at the "
                       "moment. The programme team will be in touch about pairing.") == 1
     sessions = door.text(AMIRA, "/sessions")
-    assert sessions == ("You're not in a pair at the moment. Sessions you held with a former "
-                        "partner:\n- Friday 10 April 2015, 14:00 to 17:00, virtual (held)")
+    assert sessions == ("You're not in a pair at the moment.\nEarlier, with a partner who has "
+                        "left the programme:\n- Friday 10 April 2015, 14:00 to 17:00, virtual "
+                        "(held)")
+
+
+def test_a_session_still_to_confirm_when_the_partner_is_erased_can_be_confirmed(
+        door: FrontDoor, services, clock):
+    door.text(JAMES, "/whoami")
+    door.text(AMIRA, "/book 24 March 2pm 3h virtual")
+    door.text(AMIRA, "yes")
+    door.send(JAMES, "/sessions")
+    door.press(JAMES, "Accept")
+    clock.set(local(2015, 3, 27))  # over, and neither has said whether it took place
+    forget(door, JAMES)
+    [sessions] = door.send(AMIRA, "/sessions")
+    assert sessions.text == ("You're not in a pair at the moment.\nEarlier, with a partner who "
+                             "has left the programme:\n- Tuesday 24 March 2015, 14:00 to 17:00, "
+                             "virtual (awaiting confirmation that it took place)")
+    assert door.press(AMIRA, "Didn't happen 24/03 14:00")[0].text == (
+        "Thanks, noted.\nPressed by mistake?")
+    assert door.press(AMIRA, "It took place")[0].text == "Thanks, noted."
+    assert door.text(AMIRA, "/sessions").endswith("virtual (held)")
+    with services.uow() as db:  # nobody is left to tell: nothing is queued for the erased row
+        erased = db.scalars(select(Participant).where(Participant.role == "erased")).one()
+        assert db.scalars(select(OutboxMessage).where(
+            OutboxMessage.participant_id == erased.id, OutboxMessage.created_at >= clock.now())
+        ).all() == []
 
 
 def test_erasing_someone_with_a_move_pending_leaves_no_request_open(door: FrontDoor, services,
