@@ -4,6 +4,7 @@ FLOWS here, and optionally SCHEDULED rules (what automatic messages are due when
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from sqlalchemy.orm import Session
 
@@ -47,6 +48,10 @@ def build_router(services: Services) -> Router:
         Route("answer", faq.answer_question, command="/answer", roles=TEAM,
               help="answer a participant's question (alone: the ones waiting)",
               usage="/answer [N TEXT]"),
+        Route("answer-said", lambda ctx, _text: faq.answer_question(ctx, ""), roles=TEAM,
+              intent=re.compile(r"\b(any|new|waiting|unanswered|outstanding)\b.*\bquestions?\b"
+                                r"|\bquestions?\b.*\b(for (me|us)|waiting|to answer)\b"
+                                r"|\bhas anyone asked\b", re.IGNORECASE), aside=True),
         Route("reply", faq.reply_privately, command="/reply", roles=TEAM,
               help="answer a participant's personal question, to them alone",
               usage="/reply N TEXT"),

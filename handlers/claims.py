@@ -862,14 +862,21 @@ ROUTES = [
     Route("claim-add-receipt", start_add_receipt, action="claims.add_receipt", personal=True),
     Route("review", review, command="/review", roles=TEAM, personal=True,
           help="expense claims waiting for review",
-          intent=re.compile(r"\bclaims?\b.*\b(waiting|pending|to review|for review|to approve|"
-                            r"outstanding)\b|\breview (the |new )?claims\b", re.IGNORECASE),
+          # "claims waiting to be paid" is for /paid
+          intent=re.compile(r"^(?!.*\b(pay|paid|paying)\b).*(\bclaims?\b.*\b(waiting|pending|"
+                            r"to review|for review|to approve|outstanding)\b|\breview (the |new )?"
+                            r"claims\b|\b(show|list|see) (me )?(the |all )?(expense )?claims\b)",
+                            re.IGNORECASE),
           aside=True),
     Route("claim-approve", approve, action="claims.approve", roles=TEAM, personal=True),
     Route("claim-reject", start_reject, action="claims.reject", roles=TEAM, personal=True),
     Route("claim-receipt", show_receipt, action="claims.receipt", roles=TEAM, personal=True),
     Route("paid", mark_paid, command="/paid", roles=TEAM, personal=True,
           help="mark an approved claim paid (alone: the ones to pay)", usage="/paid [N]"),
+    Route("paid-said", lambda ctx, _text: mark_paid(ctx, ""), roles=TEAM, personal=True,
+          intent=re.compile(r"\b(claims?|expenses?)\b.*\b(to pay|to be paid|need(s)? paying"
+                            r"|unpaid|not (yet )?paid|awaiting payment)\b", re.IGNORECASE),
+          aside=True),
     Route("paid-chosen", paid_chosen, action="claims.paid", roles=TEAM, personal=True),
 ]
 FLOWS = [CLAIM, REJECT, ADD_RECEIPT]
