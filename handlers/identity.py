@@ -231,7 +231,11 @@ def _erased(db: Session, rows: list[_Row]) -> dict[str, dt.datetime]:
 
 
 def _parse_rows(csv_text: str) -> list[_Row]:
-    reader = csv.reader(io.StringIO(csv_text.lstrip("\ufeff")))
+    text = csv_text.lstrip("\ufeff")
+    first = text.partition("\n")[0]
+    # Excel set up for a country that writes 1,5 for one and a half saves "CSV" with semicolons
+    reader = csv.reader(io.StringIO(text),
+                        delimiter=";" if first.count(";") > first.count(",") else ",")
     header = [h.strip().lower() for h in next(reader, [])]
     if tuple(header[: len(CSV_COLUMNS)]) != CSV_COLUMNS:
         raise ImportProblem([f"line 1: the header must start with {','.join(CSV_COLUMNS)}"])

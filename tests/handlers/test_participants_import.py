@@ -100,6 +100,15 @@ def test_wrong_header_is_refused(services):
         import_participants(db, "email,name\nx@y.z,X\n", services.clock.now())
 
 
+def test_a_file_saved_with_semicolons_is_read(services):
+    semicolons = ("name;email;role;organisation;region;partner_email\n"
+                  "\"Lee, Ann\";ann@example.org;peer;Org;North;\n")
+    with services.uow() as db:
+        assert import_participants(db, semicolons, services.clock.now()).added == 1
+        ann = db.scalars(select(Participant).where(Participant.email == "ann@example.org")).one()
+        assert (ann.name, ann.region) == ("Lee, Ann", "North")
+
+
 def test_pairs_change_when_the_file_says_so_for_everyone_involved(services):
     csv = HEADER + ("Ann Lee,ann@example.org,peer,Org,North,tom.hughes@example.nhs.uk\n"
                     "Mr Tom Hughes,tom.hughes@example.nhs.uk,expert_peer,O,R,ann@example.org\n")
