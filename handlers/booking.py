@@ -1003,27 +1003,30 @@ def my_sessions(ctx: Context, args: str) -> list[Reply]:
     """The current pair's sessions and progress, then those with any earlier partner: they
     stay the person's record, and one still to confirm can be confirmed from here."""
     me = ctx.me
-    earlier = _earlier_sessions(ctx, me)
     partner = me.partner
+    # One read of everything of theirs: a proposal only counts for the current pair (an
+    # earlier pair's was withdrawn when it parted); one said not to have taken place stays
+    # listed, so it can be put right.
+    mine = ctx.db.scalars(select(PeerSession).where(
+        or_(PeerSession.proposer_id == me.id, PeerSession.partner_id == me.id),
+        PeerSession.status.in_(("proposed", *RECORDED))).order_by(PeerSession.starts_at)).all()
+    current = [s for s in mine if _is_current(s, me)]
+    earlier: dict[int, tuple[Participant, list[PeerSession]]] = {}  # by partner, first met first
+    for s in mine:
+        if not _is_current(s, me) and s.status in RECORDED:
+            other = _other(s, me)
+            earlier.setdefault(other.id, (other, []))[1].append(s)
     if partner is None and not earlier:
         return [Reply("You're not in a pair at the moment, so you have no peer sessions.")]
-    lines: list[str] = []
+    lines = [f"*Your sessions with {partner.name}*" if partner is not None
+             else "You're not in a pair at the moment."]
     choices: list[Choice] = []
-    if partner is None:
-        lines.append("You're not in a pair at the moment.")
-    else:
-        lines.append(f"*Your sessions with {partner.name}*")
-        sessions = ctx.db.scalars(select(PeerSession).where(
-            PeerSession.pair_key == pair_key(me.id, partner.id),
-            # one said not to have taken place stays listed, so it can be put right
-            PeerSession.status.in_(("proposed", *RECORDED)))
-            .order_by(PeerSession.starts_at)).all()
-        for s in sessions:
-            lines.append(session_line(ctx, s, me))
-            choices += session_choices(ctx, s, me)
-        if not sessions:
-            lines.append("- none yet: send /book to propose one")
-    for other, theirs in earlier:
+    for s in current:
+        lines.append(session_line(ctx, s, me))
+        choices += session_choices(ctx, s, me)
+    if partner is not None and not current:
+        lines.append("- none yet: send /book to propose one")
+    for other, theirs in earlier.values():
         lines.append(f"Earlier, with {_partner_name(other)}:")
         for s in theirs:
             lines.append(session_line(ctx, s, me))
@@ -1033,21 +1036,6 @@ def my_sessions(ctx: Context, args: str) -> list[Reply]:
         lines.append((f"For your pair with {partner.name}: " if earlier else "")
                      + progress_line(ctx, me))
     return [Reply("\n".join(lines), choices=tuple(choices), private_only=True)]
-
-
-def _earlier_sessions(ctx: Context, me: Participant
-                      ) -> list[tuple[Participant, list[PeerSession]]]:
-    """The person's recorded sessions with anyone but their current partner, by partner, in
-    the order they first met."""
-    mine = [or_(PeerSession.proposer_id == me.id, PeerSession.partner_id == me.id),
-            PeerSession.status.in_(RECORDED)]
-    if me.partner_id is not None:
-        mine.append(PeerSession.pair_key != pair_key(me.id, me.partner_id))
-    by_partner: dict[int, tuple[Participant, list[PeerSession]]] = {}
-    for s in ctx.db.scalars(select(PeerSession).where(*mine).order_by(PeerSession.starts_at)):
-        other = _other(s, me)
-        by_partner.setdefault(other.id, (other, []))[1].append(s)
-    return list(by_partner.values())
 
 
 def _partner_name(p: Participant) -> str:
