@@ -206,9 +206,8 @@ def start_booking(ctx: Context, args: str) -> list[Reply]:
         try:
             read_one_line(ctx, args, data)
         except Invalid as problem:  # the rest of the line is kept: only the day is asked
-            kept = {k: v for k, v in data.items() if k != "date"}
-            return [Reply(f"{problem} I'll ask step by step instead.")] + ctx.start_flow(
-                BOOKING, kept)
+            kept = {**{k: v for k, v in data.items() if k != "date"}, **problem.keep}
+            return [Reply(str(problem))] + ctx.start_flow(BOOKING, kept)
         try:
             _check_slot_so_far(ctx, data)
         except Invalid as problem:
@@ -273,8 +272,9 @@ _NAMED_DAY = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-
 
 
 def _take_when(ctx: Context, data: dict[str, Any], text: str) -> None:
-    """The day and the time (and a length, from a range); the day is read last, so a day
-    to be asked again ("next Tuesday": this week's or next?) leaves the time in `data`."""
+    """The day and the time (and a length, from a range). The day is read last: one to be
+    asked again ("next Tuesday": this week's or next?) leaves what else was given in `data`,
+    and the form keeps it (Invalid.keep) for the answer, with the week asked about."""
     try:
         # with a day known or named, "11-1" is a time ("10 April 11-1")
         time, hours, rest = split_span(rota_time(text, ctx.today), day_known="date" in data
@@ -285,12 +285,15 @@ def _take_when(ctx: Context, data: dict[str, Any], text: str) -> None:
         data["time"] = time.strftime("%H:%M")
     if hours is not None:
         _take_hours(ctx, data, f"{hours}h")
+    week_of = dt.date.fromisoformat(data["week_of"]) if "week_of" in data else None
     try:
-        day = parse_date(rest, ctx.today)
+        day = parse_date(rest, ctx.today, week_of)
     except WhenError as problem:
-        raise Invalid(str(problem)) from None
+        asked = {"week_of": problem.week_of.isoformat()} if problem.week_of else {}
+        raise Invalid(str(problem), keep={**data, **asked}) from None
     if day is not None:
         data["date"] = day.isoformat()
+        data.pop("week_of", None)
 
 
 def _ask_date(ctx: Context, data: dict[str, Any]) -> Reply:
@@ -299,10 +302,11 @@ def _ask_date(ctx: Context, data: dict[str, Any]) -> Reply:
 
 
 def _take_date(ctx: Context, data: dict[str, Any], text: str) -> None:
-    found: dict[str, Any] = {}
+    found = {k: data[k] for k in ("week_of",) if k in data}  # the week a question asked about
     read_one_line(ctx, text, found)  # "Friday 2pm 3h virtual" answers the later steps too
     if "date" not in found:
         raise Invalid(f"I couldn't read a date in \u201c{text[:60]}\u201d.")
+    data.pop("week_of", None)
     data.update(found)
     _check_slot_so_far(ctx, data)
 

@@ -31,7 +31,13 @@ T = TypeVar("T")
 
 
 class Invalid(Exception):
-    """A step's input was not acceptable; the message says why, politely."""
+    """A step's input was not acceptable; the message says why, politely. `keep` is what the
+    form holds on to all the same, for the answer to the question asked back: a time given
+    with a day that has to be asked again, or which week "Tuesday" will mean."""
+
+    def __init__(self, message: str, keep: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.keep = dict(keep or {})
 
 
 # What a read-back takes as "yes", besides its own button label ("yes, send it").

@@ -267,6 +267,8 @@ class Router:
             final = step.answer(ctx, data, text)
         except Invalid as problem:
             conversation.updated_at = ctx.now
+            if problem.keep:
+                conversation.data = {**conversation.data, **problem.keep}
             aside = self._intent_aside(ctx, text) or (self.aside(ctx, text) if self.aside
                                                         else None)
             if aside is not None:  # answered on the side; the form waits, nothing counted

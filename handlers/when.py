@@ -38,7 +38,13 @@ _WORD_NUMBERS = {"a": "1", "an": "1", "one": "1", "two": "2", "three": "3", "fou
 
 
 class WhenError(ValueError):
-    """The text is not a usable date or time; the message says why, for the user."""
+    """The text is not a usable date or time; the message says why, for the user.
+    `week_of`: the Monday of the week the question asked back is about ("Which day next
+    week?"), so that the answer "Tuesday" is read in that week."""
+
+    def __init__(self, message: str, week_of: dt.date | None = None) -> None:
+        super().__init__(message)
+        self.week_of = week_of
 
 
 @dataclass(frozen=True)
@@ -153,10 +159,10 @@ _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-def parse_date(text: str, today: dt.date) -> dt.date | None:
-    """Day first; 'tomorrow'; a weekday ('Friday': the first one after today; 'next Tuesday'
-    the same once this week has no Tuesday left, else asked); None if the text holds no
-    date."""
+def parse_date(text: str, today: dt.date, week_of: dt.date | None = None) -> dt.date | None:
+    """Day first; 'tomorrow'; a weekday ('Friday': the first one after today, or the one in
+    the week of `week_of` when a question asked back named that week; 'next Tuesday' the
+    same once this week has no Tuesday left, else asked); None if the text holds no date."""
     cleaned = re.sub(r"\b(on|the|of)\b", " ", text, flags=re.IGNORECASE).strip(" ,")
     if not cleaned:
         return None
@@ -165,6 +171,8 @@ def parse_date(text: str, today: dt.date) -> dt.date | None:
     weekday = _WEEKDAY.fullmatch(" ".join(cleaned.split()))
     if weekday:
         named = _WEEKDAYS.index(weekday[1].lower())
+        if week_of is not None and not re.match(r"(next|this)\b", cleaned, re.IGNORECASE):
+            return week_of + dt.timedelta(days=named)
         if named == today.weekday() and cleaned.lower().startswith("this"):
             return today  # "this Tuesday", said on a Tuesday
         coming = today + dt.timedelta(days=(named - today.weekday() - 1) % 7 + 1)
@@ -179,9 +187,13 @@ def parse_date(text: str, today: dt.date) -> dt.date | None:
         # A span, not a day: dateparser would pick one (a week today) without a word. After
         # "Which day next week?" a bare "Tuesday" would be this week's, so the example names
         # the week.
-        example = ("10 April or Friday" if not cleaned.lower().endswith("next week") else
-                   f"Tuesday next week or {_spelt(today + dt.timedelta(8 - today.weekday()))}")
-        raise WhenError(f"Which day {cleaned.lower()}? Please give the day, like {example}.")
+        if not cleaned.lower().endswith("week"):
+            raise WhenError(f"Which day {cleaned.lower()}? Please give the day, like 10 April "
+                            "or Friday.")
+        monday = today - dt.timedelta(today.weekday()) + dt.timedelta(
+            7 if cleaned.lower().startswith("next") else 0)
+        raise WhenError(f"Which day {cleaned.lower()}? Please give the day, like "
+                        f"{_spelt(monday + dt.timedelta(1))} or just Tuesday.", week_of=monday)
     day_of_month = re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)?", cleaned, re.IGNORECASE)
     if day_of_month:
         return _next_day_of_month(int(day_of_month[1]), today)

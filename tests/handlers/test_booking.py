@@ -163,6 +163,12 @@ def test_moving_a_booked_session_asks_the_partner_and_changes_nothing_yet(door: 
     assert door.text(JAMES, "17 April 10am face to face").startswith(
         "A move changes the day and time only; this session is virtual.")
     door.text(JAMES, "17 April 10am virtual")  # how they meet, said again, is no problem
+    door.press(JAMES, "Change the time")
+    # a day asked back keeps the time given with it, as /book does
+    assert door.text(JAMES, "next Friday 10am").startswith("Do you mean Friday 6 March or")
+    assert door.text(JAMES, "17 April").startswith("Ask Dr Amira Khan to move the peer "
+                                                   "session on Friday 10 April 2015 at 14:00 "
+                                                   "to Friday 17 April 2015, 10:00 to 13:00")
     [sent] = door.press(JAMES, "Yes, ask")
     assert sent.text == ("Sent to Dr Amira Khan: your request to move the peer session on "
                          "Friday 10 April 2015 at 14:00 to Friday 17 April 2015, 10:00 to 13:00, "
@@ -793,8 +799,10 @@ def test_next_weekday_is_asked_when_it_could_be_this_week_or_the_next():
     # a week is no day: asked, not a day picked for them, with an answer that names the week
     # (after "Which day next week?" a bare "Tuesday" is this week's)
     with pytest.raises(WhenError, match="Which day next week[?] Please give the day, like "
-                                        "Tuesday next week or Tuesday 3 March"):
+                                        "Tuesday 3 March or just Tuesday") as asked:
         parse_date("next week", dt.date(2015, 3, 1))
+    # ... and the answer "Tuesday" is read in the week asked about
+    assert parse_date("Tuesday", dt.date(2015, 3, 1), asked.value.week_of) == dt.date(2015, 3, 3)
     assert parse_date("Tuesday next week", dt.date(2015, 3, 2)) == dt.date(2015, 3, 10)
     assert parse_date("next week on Tues", dt.date(2015, 3, 8)) == dt.date(2015, 3, 10)
     # the British "Thursday week": a week after the coming Thursday
@@ -860,6 +868,16 @@ def test_a_day_asked_again_keeps_the_rest_of_the_line(door: FrontDoor):
     asked = door.text(AMIRA, "/book next Tuesday 2pm 2h virtual")  # said on a Monday
     assert asked.startswith("Do you mean Tuesday 3 March or Tuesday 10 March?")
     assert door.text(AMIRA, "10 March") == (
+        "Propose to Dr James Okafor: Tuesday 10 March 2015, 14:00 to 16:00, virtual?")
+
+
+def test_a_weekday_answering_which_day_next_week_is_in_next_week(door: FrontDoor):
+    door.text(AMIRA, "/book")  # on Monday 2 March
+    assert door.text(AMIRA, "next week").startswith("Which day next week?")
+    assert door.text(AMIRA, "Thurs").startswith("What time on Thursday 12 March 2015?")
+    door.text(AMIRA, "cancel")
+    door.text(AMIRA, "/book next week 2pm 2h virtual")
+    assert door.text(AMIRA, "Tuesday") == (
         "Propose to Dr James Okafor: Tuesday 10 March 2015, 14:00 to 16:00, virtual?")
 
 
