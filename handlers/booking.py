@@ -534,6 +534,8 @@ def cancel(ctx: Context, value: str) -> list[Reply]:
         return [Reply(CANNOT_CANCEL)]
     if session.status != "booked":
         return _cancel(ctx, session)
+    if ctx.conversation is not None:  # mid-form: the buttons ask, and the form is kept
+        return [_ask_cancel(ctx, {"session": session.id})]
     return ctx.start_flow(CANCEL_SESSION, {"session": session.id})
 
 

@@ -197,7 +197,14 @@ class Router:
         for route in self._actions:
             assert route.action is not None
             if action_id == route.action or action_id.startswith(route.action + "."):
-                return self._run(ctx, route, value)
+                # a button pressed mid-form is a command: the form waits, asked again after
+                form = _snapshot(ctx.conversation)
+                chat = ctx.msg.chat_id
+                replies = self._run(ctx, route, value)
+                if form is None or ctx.msg.chat_id != chat:
+                    return replies
+                before, after = self._after_command(ctx, form)
+                return before + replies + after
         return [Reply("That button is no longer active. Send /help to see what I can do.")]
 
     def _run(self, ctx: Context, route: Route, args: str) -> list[Reply]:

@@ -21,7 +21,7 @@ from handlers.storage.models import (
     Participant,
     UnansweredQuestion,
 )
-from tests.conftest import AMIRA, GARETH, HELEN, FrontDoor, local
+from tests.conftest import AMIRA, GARETH, HELEN, JAMES, FrontDoor, local
 
 pytestmark = pytest.mark.both_databases
 
@@ -390,3 +390,22 @@ def test_a_question_mid_claim_is_not_taken_for_an_amount(door: FrontDoor, servic
     with services.uow() as db:
         assert db.scalars(select(UnansweredQuestion.text)).all() == [
             "do I need a receipt if I stayed 2 nights?"]
+
+
+def test_a_button_pressed_mid_form_leaves_the_form_where_it_was(door: FrontDoor, services,
+                                                                clock):
+    door.text(JAMES, "/whoami")
+    door.text(AMIRA, "/book 25 March 2pm 2h virtual")
+    door.text(AMIRA, "yes")
+    door.router.handle(door.incoming(JAMES, action_id="booking.accept", action_value="1"))
+    clock.set(local(2015, 3, 19))
+    door.text(AMIRA, "/claim 18 March")  # a claim half filled in
+    door.send(AMIRA, "/sessions")
+    question, again = door.press(AMIRA, "Cancel 25/03 14:00")
+    assert question.text.startswith("Cancel the peer session Wednesday 25 March 2015")
+    assert again.text.startswith("Back to your expense claim")
+    kept, again = door.press(AMIRA, "Keep it")
+    assert kept.text.startswith("Kept:") and again.text.startswith("Back to your expense claim")
+    door.text(AMIRA, "95")  # the claim carries on where it was
+    door.text(AMIRA, "skip")
+    assert "Submitted" in door.text(AMIRA, "yes")
