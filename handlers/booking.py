@@ -14,7 +14,6 @@ from sqlalchemy import Row, bindparam, or_, select, union
 from sqlalchemy.orm import Session
 
 from handlers.core import (
-    YES,
     Context,
     Flow,
     Invalid,
@@ -23,6 +22,7 @@ from handlers.core import (
     Step,
     by_number,
     enqueue,
+    said_yes,
 )
 from handlers.identity import PAIRED_ROLES, TEAM
 from handlers.messages import Choice, Reply, ReplyFile, counted, csv_file
@@ -413,7 +413,7 @@ def _take_confirm(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] 
         for key in ("date", "time", "confirmed"):
             data.pop(key, None)
         return None
-    if answer not in YES | {"yes, send it", "send"}:
+    if not said_yes(answer):
         raise Invalid("Please answer yes to send it, change, or cancel.")
     data["confirmed"] = True
     return None
@@ -557,7 +557,7 @@ def _take_cancel(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] |
     answer = " ".join(re.sub(r"[^a-z ]", "", text.lower()).split())  # "No, keep it!"
     if answer in _KEEP:
         return _kept(ctx, str(data["session"]))
-    if answer not in YES | {"yes cancel it", "cancel it"}:
+    if not said_yes(answer, also=("cancel",)) and answer != "cancel it":
         raise Invalid("Please answer yes to cancel it, or keep it.")
     data["confirmed"] = True
     return None

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
-from handlers.core import YES, Context, Flow, Invalid, Route, Step, enqueue_each
+from handlers.core import Context, Flow, Invalid, Route, Step, enqueue_each, said_yes
 from handlers.identity import BROADCAST_WAIT, LAPSED, TEAM, waited_too_long
 from handlers.messages import Choice, Reply, counted
 from handlers.notes import NotesError, find_challenge
@@ -332,7 +332,7 @@ def _ask_unsure(ctx: Context, data: dict[str, Any]) -> Reply:
 def _take_unsure(ctx: Context, data: dict[str, Any], text: str) -> None:
     answer = text.strip().lower()
     key, message, whole = data.pop("unsure")
-    if answer in YES | {f"yes, for {describe_audience(ctx.db, key)}".lower()}:
+    if said_yes(answer, also=f"for {describe_audience(ctx.db, key)}".split()):
         data["text"] = message
         _take_audience(ctx, data, key)
     elif answer in ("no", "n", "no, all of it is the message"):
@@ -429,7 +429,7 @@ def _take_confirm(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] 
     answer = text.strip().lower()
     if answer in ("no", "n"):
         return [Reply("Nothing was sent.")]
-    if answer not in YES | {"yes, send it", "send"}:
+    if not said_yes(answer):
         raise Invalid("Please answer yes to send it, or cancel.")
     data["confirmed"] = True
     return None

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from handlers.core import YES, Context, Flow, Invalid, Route, Step, by_number
+from handlers.core import Context, Flow, Invalid, Route, Step, by_number, said_yes
 from handlers.identity import PAIRED_ROLES, TEAM
 from handlers.messages import Choice, Reply, ReplyFile, counted, csv_file
 from handlers.storage.models import (
@@ -455,7 +455,7 @@ def _take_confirm(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] 
     answer = text.strip().lower()
     if answer in ("no", "n"):
         return [Reply("Nothing was claimed.")]
-    if answer not in YES | {"yes, submit", "submit"}:
+    if not said_yes(answer):
         raise Invalid("Please answer yes to submit the claim, or cancel.")
     data["confirmed"] = True
     return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -40,8 +40,21 @@ class Invalid(Exception):
         self.keep = dict(keep or {})
 
 
-# What a read-back takes as "yes", besides its own button label ("yes, send it").
-YES = frozenset({"yes", "y", "ok", "okay", "yep", "yeah", "sure", "go ahead"})
+# A read-back's "yes": a yes word first ("yes please", "Yes, ask", "ok send it", or the
+# button's own verb alone), then nothing but these; "yes but change the time" is no yes.
+_YES_WORDS = frozenset({"yes", "y", "ok", "okay", "yep", "yeah", "yup", "sure", "fine",
+                        "correct", "go", "send", "submit", "ask", "continue"})
+_YES_FILLER = frozenset({"please", "thanks", "thank", "you", "ta", "ahead", "do", "it", "that",
+                         "thats", "send", "ask", "submit", "continue", "all", "good", "great",
+                         "perfect", "lovely"})
+
+
+def said_yes(text: str, also: Iterable[str] = ()) -> bool:
+    """Whether a typed answer to a read-back is a yes; `also`: other words of the question's
+    own yes button ("Yes, cancel it", "Yes, for peers")."""
+    words = re.findall(r"[a-z]+", text.lower().replace("'", ""))
+    allowed = _YES_FILLER | {w.lower() for w in also}
+    return bool(words) and words[0] in _YES_WORDS and set(words[1:]) <= allowed
 
 
 @dataclass

@@ -37,6 +37,9 @@ def test_one_line_booking_reads_back_in_full_before_booking(door: FrontDoor, ser
     assert "Friday 10 April 2015, 14:00 to 17:00, virtual?" in readback
     with services.uow() as db:
         assert db.scalars(select(PeerSession)).first() is None
+    # everyday yeses are yes; a yes with more to say is asked again
+    assert door.text(AMIRA, "yes but later").startswith("Please answer yes to send it")
+    assert door.text(AMIRA, "Yes please!").startswith("Sent to Dr James Okafor")
 
 
 @pytest.mark.parametrize("line, start, end", [
@@ -169,7 +172,7 @@ def test_moving_a_booked_session_asks_the_partner_and_changes_nothing_yet(door: 
     assert door.text(JAMES, "17 April").startswith("Ask Dr Amira Khan to move the peer "
                                                    "session on Friday 10 April 2015 at 14:00 "
                                                    "to Friday 17 April 2015, 10:00 to 13:00")
-    [sent] = door.press(JAMES, "Yes, ask")
+    [sent] = door.send(JAMES, "Yes, ask")  # the button's words, typed
     assert sent.text == ("Sent to Dr Amira Khan: your request to move the peer session on "
                          "Friday 10 April 2015 at 14:00 to Friday 17 April 2015, 10:00 to 13:00, "
                          "virtual. It stays as it is until they accept; I'll tell you when they "
