@@ -3,6 +3,7 @@ that sends unanswered questions to the programme team and their answers back."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import textwrap
 import time
@@ -17,7 +18,7 @@ from handlers.messages import Choice, Reply, button_label
 from handlers.storage.models import ERASED_ROLE, Participant, TeamAnswer, UnansweredQuestion
 from knowledge.base import ANSWER_THRESHOLD, MAX_ANSWER, SURE, TEAM_DOCUMENT, Answer, excerpt
 from knowledge.corpus import Section, slugify
-from knowledge.programme import format_date
+from knowledge.programme import Event, format_date
 from knowledge.search import terms
 
 GREETING = re.compile(r"^\s*((hi|hello|hey|hiya|good (morning|afternoon|evening)|start|menu"
@@ -34,7 +35,7 @@ NEXT_EVENT = re.compile(
 )
 # "When was the last development day?": the latest one before today.
 LAST_EVENT = re.compile(r"^(?!.*\b(my|our|peer|pair)\b.*\bsessions?\b)"
-                        r".*\b(last|previous|most recent|final)\b.*\b(dev(elopment)?\s*days?"
+                        r".*\b(last|previous|most recent|final|first)\b.*\b(dev(elopment)?\s*days?"
                         r"|events?)\b",
                         re.IGNORECASE)
 # "How long is each session?": the booking rules in the configuration, not a text search
@@ -222,11 +223,23 @@ def _event_kind(text: str) -> str | None:
     return "development_day" if re.search(r"dev(elopment)?\s*day", text, re.I) else None
 
 
+def _when(ctx: Context, day: dt.date) -> str:
+    """"today", "tomorrow", "in 3 days", "yesterday", "12 days ago"."""
+    days = (day - ctx.today).days
+    return ("today" if days == 0 else "tomorrow" if days == 1 else "yesterday" if days == -1
+            else f"in {days} days" if days > 0 else f"{-days} days ago")
+
+
+def _named(ctx: Context, text: str, kind: str | None) -> list[Event]:
+    """The events whose place the question names ("the development day in Leeds")."""
+    return [e for e in ctx.programme.events if (kind is None or e.kind == kind)
+            and re.search(rf"\b{re.escape(e.place.split()[0])}\b", text, re.I)]
+
+
 def next_event(ctx: Context, text: str) -> Answer:
     """Date-dependent facts come from the configuration, never from text search."""
     kind = _event_kind(text)
-    named = [e for e in ctx.programme.events if (kind is None or e.kind == kind)
-             and re.search(rf"\b{re.escape(e.place.split()[0])}\b", text, re.I)]
+    named = _named(ctx, text, kind)
     if named:  # "the next development day in Leeds": that one, even if another comes first
         event = min(named, key=lambda e: (e.date < ctx.today, e.date))
         if event.date < ctx.today:
@@ -239,12 +252,10 @@ def next_event(ctx: Context, text: str) -> Answer:
         return configured(ctx, f"There are no more {events} in the {ctx.programme.short_name} "
                           f"{ctx.programme.cohort} programme.", "Programme events",
                           DEVELOPMENT_DAYS_ASKED)
-    days = (event.date - ctx.today).days
-    when = "today" if days == 0 else "tomorrow" if days == 1 else f"in {days} days"
     backing = (DEVELOPMENT_DAYS_ASKED if event.kind == "development_day"
                else "what does the programme consist of?")
-    return configured(ctx, f"The next one is {event.describe()} ({when}).", "Programme events",
-                      backing)
+    return configured(ctx, f"The next one is {event.describe()} ({_when(ctx, event.date)}).",
+                      "Programme events", backing)
 
 
 # "The last development day" is the most recent to some and the final one to others: the
@@ -255,21 +266,25 @@ _ASKS_FINAL = re.compile(r"\b(is|will|final)\b|'s\b", re.IGNORECASE)
 
 
 def last_event(ctx: Context, text: str) -> Answer:
+    """The last (or the first) development day or event, or the one in a place named."""
     kind = _event_kind(text)
-    events = [e for e in ctx.programme.events if kind is None or e.kind == kind]
-    past = [e for e in events if e.date < ctx.today]
-    if past:
-        recent = max(past, key=lambda e: e.date)
-        days = (ctx.today - recent.date).days
-        said = (f"The last one was {recent.describe()} "
-                f"({'yesterday' if days == 1 else f'{days} days ago'}).")
+    events = sorted((e for e in ctx.programme.events if kind is None or e.kind == kind),
+                    key=lambda e: e.date)
+    named = _named(ctx, text, kind)
+    first = re.search(r"\bfirst\b", text, re.IGNORECASE)
+    if named or (first and events):  # "the last one in Leeds" is that one, as is "the first"
+        event = named[-1] if named else events[0]
+        tense = "was" if event.date < ctx.today else "is"
+        said = f"It {tense} {event.describe()} ({_when(ctx, event.date)})."
+        return configured(ctx, said, "Programme events", DEVELOPMENT_DAYS_ASKED)
+    held = [e for e in events if e.date <= ctx.today]  # today's has taken place, or is
+    if held:
+        said = f"The last one was {held[-1].describe()} ({_when(ctx, held[-1].date)})."
     else:
         said = f"There has been no {'development day' if kind else 'event'} yet."
-    final = max(events, key=lambda e: e.date, default=None)
-    if final is not None and final.date >= ctx.today and not _ASKS_RECENT.search(text):
-        days = (final.date - ctx.today).days
-        to_come = (f"The final one is {final.describe()} "
-                   f"({'today' if days == 0 else 'tomorrow' if days == 1 else f'in {days} days'}).")
+    final = events[-1] if events else None
+    if final is not None and final.date > ctx.today and not _ASKS_RECENT.search(text):
+        to_come = f"The final one is {final.describe()} ({_when(ctx, final.date)})."
         said = to_come if _ASKS_FINAL.search(text) else f"{said} {to_come}"
     return configured(ctx, said, "Programme events", DEVELOPMENT_DAYS_ASKED)
 

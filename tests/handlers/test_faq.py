@@ -137,9 +137,17 @@ def test_next_development_day_comes_from_the_configuration(door: FrontDoor, cloc
     assert door.text(AMIRA, "last dev day").startswith(
         "The last one was Development day 2: Wednesday 8 July 2015, The Met Hotel, Leeds "
         "(12 days ago). The final one is Development day 3: Wednesday 16 September 2015")
+    assert door.text(AMIRA, "when was the first development day?").startswith(
+        "It was Development day 1: Wednesday 18 March 2015")
+    assert door.text(AMIRA, "when is the last dev day in Leeds?").startswith(
+        "It was Development day 2: Wednesday 8 July 2015, The Met Hotel, Leeds (12 days ago).")
     clock.set(local(2015, 3, 2))
     assert door.text(AMIRA, "when's the final development day?").startswith(
         "The final one is Development day 3")
+    clock.set(local(2015, 3, 18))  # on the day itself, it is the last one so far
+    assert door.text(AMIRA, "when was the last development day?").startswith(
+        "The last one was Development day 1: Wednesday 18 March 2015, Ambassadors Hotel, "
+        "Bloomsbury, London (today).")
     # "next" about something else is a question for the documents, not the calendar
     for other in ("when is the next pay rise for consultants?",
                   "our leaders can't agree on where to go next, is there help for that?"):
