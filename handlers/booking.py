@@ -1322,8 +1322,8 @@ ROUTES = [
     Route("pairs", pairs, command="/pairs", roles=TEAM, personal=True,
           help="every pair's progress (add csv for a file)", usage="/pairs [csv]",
           intent=re.compile(r"\b(how are|progress of|show me) (the |all |our )?pairs\b"
-                            r"|\bpairs'? progress\b|\bbehind pace\b|\bwho('?s| is)? (falling )?"
-                            r"behind\b|\bwho (hasn'?t|has not|hasnt) (booked|held|had)\b",
+                            r"|\bpairs'? progress\b|\bbehind pace\b|\b(who|pairs?)\b.*\bbehind\b"
+                            r"|\bwho (hasn'?t|has not|hasnt) (booked|held|had)\b",
                             re.IGNORECASE),
           aside=True),
 ]

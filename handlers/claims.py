@@ -842,6 +842,11 @@ def claims_csv(db: Session, programme: Programme) -> bytes:
 
 CLAIMANTS = frozenset(PAIRED_ROLES)  # the participants who go to development days
 
+# "which claims still need paying?": a claimant's own, the programme team's to pay
+_TO_PAY = re.compile(r"\b(claims?|expenses?)\b.*\b(to pay|to be paid|need(s)? paying|unpaid"
+                     r"|not (yet )?paid|awaiting payment)\b|\bunpaid (claims?|expenses?)\b"
+                     r"|\bwhat needs paying\b", re.IGNORECASE)
+
 ROUTES = [
     Route("claim", start_claim, command="/claim", personal=True, roles=CLAIMANTS,
           help="claim accommodation for a development day", usage="/claim [8 July £95]",
@@ -856,8 +861,8 @@ ROUTES = [
           # "where's my claim?" is about the record; "how do I submit my claim?" is a question
           # for the FAQ, whose answer offers the form.
           intent=re.compile(r"^(?!.*\b(can|could|how|should|submit|make|put in|send)\b)"
-                            r".*\b(my|our) (expense |expenses )?claims?\b|\bclaims? status\b",
-                            re.IGNORECASE), aside=True),
+                            r".*\b(my|our) (expense |expenses )?claims?\b|\bclaims? status\b"
+                            rf"|{_TO_PAY.pattern}", re.IGNORECASE), aside=True),
     Route("claim-withdraw", withdraw, action="claims.withdraw", personal=True),
     Route("claim-add-receipt", start_add_receipt, action="claims.add_receipt", personal=True),
     Route("review", review, command="/review", roles=TEAM, personal=True,
@@ -874,8 +879,7 @@ ROUTES = [
     Route("paid", mark_paid, command="/paid", roles=TEAM, personal=True,
           help="mark an approved claim paid (alone: the ones to pay)", usage="/paid [N]"),
     Route("paid-said", lambda ctx, _text: mark_paid(ctx, ""), roles=TEAM, personal=True,
-          intent=re.compile(r"\b(claims?|expenses?)\b.*\b(to pay|to be paid|need(s)? paying"
-                            r"|unpaid|not (yet )?paid|awaiting payment)\b", re.IGNORECASE),
+          intent=_TO_PAY,
           aside=True),
     Route("paid-chosen", paid_chosen, action="claims.paid", roles=TEAM, personal=True),
 ]

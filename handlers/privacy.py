@@ -694,7 +694,8 @@ ROUTES = [
     Route("forgetme", start_forget, command="/forgetme", personal=True,
           help="erase your personal data (asks twice)",
           intent=re.compile(r"\b(delete|erase|remove|wipe) (all )?(of )?my (personal )?"
-                            r"(data|details|information|account)\b|^\W*forget (about )?me\b",
+                            r"(data|details|information|account)\b|^\W*forget (about )?me\b"
+                            r"|^\W*(please )?(delete|erase|remove) me\b",
                             re.IGNORECASE)),
 ]
 FLOWS = [FORGET]

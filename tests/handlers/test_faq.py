@@ -394,5 +394,11 @@ def test_the_programme_team_in_plain_words(door: FrontDoor, clock):
     assert door.text(GARETH, "which claims still need paying?").startswith(
         "No approved claims are waiting to be paid.")
     assert door.text(GARETH, "show me the expense claims") == "No claims are waiting for review."
-    # a participant's same words are a question for the documents
+    assert door.text(GARETH, "which pairs are behind?").startswith("*Pairs' progress*")
+    for words in ("any unpaid claims?", "what needs paying"):
+        assert door.text(GARETH, words).startswith("No approved claims are waiting to be paid.")
+    # a participant's same words are a question for the documents, or about their own claims
     assert "Pairs' progress" not in door.text(AMIRA, "who is behind?")
+    assert door.text(AMIRA, "which claims still need paying?").startswith(
+        "You have no expense claims")
+    assert "This erases your personal data" in door.text(AMIRA, "erase me")
