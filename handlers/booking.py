@@ -43,7 +43,8 @@ COUNTED = ("proposed", "booked", "held")
 # still to confirm (future sessions are cancelled, and a proposal never happened).
 RECORDED = ("booked", "held", "not_held")
 _FACE = re.compile(r"\b(face[\s-]*to[\s-]*face|f2f|in person)\b", re.IGNORECASE)
-_VIRTUAL = re.compile(r"\b(virtual(ly)?|online|video|zoom|teams call|remote(ly)?)\b",
+_VIRTUAL = re.compile(r"\b(virtual(ly)?|online|video|zoom|teams call|(on|via|over) teams"
+                      r"|remote(ly)?)\b",
                       re.IGNORECASE)
 _LINK = re.compile(r"https?://\S+")
 
@@ -678,7 +679,10 @@ def _take_new_when(ctx: Context, data: dict[str, Any], text: str) -> None:
     if session is not None and said not in (None, session.mode):
         raise Invalid(f"A move changes the day and time only; this session is {session.mode}. "
                       "To meet another way, cancel it and book a new one.")
-    _take_when(ctx, data, _VIRTUAL.sub(" ", _FACE.sub(" ", text)))
+    hours, text = parse_length(_VIRTUAL.sub(" ", _FACE.sub(" ", text)))
+    if hours is not None:  # "12 March 2pm 3h": the new length, as a range would give it
+        _take_hours(ctx, data, f"{hours}h")
+    _take_when(ctx, data, text)
     if "date" not in data or "time" not in data:
         raise Invalid("Please give the new day and time together, like 17 April 2pm.")
     if session is None:
@@ -712,6 +716,15 @@ def _ask_move_confirm(ctx: Context, data: dict[str, Any]) -> Reply:
                  choices=(Choice("Yes, ask", "answer", "yes"),
                           Choice("Change the time", "answer", "change"),
                           Choice("Cancel", "cancel")))
+
+
+def _take_move_confirm(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] | None:
+    """As booking's read-back; "change" asks for the new time afresh, length included (the
+    booking form asks its length apart, so keeps it)."""
+    final = _take_confirm(ctx, data, text)
+    if not data.get("confirmed"):
+        data.pop("hours", None)
+    return final
 
 
 def _finish_move(ctx: Context, data: dict[str, Any]) -> list[Reply]:
@@ -776,7 +789,7 @@ MOVE = Flow(
     description="session move",
     steps={"when": Step(_ask_new_when, _take_new_when, "17 April 2pm",
                         lambda d: "time" not in d),
-           "confirm": Step(_ask_move_confirm, _take_confirm, "yes",
+           "confirm": Step(_ask_move_confirm, _take_move_confirm, "yes",
                            lambda d: not d.get("confirmed"))},
     finish=_finish_move,
     gone=lambda ctx, data: None if _still_movable(ctx, data) else (

@@ -245,6 +245,9 @@ def _week_on(text: str, today: dt.date) -> dt.date | None:
     named = _WEEKDAYS.index(name[:3])
     if found["next"] or found["then"]:
         return today + dt.timedelta(days=7 - today.weekday() + named)
+    if named == today.weekday():  # said on a Monday, "Monday week" is a week today to many
+        raise WhenError(f"Do you mean {_spelt(today + dt.timedelta(7))} (a week today) or "
+                        f"{_spelt(today + dt.timedelta(14))}? Please give the date.")
     return today + dt.timedelta(days=(named - today.weekday() - 1) % 7 + 1 + 7)
 
 
