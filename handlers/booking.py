@@ -1175,6 +1175,15 @@ def pairs(ctx: Context, args: str) -> list[Reply]:
               for p, _ in rows]
     if alone:
         lines.append(f"Not in a pair: {', '.join(p.name for p in alone)}")
+    # A pair parted since keeps its past sessions: one nobody confirmed still wants an answer
+    current = {pair_key(p.id, p.partner_id or 0) for _, p in rows}
+    parted = ctx.db.scalars(select(PeerSession).where(
+        PeerSession.status == "booked", PeerSession.ends_at <= ctx.now,
+        PeerSession.pair_key.not_in(current)).order_by(PeerSession.starts_at)).all()
+    if parted:
+        lines.append("Earlier pairs, awaiting confirmation that a session took place: " + "; ".join(
+            f"{_partner_name(s.proposer)} & {_partner_name(s.partner)}, "
+            f"{describe(ctx.programme, s)}" for s in parted))
     file = ReplyFile("pairs-progress.csv", "text/csv", pairs_csv(rows)) \
         if "csv" in args.lower() else None
     return [Reply("\n".join(lines), file=file, private_only=True)]

@@ -1038,7 +1038,12 @@ def test_sessions_with_a_former_partner_stay_listed_and_can_still_be_confirmed(
     assert "Earlier, with Dr Sian Roberts:\n- Wednesday 25 March 2015, 14:00 to 17:00, " \
         "virtual (awaiting confirmation that it took place)" in listing.text
     assert [c.label for c in listing.choices] == ["Held 25/03 14:00", "Didn't happen 25/03 14:00"]
+    # the team sees it too, though the pair is no more
+    assert ("Earlier pairs, awaiting confirmation that a session took place: Dr Sian Roberts & "
+            "Mr Tom Hughes, Wednesday 25 March 2015, 14:00 to 17:00, virtual") in door.text(
+        GARETH, "/pairs")
     assert door.press(TOM, "Held 25/03 14:00")[0].text == "Thanks, noted."
+    assert "Earlier pairs" not in door.text(GARETH, "/pairs")
     assert "Earlier, with Mr Tom Hughes:\n- Wednesday 25 March 2015, 14:00 to 17:00, virtual " \
         "(held)" in door.text(SIAN, "/sessions")
 
