@@ -268,7 +268,8 @@ def team_command(ctx: Context, args: str) -> list[Reply]:
     words = args.split()
     name, email = _name_and_email(words[1:])
     if not words or words[0].lower() not in ("add", "remove") or email is None:
-        return [Reply("Send /team add CHALLENGE EMAIL or /team remove CHALLENGE EMAIL.")]
+        return [Reply("Send /team add CHALLENGE EMAIL or /team remove CHALLENGE EMAIL: a "
+                      "person is named by their email address.")]
     action = words[0].lower()
     try:
         challenge = find_challenge(ctx.db, name)
@@ -462,6 +463,12 @@ def outstanding(ctx: Context, args: str) -> list[Reply]:
     waiting = unconfirmed(ctx.db, ctx.me)
     if not waiting:
         mine = "" if ctx.me.is_team else " you manage"  # as unconfirmed() reads it
+        signed = select(Challenge.id).where(Challenge.signed_off_at.is_not(None))
+        if not ctx.me.is_team:
+            signed = signed.where(Challenge.manager_id == ctx.me.id)
+        if ctx.db.scalar(signed.limit(1)) is None:  # "everyone has" would be true of nobody
+            return [Reply(f"No challenge{mine} is signed off yet, so no notes are waiting to "
+                          "be destroyed.")]
         return [Reply(f"Everyone on every signed-off challenge{mine} has confirmed "
                       "destroying their notes.")]
     lines = ["*Notes not yet confirmed destroyed*"]

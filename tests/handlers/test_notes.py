@@ -342,7 +342,8 @@ def test_a_member_who_confirmed_and_then_left_is_counted_nowhere(door: FrontDoor
 
 
 def test_who_has_not_confirmed_across_challenges_in_plain_words(door: FrontDoor, clock):
-    assert "has confirmed destroying" in door.text(HELEN, "/notes status")  # none signed off
+    assert door.text(HELEN, "/notes status") == (  # none signed off: nobody to have confirmed
+        "No challenge you manage is signed off yet, so no notes are waiting to be destroyed.")
     signed_off(door)
     door.text(AMIRA, "/notes destroyed")
     waiting = door.text(HELEN, "who hasn't confirmed destroying their notes yet?")
@@ -375,6 +376,11 @@ def test_manager_told_when_the_last_member_confirms(door: FrontDoor, services):
 
 
 def test_all_confirmed_is_said_of_what_each_manager_oversees(door: FrontDoor):
+    assert door.text(GARETH, "/notes status") == (
+        "No challenge is signed off yet, so no notes are waiting to be destroyed.")
+    signed_off(door)
+    for member in (AMIRA, JAMES, SIAN):
+        door.text(member, "/notes destroyed")
     assert door.text(HELEN, "/notes status") == (
         "Everyone on every signed-off challenge you manage has confirmed destroying their notes.")
     assert door.text(GARETH, "/notes status") == (
