@@ -167,13 +167,7 @@ class Router:
             if route is None:
                 return notes + [Reply(f"I don't know the command {command[:40]}. "
                                       "Send /help to see what I can do.")]
-            form = _snapshot(ctx.conversation)
-            chat = ctx.msg.chat_id
-            replies = self._run(ctx, route, args.strip())
-            if form is None or ctx.msg.chat_id != chat:  # no form, or answered elsewhere
-                return notes + replies
-            before, after = self._after_command(ctx, form)
-            return notes + before + replies + after
+            return notes + self._beside_form(ctx, route, args.strip())
 
         if ctx.conversation is not None:
             if text.lower().strip(" .!") in CANCEL_WORDS:
@@ -197,15 +191,19 @@ class Router:
         for route in self._actions:
             assert route.action is not None
             if action_id == route.action or action_id.startswith(route.action + "."):
-                # a button pressed mid-form is a command: the form waits, asked again after
-                form = _snapshot(ctx.conversation)
-                chat = ctx.msg.chat_id
-                replies = self._run(ctx, route, value)
-                if form is None or ctx.msg.chat_id != chat:
-                    return replies
-                before, after = self._after_command(ctx, form)
-                return before + replies + after
+                return self._beside_form(ctx, route, value)  # a button is a command
         return [Reply("That button is no longer active. Send /help to see what I can do.")]
+
+    def _beside_form(self, ctx: Context, route: Route, args: str) -> list[Reply]:
+        """A command or a button: run it, and if a form was open, it waits and is asked
+        again after (see _after_command)."""
+        form = _snapshot(ctx.conversation)
+        chat = ctx.msg.chat_id
+        replies = self._run(ctx, route, args)
+        if form is None or ctx.msg.chat_id != chat:  # no form, or answered elsewhere
+            return replies
+        before, after = self._after_command(ctx, form)
+        return before + replies + after
 
     def _run(self, ctx: Context, route: Route, args: str) -> list[Reply]:
         refusal = self._allowed(ctx, route)
