@@ -163,6 +163,14 @@ class FrontDoor:
         self.last[who or "guest"] = replies
         return replies
 
+    def book(self, proposer: str, partner: str, line: str) -> None:
+        """`proposer` proposes the session in one line and `partner` accepts it."""
+        self.text(partner, "/whoami")
+        self.text(proposer, f"/book {line}")
+        self.text(proposer, "yes")
+        self.send(partner, "/sessions")
+        self.press(partner, "Accept")
+
     def choice(self, who: str | None, label: str) -> Choice:
         for reply in self.last.get(who or "guest", []):
             for choice in reply.choices:

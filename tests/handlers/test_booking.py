@@ -1002,22 +1002,13 @@ def test_a_face_to_face_session_without_its_place_reads_cleanly(services):
                                                     "face to face")
 
 
-def book(door: FrontDoor, proposer: str, partner: str, line: str) -> None:
-    """`proposer` proposes the session and `partner` accepts it."""
-    door.text(partner, "/whoami")
-    door.text(proposer, f"/book {line}")
-    door.text(proposer, "yes")
-    door.send(partner, "/sessions")
-    door.press(partner, "Accept")
-
-
 REPAIRED = {AMIRA: TOM, TOM: AMIRA, SIAN: JAMES, JAMES: SIAN}
 
 
 def test_sessions_with_a_former_partner_stay_listed_and_can_still_be_confirmed(
         door: FrontDoor, services, clock):
-    book(door, AMIRA, JAMES, "24 March 2pm 3h virtual")
-    book(door, SIAN, TOM, "25 March 2pm 3h virtual")
+    door.book(AMIRA, JAMES, "24 March 2pm 3h virtual")
+    door.book(SIAN, TOM, "25 March 2pm 3h virtual")
     clock.set(local(2015, 3, 27))
     door.send(AMIRA, "/sessions")
     door.press(AMIRA, "Held 24/03 14:00")

@@ -424,11 +424,7 @@ def test_the_partner_of_someone_erased_is_told_and_keeps_their_sessions(door: Fr
 
 def test_a_session_still_to_confirm_when_the_partner_is_erased_can_be_confirmed(
         door: FrontDoor, services, clock):
-    door.text(JAMES, "/whoami")
-    door.text(AMIRA, "/book 24 March 2pm 3h virtual")
-    door.text(AMIRA, "yes")
-    door.send(JAMES, "/sessions")
-    door.press(JAMES, "Accept")
+    door.book(AMIRA, JAMES, "24 March 2pm 3h virtual")
     clock.set(local(2015, 3, 27))  # over, and neither has said whether it took place
     forget(door, JAMES)
     [sessions] = door.send(AMIRA, "/sessions")
@@ -448,10 +444,7 @@ def test_a_session_still_to_confirm_when_the_partner_is_erased_can_be_confirmed(
 
 def test_erasing_someone_with_a_move_pending_leaves_no_request_open(door: FrontDoor, services,
                                                                     clock):
-    door.text(JAMES, "/whoami")
-    door.text(AMIRA, "/book 10 April 2pm 3h virtual")
-    door.text(AMIRA, "yes")
-    door.router.handle(door.incoming(JAMES, action_id="booking.accept", action_value="1"))
+    door.book(AMIRA, JAMES, "10 April 2pm 3h virtual")
     door.send(JAMES, "/sessions")
     door.press(JAMES, "Move 10/04 14:00")
     assert door.text(JAMES, "17 April 10am").startswith("Ask Dr Amira Khan to move")

@@ -394,10 +394,7 @@ def test_a_question_mid_claim_is_not_taken_for_an_amount(door: FrontDoor, servic
 
 def test_a_button_pressed_mid_form_leaves_the_form_where_it_was(door: FrontDoor, services,
                                                                 clock):
-    door.text(JAMES, "/whoami")
-    door.text(AMIRA, "/book 25 March 2pm 2h virtual")
-    door.text(AMIRA, "yes")
-    door.router.handle(door.incoming(JAMES, action_id="booking.accept", action_value="1"))
+    door.book(AMIRA, JAMES, "25 March 2pm 2h virtual")
     clock.set(local(2015, 3, 19))
     door.text(AMIRA, "/claim 18 March")  # a claim half filled in
     door.send(AMIRA, "/sessions")
