@@ -132,6 +132,7 @@ class SearchIndex:
         self._title_terms: list[frozenset[str]] = []
         self._pairs: list[frozenset[tuple[str, str]]] = []
         self._title_asks: list[frozenset[str]] = []
+        self._title_parts: dict[int, dict[str, frozenset[int]]] = {}  # only headings with any
         self._title_text: list[str] = []
         self._document_terms: list[frozenset[str]] = []
         self._terms: list[frozenset[str]] = []
@@ -196,6 +197,8 @@ class SearchIndex:
             self._document_terms.append(frozenset(context[section.document]))
             self._title_asks.append(_asks(section.title))
             self._generic.append(generic)
+            if parts := numbered_parts(section.title):
+                self._title_parts[index] = parts
             body_lengths.append(len(body))
             self._sequences.append(sequence)
             self._pairs.append(frozenset(zip(title, title[1:], strict=False))
@@ -400,7 +403,10 @@ class SearchIndex:
         top_bm25 = chosen_scores[0][0]
         bm25 = {index: score for score, index in chosen_scores
                 if score >= self.RESCORE_FLOOR * top_bm25}
-        chosen = list(bm25)
+        # "Phase 2" is never answered by the section headed "Phase 1".
+        asked_parts = numbered_parts(text)
+        chosen = [index for index in bm25 if not asked_parts
+                  or not _other_part(asked_parts, self._title_parts.get(index, {}))]
         size = math.log1p(len(concepts))
         unknown_words = min(sum(1 for c in concepts if not c.variants), 3) / 3
         found_out: list[tuple[int, tuple[float, ...]]] = []
@@ -550,6 +556,28 @@ class _IdeaCover(dict[int, float]):
         cover = sum(w for n, w in enumerate(self._weights) if mask >> n & 1) / self._total
         self[mask] = cover
         return cover
+
+
+# A numbered part of a document: "Phase 2", "Appendix 3", "(Sessions 5–10)".
+_NUMBERED_PART = re.compile(r"\b(phase|appendix|stage|step|part|session|module|annex)s?\s+"
+                            r"(\d{1,2})(?:\s*(?:[-–]|to|and)\s*(\d{1,2}))?\b", re.IGNORECASE)
+
+
+def numbered_parts(text: str) -> dict[str, frozenset[int]]:
+    """Label ("phase", "session") -> the numbers the text gives it, a range in full."""
+    parts: dict[str, frozenset[int]] = {}
+    for found in _NUMBERED_PART.finditer(text):
+        first = int(found[2])
+        last = int(found[3]) if found[3] and int(found[3]) > first else first
+        label = found[1].lower()
+        parts[label] = parts.get(label, frozenset()) | frozenset(range(first, last + 1))
+    return parts
+
+
+def _other_part(asked: dict[str, frozenset[int]], heading: dict[str, frozenset[int]]) -> bool:
+    """The heading numbers a part the question names, and never with the question's number."""
+    return any(label in heading and heading[label].isdisjoint(numbers)
+               for label, numbers in asked.items())
 
 
 GENERIC_HEADINGS = frozenset({"introduction", "overview", "background", "summary"})

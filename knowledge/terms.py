@@ -72,7 +72,7 @@ PHRASES = [
     (r"\bpatient\s*(?:and|&)\s*public\s+engagement\b|\bpatient\s+engagement\b", " ppe "),
     (r"\bquality\s+improvement\s+leads?\b", " qil "),
     (r"\bstrategic\s+clinical\s+networks?\b", " scn "),
-    (r"\bkey\s+lines?\s+of\s+(?:enquiry|inquiry|enquiries|inquiries)\b|\bkloes?\b", " kloe "),
+    (r"\b(?:key\s+)?lines?\s+of\s+(?:enquiry|inquiry|enquiries|inquiries)\b|\bkloes?\b", " kloe "),
     (r"\bsustainability\s+and\s+transformation\s+partnerships?\b|\bstps\b", " stp "),
     (r"\bintegrated\s+care\s+systems?\b", " ics "),
     (r"\blocal\s+government\s+association\b", " lga "),
@@ -179,7 +179,7 @@ RELATED_GROUPS = [
     "venue location held host hosted",
     "meeting meet session interview interviews interviewing interviewed",
     "destroy destroyed shred dispose delete discard bin erase",
-    "note notes notebook notebooks",
+    "note notes notebook notebooks jot jotted jottings scribble scribbled scribbles handwritten",
     "document documents paperwork papers",
     "confidential confidentiality private privacy secret nonattributable",
     "contact email phone telephone call ring",
@@ -372,7 +372,7 @@ PARAPHRASES = [
     (r"\bcheck-?\s?ins?\b", " update catch up "),
     (r"\b(?:the\s+)?(?:night|evening)\s+before\b", " evening prior "),
     (r"\b(?:pick|choose|select)\s+from\b", " options available "),
-    (r"\bget\s+a\s+say\b", " get a say contribute "),
+    (r"\b(?:gets?|getting|have|has|having)\s+a\s+say\b", " get a say contribute "),
     (r"\bpatient\s+reps\b", " patient reps patient representatives "),
     (r"\bpatient\s+and\s+public\s+involvement\b",
      " patient and public involvement patient and public engagement "),
@@ -403,6 +403,7 @@ PARAPHRASES = [
     (r"\bmarginalised\s+groups\b", " marginalised groups hard to reach communities "),
     (r"\bmake\s+an\s+impact\b", " make an impact make a difference "),
     (r"\blocal\s+council\b", " local council local authority "),
+    (r"\b(?:sits?|sitting|sat|serves?|serving)\s+on\b", " is on member of "),
 ]
 _REWRITE = _Substitutions(PARAPHRASES)
 RELATED_WEIGHT = 0.6

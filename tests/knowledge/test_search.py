@@ -6,7 +6,7 @@ import pytest
 
 from knowledge.corpus import Section
 from knowledge.search import QUESTION_TYPES, SearchIndex
-from knowledge.terms import normalise_term, rewrite, standard_spelling, stem, terms
+from knowledge.terms import RELATED, normalise_term, rewrite, standard_spelling, stem, terms
 
 
 @pytest.mark.parametrize(("word", "expected"), [
@@ -38,7 +38,7 @@ def test_accommodation_is_not_merged_with_accommodate():
 def test_multi_word_forms_fold_to_one_token():
     assert terms("B&B") == terms("bed and breakfast") == terms("accommodation")
     assert terms("patient and public engagement") == terms("PPE")
-    assert terms("key lines of inquiry") == terms("KLOE")
+    assert terms("key lines of inquiry") == terms("KLOE") == terms("lines of enquiry")
 
 
 def test_stopwords_are_dropped():
@@ -48,6 +48,14 @@ def test_stopwords_are_dropped():
 def test_paraphrases_add_the_documents_wording():
     assert "partnership not working" in rewrite("what if my partnership breaks down")
     assert "expected to" in rewrite("what am I supposed to do")
+    assert "contribute" in rewrite("everyone gets a say")
+    assert "contribute" in rewrite("do we have a say in it")
+    assert "member of" in rewrite("who sits on the peer team")
+
+
+def test_scribbled_jottings_are_notes():
+    for word in ("scribbled", "jottings", "handwritten"):
+        assert normalise_term("notes") in RELATED[normalise_term(word)]
 
 
 SECTIONS = [
@@ -103,6 +111,21 @@ def test_ranking_uses_synonyms(index):
 def test_question_word_in_the_heading_decides_between_twins(index):
     assert top(index, "where will the peer to peer sessions take place") == "faq/where"
     assert top(index, "when will the peer to peer sessions take place") == "faq/when"
+
+
+def test_a_numbered_part_is_never_answered_by_another_number():
+    phases = SearchIndex([
+        Section("r/one", "Report", "r.txt", "Phase 1 - Getting started (Sessions 1-2)",
+                "What's planned for sessions 1 and 2: getting to know each other."),
+        Section("r/two", "Report", "r.txt", "Phase 2 - A shared model (Sessions 3-4)",
+                "Developing a picture of what a shared model might be."),
+        Section("r/three", "Report", "r.txt", "Phase 3 - Testing approaches (Sessions 5-10)",
+                "An action research cycle."),
+    ])
+    assert top(phases, "phase 2 sessions") == "r/two"
+    assert top(phases, "what happens in session 7?") == "r/three"  # inside a range
+    assert top(phases, "what happens in sessions 1 and 2") == "r/one"
+    assert [hit.section.id for hit in phases.search("phase 4", limit=3)] == []
 
 
 def test_negative_question_finds_the_exception(index):
