@@ -325,13 +325,12 @@ def test_knowledge_check_reports_what_was_indexed_and_each_problem(sps, tmp_path
 def test_knowledge_unanswered_lists_the_most_asked_first(sps, tmp_path):
     chat = ("chat", "--demo", "--as", "amira.khan@example.nhs.uk", "--today", "2015-03-02")
     sps(*chat, stdin="what is the weather in leeds\nWhat is the weather in Leeds?\n"
-                     "can we have a say in who sits on our peer team\nwill expenses be paid?\n")
+                     "what should each post-it note say\nwill expenses be paid?\n")
     listed = sps("knowledge", "unanswered")
     assert listed.returncode == 0
     assert listed.stdout.splitlines()[:2] == [
         "   2 x  #2     what is the weather in leeds  (last 02/03/2015, open)",
-        "   1 x  #3     can we have a say in who sits on our peer team  (last 02/03/2015, "
-        "unsure answer)"]
+        "   1 x  #3     what should each post-it note say  (last 02/03/2015, unsure answer)"]
     assert "/answer N" in listed.stdout
 
 

@@ -44,27 +44,27 @@ def test_a_long_section_title_is_cut_to_a_button_at_a_word(door: FrontDoor):
 
 
 def test_an_unsure_answer_puts_the_runners_up_one_tap_away(door: FrontDoor):
-    # This answers, unsure, with the section on the peer challenge's scope (it names an
-    # independent chair), so the section on who is on the team must be offered beside it.
-    reply = door.send(AMIRA, "can we have a say in who sits on our peer team")[0]
+    # This answers, unsure, with the end of the focus group (where post-its are collected), so
+    # the section on how evidence is recorded (what goes on each post-it) is offered beside it.
+    reply = door.send(AMIRA, "what should each post-it note say")[0]
     assert reply.text.endswith("Not quite it? Try:")
     assert reply.choices[-1].label == "Ask the programme team"
-    right = door.press(AMIRA, "Who is on a peer challenge team")[0]
-    assert "Source:" in right.text and "Who is on a peer challenge team" in right.text
+    [recording] = [c.label for c in reply.choices if c.label.startswith("How we record evidence")]
+    right = door.press(AMIRA, recording)[0]
+    assert "Source:" in right.text and "How we record evidence and information" in right.text
 
 
 def test_an_unsure_answer_can_go_to_the_programme_team_with_the_guess(door: FrontDoor,
                                                                      services):
     door.text(GARETH, "/whoami")
-    door.send(AMIRA, "can we have a say in who sits on our peer team")
+    door.send(AMIRA, "what should each post-it note say")
     assert "passed your question" in door.press(AMIRA, "Ask the programme team")[0].text
     with services.uow() as db:
         to_team = db.scalars(select(OutboxMessage).where(
             OutboxMessage.kind == "team_question")).one()
         asked = db.scalars(select(UnansweredQuestion)).one()
-    assert asked.unsure_section_id == "peer-challenge-team-briefing/the-scope-and-purpose-of-" \
-                                      "the-peer-challenge"
-    assert "I answered from \u201cThe scope and purpose of the peer challenge\u201d" in to_team.text
+    assert asked.unsure_section_id == "peer-challenge-team-briefing/at-the-end-of-the-focus-group"
+    assert "I answered from \u201cAt the end of the focus group\u201d" in to_team.text
     assert f"/answer {asked.id}" in to_team.text
 
 

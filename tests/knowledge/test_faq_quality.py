@@ -11,11 +11,11 @@ from knowledge.base import MAX_EXCERPT, SURE, KnowledgeBase
 from knowledge.corpus import slugify
 
 DEV_SET = Path(__file__).with_name("faq_dev_set.jsonl")
-ACCURACY_FLOOR = 0.93  # achieved 0.938 on 449 questions (5-fold cross-validated 0.934)
+ACCURACY_FLOOR = 0.95  # the target; achieved 0.951 on 449 questions (5-fold CV 0.942)
 # Written from the documents alone by three writers who saw neither the development set nor the
 # code, and never fitted on: the nearest thing to the questions real participants will type.
 BLIND_SET = Path(__file__).with_name("faq_blind_set.jsonl")
-BLIND_FLOOR = 0.80  # achieved 0.819 on 783 questions
+BLIND_FLOOR = 0.80  # achieved 0.828 on 783 questions
 
 
 @pytest.fixture(scope="module")
