@@ -120,6 +120,12 @@ def _move_open(s: PeerSession | Row[Any], now: dt.datetime) -> bool:
     return s.status == "booked" and s.move_expires_at is not None and s.move_expires_at > now
 
 
+def proposal_open(s: PeerSession | Row[Any], now: dt.datetime) -> bool:
+    """Whether a proposal waits for the partner's answer (one nobody answered in time has
+    lapsed, even before the worker marks it expired)."""
+    return s.status == "proposed" and s.expires_at > now
+
+
 def awaiting_confirmation(s: PeerSession | Row[Any], now: dt.datetime) -> bool:
     """Booked and over, and nobody has said yet whether it took place."""
     return s.status == "booked" and s.ends_at <= now
@@ -140,7 +146,7 @@ def _live_sessions(ctx: Context, me: Participant, partner: Participant) -> list[
     even before the worker marks it so): one small query, plain columns, as this runs inside
     every proposal."""
     return [row for row in ctx.db.execute(_SESSIONS_OF, {"people": [me.id, partner.id]})
-            if row.status != "proposed" or row.expires_at > ctx.now]
+            if row.status != "proposed" or proposal_open(row, ctx.now)]
 
 
 def _pair_full(ctx: Context, me: Participant, partner: Participant,
@@ -489,7 +495,7 @@ def _open_proposal(ctx: Context, value: str) -> PeerSession | list[Reply]:
     session = _own_session(ctx, value)
     if session is None or session.partner_id != ctx.me.id:
         return [Reply("I can't find that proposal.")]
-    if session.status != "proposed" or session.expires_at <= ctx.now:
+    if not proposal_open(session, ctx.now):
         return [Reply(f"That proposal is no longer open (it is {state(ctx, session)}).")]
     return session
 
@@ -995,7 +1001,7 @@ def progress_line(ctx: Context, person: Participant) -> str:
         PeerSession.pair_key == pair_key(person.id, person.partner.id))).all()
     p = _progress(ctx.programme, ctx.now, person, list(rows))
     # a proposal counts towards the maximum while it is open, so it is shown beside it
-    waiting = sum(1 for row in rows if row.status == "proposed" and row.expires_at > ctx.now)
+    waiting = sum(1 for row in rows if proposal_open(row, ctx.now))
     rules = ctx.programme.sessions
     ends = ctx.programme.ends
     line = (p.counts()
@@ -1079,7 +1085,7 @@ def session_choices(ctx: Context, s: PeerSession, me: Participant) -> list[Choic
     """What this person can do about the session now. Buttons name the day and time: a pair
     may have several open at once."""
     when = _button_when(ctx.programme, s)
-    if s.status == "proposed" and s.expires_at > ctx.now:
+    if proposal_open(s, ctx.now):
         if s.partner_id == me.id:
             return [Choice(f"Accept {when}", "booking.accept", str(s.id)),
                     Choice(f"Decline {when}", "booking.decline", str(s.id))]
@@ -1115,7 +1121,7 @@ def move_choices(ctx: Context, s: PeerSession, me: Participant) -> list[Choice]:
 
 
 def state(ctx: Context, s: PeerSession, viewer: Participant | None = None) -> str:
-    if s.status == "proposed" and s.expires_at <= ctx.now:
+    if s.status == "proposed" and not proposal_open(s, ctx.now):
         return "expired"
     if awaiting_confirmation(s, ctx.now):
         return "awaiting confirmation that it took place"

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import JSON, String, Text, and_, cast, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from handlers.booking import calendar_event, state
+from handlers.booking import calendar_event, proposal_open, state
 from handlers.claims import describe
 from handlers.core import Context, Flow, Invalid, Route, Step, enqueue
 from handlers.faq import normalised_question, team_answers_changed
@@ -279,9 +279,8 @@ def _erase_sessions(db: Session, p: Participant, now: dt.datetime,
             m.file_name = m.file_type = m.file_data = None  # a calendar file names both
         s.place = s.link = ""
         s.drop_move()  # nobody can agree to a move any more
-        # Only what is in the partner's diary, or may still be: a proposal nobody answered
-        # in time lapsed (booking.state calls it expired even before the worker marks it).
-        live = s.status == "booked" or (s.status == "proposed" and s.expires_at > now)
+        # Only what is in the partner's diary, or may still be.
+        live = s.status == "booked" or proposal_open(s, now)
         if live and s.starts_at > now:
             s.cancel(now)
             other = s.partner if s.proposer_id == p.id else s.proposer
