@@ -453,6 +453,7 @@ def _finish(ctx: Context, data: dict[str, Any]) -> list[Reply]:
     ctx.notify(partner, f"{me.name} proposes a peer session: {describe(ctx.programme, session)}."
                f"\nPlease accept or decline by {format_date(expires.date())} {expires:%H:%M}.",
                kind="session_request", key=f"session:{session.id}:proposed",
+               pointless_after=session.expires_at,
                choices=(Choice("Accept", "booking.accept", str(session.id)),
                         Choice("Decline", "booking.decline", str(session.id))))
     return [Reply(f"Sent to {partner.name}: {describe(ctx.programme, session)}. "
@@ -782,6 +783,7 @@ def _request_move(ctx: Context, session: PeerSession, starts: dt.datetime,
     value = f"{session.id}:{session.move_number}"
     ctx.notify(other, told, kind="session_request",
                key=f"session:{session.id}:move{session.move_number}",
+               pointless_after=session.move_expires_at,
                choices=(Choice("Accept move", "booking.move_accept", value),
                         Choice(f"Keep {_button_when(ctx.programme, session)}",
                                "booking.move_keep", value)))

@@ -150,10 +150,11 @@ class Context:
         choices: tuple[Choice, ...] = (),
         due_at: dt.datetime | None = None,
         file: ReplyFile | None = None,
+        pointless_after: dt.datetime | None = None,
     ) -> int:
         """Queue a message to someone other than the sender, in this same transaction."""
         return enqueue(self.db, to, text, kind=kind, key=key, now=self.now, choices=choices,
-                       due_at=due_at, file=file)
+                       due_at=due_at, file=file, pointless_after=pointless_after)
 
 
 def enqueue(
@@ -169,10 +170,12 @@ def enqueue(
     broadcast_id: int | None = None,
     skipped: str | None = None,
     file: ReplyFile | None = None,
+    pointless_after: dt.datetime | None = None,
 ) -> int:
     """Queue one message to one person: see enqueue_each."""
     return enqueue_each(db, [(to, key)], text, kind=kind, now=now, choices=choices,
-                        due_at=due_at, broadcast_id=broadcast_id, skipped=skipped, file=file)
+                        due_at=due_at, broadcast_id=broadcast_id, skipped=skipped, file=file,
+                        pointless_after=pointless_after)
 
 
 _CHUNK = 2000  # stays under every database's limit on bound parameters
@@ -195,6 +198,7 @@ def enqueue_each(
     broadcast_id: int | None = None,
     skipped: str | None = None,
     file: ReplyFile | None = None,
+    pointless_after: dt.datetime | None = None,
 ) -> int:
     """Write one outbox row per linked account of each (person, key); an existing key is
     never queued twice. A few queries for any number of people, so a broadcast to thousands
@@ -231,7 +235,7 @@ def enqueue_each(
                      "platform": platform, "chat_id": chat, "text": text,
                      "choices": stored_choices, "created_at": now, "due_at": due_at or now,
                      "status": status, "last_error": reason, "attempts": 0,
-                     "broadcast_id": broadcast_id,
+                     "broadcast_id": broadcast_id, "pointless_after": pointless_after,
                      "file_name": file.name if file else None,
                      "file_type": file.content_type if file else None,
                      "file_data": file.data if file else None})

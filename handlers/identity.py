@@ -40,6 +40,7 @@ INVITE_LIFETIME = dt.timedelta(days=14)
 # after it went out: by then it is stale (a venue, a start time), and no longer sent.
 BROADCAST_WAIT = dt.timedelta(days=14)
 LAPSED = f"lapsed: never linked within {BROADCAST_WAIT.days} days"  # its last_error
+OVERTAKEN = "lapsed: its time passed before they linked"  # a held row's, past pointless_after
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
 _EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 
@@ -368,11 +369,13 @@ def link_account(db: Session, participant: Participant, msg: Incoming,
     db.add(AuditEntry(at=now, actor_id=participant.id, action="account.link",
                       subject=f"participant:{participant.id}", detail={"platform": msg.platform}))
     # Messages queued while they had no account at all are delivered to this one, except
-    # broadcasts that have waited too long.
+    # broadcasts that have waited too long and messages whose time has passed.
     held = (OutboxMessage.participant_id == participant.id,
             OutboxMessage.platform == UNREACHABLE, OutboxMessage.status == "failed")
     db.execute(update(OutboxMessage).where(*held, waited_too_long(now))
                .values(status="skipped", last_error=LAPSED))
+    db.execute(update(OutboxMessage).where(*held, OutboxMessage.pointless_after <= now)
+               .values(status="skipped", last_error=OVERTAKEN))
     db.execute(update(OutboxMessage)
                .where(*held)
                .values(platform=msg.platform, chat_id=chat_id, status="pending", last_error="",

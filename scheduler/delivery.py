@@ -24,6 +24,7 @@ from handlers.storage.models import Account, OutboxMessage
 log = logging.getLogger("sps.delivery")
 
 LEASE = dt.timedelta(minutes=5)
+OVERTAKEN = "its time passed before it could be sent"  # a skipped row's last_error
 MAX_ATTEMPTS = 8
 FIRST_RETRY = dt.timedelta(seconds=30)
 
@@ -69,6 +70,7 @@ class DeliveryStats:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    overtaken: int = 0  # skipped: their time passed while they waited (an outage)
     reasons: list[str] = field(default_factory=list)
 
 
@@ -86,23 +88,29 @@ class DeliveryWorker:
         """Send everything due now on the platforms this process has senders for."""
         stats = DeliveryStats()
         while True:
-            claimed = self._claim(chat_id)
+            claimed = self._claim(chat_id, stats)
             for message_id, platform, chat, reply in claimed:
                 self._send_one(message_id, platform, chat, reply, stats)
             if len(claimed) < self.batch:
                 return stats
 
-    def _claim(self, chat_id: str | None) -> list[tuple[int, str, str, Reply]]:
+    def _claim(self, chat_id: str | None,
+               stats: DeliveryStats) -> list[tuple[int, str, str, Reply]]:
         now = self.clock.now()
+        due = (OutboxMessage.platform.in_(list(self.senders)),
+               or_(OutboxMessage.status == "pending", OutboxMessage.status == "sending"),
+               OutboxMessage.due_at <= now,
+               *([OutboxMessage.chat_id == chat_id] if chat_id is not None else []))
         with self.uow() as db:
-            query = (select(OutboxMessage)
-                     .where(OutboxMessage.platform.in_(list(self.senders)),
-                            or_(OutboxMessage.status == "pending",
-                                OutboxMessage.status == "sending"),
-                            OutboxMessage.due_at <= now)
+            overtaken = db.execute(update(OutboxMessage)
+                                   .where(*due, OutboxMessage.pointless_after <= now)
+                                   .values(status="skipped", last_error=OVERTAKEN))
+            if overtaken.rowcount:
+                stats.overtaken += overtaken.rowcount
+                log.info("skipped messages whose time passed",
+                         extra={"count": overtaken.rowcount})
+            query = (select(OutboxMessage).where(*due)
                      .order_by(OutboxMessage.due_at, OutboxMessage.id).limit(self.batch))
-            if chat_id is not None:
-                query = query.where(OutboxMessage.chat_id == chat_id)
             if db.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             rows = db.scalars(query).all()

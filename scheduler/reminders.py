@@ -102,5 +102,6 @@ class ReminderJob:
 def _queue(db: Session, message: ScheduledMessage, now: dt.datetime, stale: bool) -> int:
     return enqueue(db, message.to, message.text, kind=message.kind, key=message.key, now=now,
                    choices=message.choices, due_at=max(message.due_at, now),
+                   pointless_after=message.pointless_after,
                    skipped="missed while the bot was not running" if stale else None)
 

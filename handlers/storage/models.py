@@ -148,6 +148,10 @@ class OutboxMessage(Base):
     last_error: Mapped[str] = mapped_column(String(300), default="")
     sent_at: Mapped[dt.datetime | None]
     broadcast_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # After this it would be wrong, not just late: a reminder for a session begun, a proposal
+    # that lapsed. Such a row is skipped, not sent (held for someone linking late, or left
+    # behind by a platform outage).
+    pointless_after: Mapped[dt.datetime | None]
     # A file that goes with the text (a calendar file), dropped once sent.
     file_name: Mapped[str | None] = mapped_column(String(200))
     file_type: Mapped[str | None] = mapped_column(String(100))

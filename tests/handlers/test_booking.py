@@ -15,6 +15,7 @@ from handlers.when import WhenError, localise, parse_date, parse_length, split_t
 from knowledge.programme import Event
 from scheduler.reminders import ReminderJob
 from tests.conftest import AMIRA, GARETH, JAMES, LONDON, PRIYA, SIAN, FrontDoor, local
+from tests.handlers.test_broadcast import worker
 from tests.handlers.test_participants_import import TOM, import_partners
 
 pytestmark = pytest.mark.both_databases
@@ -588,6 +589,25 @@ def test_ninth_session_needs_the_programme_team(door: FrontDoor):
     # said at once, not after every day and time tried in a form that can't succeed
     assert door.text(AMIRA, "/book").startswith("Your pair already has 8 sessions")
     assert "Which day" not in door.text(AMIRA, "/book")
+
+
+def test_a_proposal_held_for_a_partner_who_links_after_it_lapsed_is_never_sent(
+        door: FrontDoor, services, clock):
+    door.text(AMIRA, "/book 10 April 2pm 3h virtual")  # James has not linked yet
+    door.text(AMIRA, "yes")
+    clock.advance(hours=24)
+    door.text(AMIRA, "/book 20 April 2pm 3h virtual")
+    door.text(AMIRA, "yes")
+    clock.advance(hours=49)  # the first proposal lapsed unanswered; the second is still open
+    door.text(JAMES, "/whoami")  # James links at last
+    delivery, senders = worker(services)
+    delivery.run_once()
+    sent = [text for _, text in senders["console"].sent]
+    assert len(sent) == 1 and "proposes a peer session: Monday 20 April 2015" in sent[0]
+    with services.uow() as db:
+        [lapsed] = db.scalars(select(OutboxMessage).where(OutboxMessage.status == "skipped"))
+        assert "Friday 10 April" in lapsed.text
+        assert lapsed.last_error == "lapsed: its time passed before they linked"
 
 
 def test_a_lapsed_proposal_frees_its_slot_before_the_worker_marks_it(door: FrontDoor, clock):

@@ -10,7 +10,7 @@ from handlers.core import enqueue
 from handlers.messages import Reply, ReplyFile
 from handlers.ports import Address, DeliveryError
 from handlers.storage.models import Account, OutboxMessage, Participant
-from scheduler.delivery import LEASE, DeliveryWorker, RateLimiter
+from scheduler.delivery import LEASE, DeliveryStats, DeliveryWorker, RateLimiter
 from tests.conftest import AMIRA, JAMES
 
 pytestmark = pytest.mark.both_databases
@@ -111,7 +111,7 @@ def test_blocked_user_is_marked_and_not_retried(services, clock):
 def test_message_left_in_flight_by_a_crash_is_sent_after_the_lease(services, clock):
     queue(services, AMIRA, "hello", "k1")
     crashed = DeliveryWorker(services.uow, {"console": RecordingSender()}, clock)
-    crashed._claim(None)  # claimed, then the process died before sending
+    crashed._claim(None, DeliveryStats())  # claimed, then the process died before sending
     sender = RecordingSender()
     worker = DeliveryWorker(services.uow, {"console": sender}, clock)
     assert worker.run_once().sent == 0

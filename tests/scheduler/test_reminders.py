@@ -14,8 +14,10 @@ from sqlalchemy import func, select, text
 from handlers.app import due_between
 from handlers.storage.db import UnitOfWork, make_engine
 from handlers.storage.models import Account, OutboxMessage, Participant, PeerSession
+from scheduler.delivery import DeliveryWorker
 from scheduler.reminders import ReminderJob
 from tests.conftest import AMIRA, JAMES, LONDON, local
+from tests.scheduler.test_delivery import RecordingSender
 
 pytestmark = pytest.mark.both_databases
 
@@ -113,6 +115,20 @@ def test_a_reminder_for_a_session_already_begun_is_never_sent(services, clock):
     clock.set(local(2015, 4, 10, 14, 30))
     job(services, "worker-after-restart").tick()
     assert {m.status for m in rows(services, "session_reminder")} == {"skipped"}
+
+
+def test_a_reminder_held_up_by_an_outage_until_the_session_began_is_not_sent(services,
+                                                                             clock):
+    book(services, local(2015, 4, 10, 14))
+    clock.set(local(2015, 4, 10, 12, 59))
+    run_minutes(services, clock, 2)  # the 1-hour reminders are queued on time ...
+    clock.set(local(2015, 4, 10, 14, 5))  # ... but the platform was down until after 14:00
+    sender = RecordingSender()
+    stats = DeliveryWorker(services.uow, {"console": sender}, clock).run_once()
+    assert (stats.sent, stats.overtaken, sender.sent) == (0, 2, [])
+    reminders = rows(services, "session_reminder")
+    assert {(m.status, m.last_error) for m in reminders} == {
+        ("skipped", "its time passed before it could be sent")}
 
 
 def test_two_schedulers_sharing_the_database_fire_once(services, clock):
