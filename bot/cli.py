@@ -599,16 +599,19 @@ def cmd_reminders_run_once(args: argparse.Namespace) -> int:
 
 
 def cmd_sessions_report(args: argparse.Namespace) -> int:
-    from handlers.booking import pairs_csv, pairs_report
+    from handlers.booking import pairs_csv, pairs_report, parted_awaiting, parted_line
 
     app = _app(args)
+    programme, now = app.services.programme, app.services.clock.now()
     with app.services.uow() as db:
-        rows = pairs_report(db, app.services.programme, app.services.clock.now())
+        rows = pairs_report(db, programme, now)
         _print_table(("pair", "held", "booked", "to confirm", ""),
                      [(progress.pair, str(progress.held), str(progress.booked),
                        str(progress.awaiting), "behind pace" if progress.behind else "")
                       for progress, _person in rows],
                      right=frozenset({1, 2, 3}))
+        if parted := parted_awaiting(db, now, rows):
+            print(parted_line(programme, parted))
         if args.csv:
             args.csv.write_bytes(pairs_csv(rows))
             print(f"Wrote {args.csv}.")

@@ -1165,6 +1165,22 @@ def pairs_csv(rows: list[tuple[Progress, Participant]]) -> bytes:
                        for progress, _person in rows)])
 
 
+def parted_awaiting(db: Session, now: dt.datetime,
+                    rows: list[tuple[Progress, Participant]]) -> list[PeerSession]:
+    """Past sessions of pairs parted since that nobody has confirmed: a parted pair keeps
+    its record, and these still want an answer."""
+    current = {pair_key(p.id, p.partner_id or 0) for _, p in rows}
+    return list(db.scalars(select(PeerSession).where(
+        PeerSession.status == "booked", PeerSession.ends_at <= now,
+        PeerSession.pair_key.not_in(current)).order_by(PeerSession.starts_at)))
+
+
+def parted_line(programme: Programme, sessions: list[PeerSession]) -> str:
+    return "Earlier pairs, awaiting confirmation that a session took place: " + "; ".join(
+        f"{_partner_name(s.proposer)} & {_partner_name(s.partner)}, {describe(programme, s)}"
+        for s in sessions)
+
+
 def unpaired(db: Session) -> list[Participant]:
     """Peers and expert peers with no partner (never paired, or their partner left): the
     programme team pairs them."""
@@ -1183,15 +1199,8 @@ def pairs(ctx: Context, args: str) -> list[Reply]:
               for p, _ in rows]
     if alone:
         lines.append(f"Not in a pair: {', '.join(p.name for p in alone)}")
-    # A pair parted since keeps its past sessions: one nobody confirmed still wants an answer
-    current = {pair_key(p.id, p.partner_id or 0) for _, p in rows}
-    parted = ctx.db.scalars(select(PeerSession).where(
-        PeerSession.status == "booked", PeerSession.ends_at <= ctx.now,
-        PeerSession.pair_key.not_in(current)).order_by(PeerSession.starts_at)).all()
-    if parted:
-        lines.append("Earlier pairs, awaiting confirmation that a session took place: " + "; ".join(
-            f"{_partner_name(s.proposer)} & {_partner_name(s.partner)}, "
-            f"{describe(ctx.programme, s)}" for s in parted))
+    if parted := parted_awaiting(ctx.db, ctx.now, rows):
+        lines.append(parted_line(ctx.programme, parted))
     file = ReplyFile("pairs-progress.csv", "text/csv", pairs_csv(rows)) \
         if "csv" in args.lower() else None
     return [Reply("\n".join(lines), file=file, private_only=True)]

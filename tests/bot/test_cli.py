@@ -187,6 +187,30 @@ def test_sessions_report_puts_pairs_behind_pace_first(sps, tmp_path):
     assert target.read_text(encoding="utf-8-sig").startswith("pair,held,booked,behind_pace")
 
 
+def test_sessions_report_lists_a_parted_pairs_session_nobody_confirmed(sps, tmp_path):
+    cohort = ROOT / "knowledge/demo/cohort.csv"
+    sps("participants", "import", str(cohort))
+    sps("chat", "--as", "amira.khan@example.nhs.uk", "--today", "2015-03-02",
+        stdin="/book 10 March 2pm 3h virtual\nyes\n")
+    sps("chat", "--as", "james.okafor@example.nhs.uk", "--today", "2015-03-02",
+        stdin="/sessions\n1\n")
+    swapped = tmp_path / "swapped.csv"  # Amira with Tom, Sian with James
+    partners = {"amira.khan": "tom.hughes", "tom.hughes": "amira.khan",
+                "sian.roberts": "james.okafor", "james.okafor": "sian.roberts"}
+    lines = cohort.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines):
+        fields = line.split(",")
+        if (user := fields[1].split("@")[0]) in partners:
+            fields[5] = f"{partners[user]}@example.nhs.uk"
+            lines[number] = ",".join(fields)
+    swapped.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert sps("participants", "import", str(swapped), "--today", "2015-03-20").returncode == 0
+    report = sps("sessions", "report", "--today", "2015-03-20").stdout
+    assert ("Earlier pairs, awaiting confirmation that a session took place: Dr Amira Khan & "
+            "Dr James Okafor, Tuesday 10 March 2015, 14:00 to 17:00, virtual") in report
+    assert "Dr Amira Khan & Mr Tom Hughes" in report
+
+
 def test_web_process_answers_healthz(tmp_path):
     import socket
     import urllib.request
