@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, joinedload
 
-from handlers.core import Context, Flow, Invalid, Route
+from handlers.core import Context, Flow, Invalid, Route, said_yes
 from handlers.identity import link_account, role_group
 from handlers.messages import Choice, Incoming, Reply, reply_from_json, reply_to_json
 from handlers.services import Services
@@ -29,6 +29,11 @@ MAX_TEXT = 4000
 FAILURES_BEFORE_HELP = 3
 CANCEL = Choice("Cancel", "cancel")
 CANCEL_WORDS = {"cancel", "stop", "quit", "exit", "never mind", "nevermind"}
+# Kept in a form's data while a reply beside it also offers buttons: a typed yes or no then
+# could answer either question, and taking it as the form's could submit a claim the person
+# meant to keep open, or drop one they meant to send.
+ASIDE_CHOICES = "_aside_choices"
+_NO_WORDS = {"no", "n", "nope", "nah"}
 APOLOGY = (
     "Sorry, something went wrong on my side and nothing was changed. "
     "Please try again in a moment."
@@ -187,6 +192,7 @@ class Router:
             if ctx.conversation is None:
                 return [Reply("That form has already finished or expired. To start again, "
                               "send its command (/help lists them).")]
+            _settle_aside(ctx.conversation)  # the form's own button says which it answers
             return self._continue_flow(ctx, value)
         for route in self._actions:
             assert route.action is not None
@@ -197,12 +203,18 @@ class Router:
     def _beside_form(self, ctx: Context, route: Route, args: str) -> list[Reply]:
         """A command or a button: run it, and if a form was open, it waits and is asked
         again after (see _after_command)."""
+        if ctx.conversation is not None:
+            _settle_aside(ctx.conversation)  # a button pressed says which question it answers
         form = _snapshot(ctx.conversation)
         chat = ctx.msg.chat_id
         replies = self._run(ctx, route, args)
         if form is None or ctx.msg.chat_id != chat:  # no form, or answered elsewhere
             return replies
         before, after = self._after_command(ctx, form)
+        if after and (offered := [c for reply in replies for c in reply.choices]):
+            assert ctx.conversation is not None
+            ctx.conversation.data = {**ctx.conversation.data, ASIDE_CHOICES: [
+                [c.label, c.action_id, c.value] for c in offered]}
         return before + replies + after
 
     def _run(self, ctx: Context, route: Route, args: str) -> list[Reply]:
@@ -267,6 +279,11 @@ class Router:
         assert conversation is not None
         flow = self.flows[conversation.flow]
         step = flow.steps[conversation.step]
+        if (offered := _settle_aside(conversation)) and _bare_yes_or_no(text):
+            form_choices = step.ask(ctx, dict(conversation.data)).choices
+            conversation.data = {**conversation.data, ASIDE_CHOICES: offered}  # still open
+            return [Reply("Two questions are waiting, so please press a button to say which "
+                          "you mean.", choices=tuple(Choice(*c) for c in offered) + form_choices)]
         data = dict(conversation.data)  # a copy: a refused answer must leave no trace
         try:
             final = step.answer(ctx, data, text)
@@ -362,6 +379,20 @@ def _back_to(ctx: Context, flow: Flow, conversation: Conversation) -> Reply:
     """The form's open question again, after a reply about something else."""
     again = flow.steps[conversation.step].ask(ctx, dict(conversation.data))
     return replace(again, text=f"Back to your {flow.description}: {again.text}")
+
+
+def _settle_aside(conversation: Conversation) -> list[list[str]] | None:
+    """Take the buttons a reply beside the form offered out of its data, returning them."""
+    if ASIDE_CHOICES not in conversation.data:
+        return None
+    data = dict(conversation.data)
+    offered = data.pop(ASIDE_CHOICES)
+    conversation.data = data
+    return offered
+
+
+def _bare_yes_or_no(text: str) -> bool:
+    return said_yes(text) or text.lower().strip(" .!") in _NO_WORDS
 
 
 def _snapshot(conversation: Conversation | None) -> tuple[str, str, str] | None:

@@ -17,8 +17,10 @@ from handlers.router import Router
 from handlers.storage.models import (
     Account,
     AuditEntry,
+    Claim,
     Conversation,
     Participant,
+    PeerSession,
     UnansweredQuestion,
 )
 from tests.conftest import AMIRA, GARETH, HELEN, JAMES, FrontDoor, local
@@ -406,3 +408,25 @@ def test_a_button_pressed_mid_form_leaves_the_form_where_it_was(door: FrontDoor,
     door.text(AMIRA, "95")  # the claim carries on where it was
     door.text(AMIRA, "skip")
     assert "Submitted" in door.text(AMIRA, "yes")
+
+
+@pytest.mark.parametrize("typed", ["yes", "no"])
+def test_a_typed_yes_or_no_with_two_questions_open_is_asked_about(door: FrontDoor, services,
+                                                                  clock, typed: str):
+    door.book(AMIRA, JAMES, "25 March 2pm 2h virtual")
+    clock.set(local(2015, 3, 19))
+    door.text(AMIRA, "/claim 18 March 95")
+    assert door.text(AMIRA, "skip").endswith("Submit it?")  # the claim's read-back
+    door.send(AMIRA, "/sessions")
+    door.press(AMIRA, "Cancel 25/03 14:00")  # "Cancel the peer session...?", then the claim
+    [which] = door.send(AMIRA, typed)  # meant for the session, or the claim?
+    assert which.text == ("Two questions are waiting, so please press a button to say which "
+                          "you mean.")
+    assert [c.label for c in which.choices] == ["Yes, cancel it", "Keep it", "Yes, submit",
+                                                "Cancel"]
+    with services.uow() as db:  # neither was taken: the claim is not sent, nor dropped
+        assert db.scalars(select(Claim)).all() == []
+        assert db.scalars(select(PeerSession.status)).all() == ["booked"]
+    cancelled, again = door.press(AMIRA, "Yes, cancel it")
+    assert cancelled.text.startswith("Cancelled") and again.text.endswith("Submit it?")
+    assert "Submitted" in door.text(AMIRA, "yes")  # one question open again: yes is its answer
