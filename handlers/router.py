@@ -280,7 +280,11 @@ class Router:
         flow = self.flows[conversation.flow]
         step = flow.steps[conversation.step]
         if (offered := _settle_aside(conversation)) and _bare_yes_or_no(text):
-            form_choices = step.ask(ctx, dict(conversation.data)).choices
+            # "Cancel" beside "Yes, cancel it" must say what it cancels
+            form_choices = tuple(
+                replace(c, label=f"Cancel the {flow.description}")
+                if c.action_id == CANCEL.action_id else c
+                for c in step.ask(ctx, dict(conversation.data)).choices)
             conversation.data = {**conversation.data, ASIDE_CHOICES: offered}  # still open
             return [Reply("Two questions are waiting, so please press a button to say which "
                           "you mean.", choices=tuple(Choice(*c) for c in offered) + form_choices)]

@@ -423,7 +423,7 @@ def test_a_typed_yes_or_no_with_two_questions_open_is_asked_about(door: FrontDoo
     assert which.text == ("Two questions are waiting, so please press a button to say which "
                           "you mean.")
     assert [c.label for c in which.choices] == ["Yes, cancel it", "Keep it", "Yes, submit",
-                                                "Cancel"]
+                                                "Cancel the expense claim"]
     with services.uow() as db:  # neither was taken: the claim is not sent, nor dropped
         assert db.scalars(select(Claim)).all() == []
         assert db.scalars(select(PeerSession.status)).all() == ["booked"]
