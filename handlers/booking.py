@@ -25,7 +25,7 @@ from handlers.core import (
     said_yes,
 )
 from handlers.identity import PAIRED_ROLES, TEAM
-from handlers.messages import Choice, Reply, ReplyFile, counted, csv_file
+from handlers.messages import CANCEL, Choice, Reply, ReplyFile, counted, csv_file
 from handlers.storage.models import ERASED_ROLE, AuditEntry, Participant, PeerSession
 from handlers.when import (
     WhenError,
@@ -305,7 +305,7 @@ def _take_when(ctx: Context, data: dict[str, Any], text: str) -> None:
 
 def _ask_date(ctx: Context, data: dict[str, Any]) -> Reply:
     return Reply("Which day? For example 10 April, next Tuesday or 10/04/2015.",
-                 choices=(Choice("Cancel", "cancel"),))
+                 choices=(CANCEL,))
 
 
 def _take_date(ctx: Context, data: dict[str, Any], text: str) -> None:
@@ -411,7 +411,7 @@ def _ask_confirm(ctx: Context, data: dict[str, Any]) -> Reply:
     return Reply(f"Propose to {partner.name}: {describe(ctx.programme, draft)}?",
                  choices=(Choice("Yes, send it", "answer", "yes"),
                           Choice("Change the time", "answer", "change"),
-                          Choice("Cancel", "cancel")))
+                          CANCEL))
 
 
 def _take_confirm(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] | None:
@@ -668,7 +668,7 @@ def _ask_new_when(ctx: Context, data: dict[str, Any]) -> Reply:
             assert session.move_starts_at is not None
             text += (" A new time replaces the open request to move it to "
                      f"{_day_and_time(ctx.programme, session.move_starts_at)}.")
-    return Reply(text, choices=(Choice("Cancel", "cancel"),))
+    return Reply(text, choices=(CANCEL,))
 
 
 def _new_slot(ctx: Context, session: PeerSession,
@@ -722,7 +722,7 @@ def _ask_move_confirm(ctx: Context, data: dict[str, Any]) -> Reply:
                  f"{describe(ctx.programme, moved)}?",
                  choices=(Choice("Yes, ask", "answer", "yes"),
                           Choice("Change the time", "answer", "change"),
-                          Choice("Cancel", "cancel")))
+                          CANCEL))
 
 
 def _take_move_confirm(ctx: Context, data: dict[str, Any], text: str) -> list[Reply] | None:

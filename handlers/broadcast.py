@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from handlers.core import Context, Flow, Invalid, Route, Step, enqueue_each, said_yes
 from handlers.identity import BROADCAST_WAIT, LAPSED, TEAM, waited_too_long
-from handlers.messages import Choice, Reply, counted
+from handlers.messages import CANCEL, Choice, Reply, counted
 from handlers.notes import NotesError, find_challenge
 from handlers.storage.models import (
     ERASED_ROLE,
@@ -33,7 +33,6 @@ from handlers.when import WhenError, localise, parse_when
 from knowledge.programme import Programme, format_date
 
 MAX_TEXT = 3000
-CANCEL = Choice("Cancel", "cancel")
 _EVERYONE = {"everyone", "everybody", "all", "all participants", "the whole cohort"}
 _ROLE_NAMES = {"peer": "peers", "expert_peer": "expert peers",
                "challenge_manager": "challenge managers", "programme_team": "programme team"}

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from handlers.core import Context, Flow, Invalid, Route, Step, by_number, said_yes
 from handlers.identity import PAIRED_ROLES, TEAM
-from handlers.messages import Choice, Reply, ReplyFile, counted, csv_file
+from handlers.messages import CANCEL, Choice, Reply, ReplyFile, counted, csv_file
 from handlers.storage.models import (
     ERASED_ROLE,
     AuditEntry,
@@ -30,7 +30,6 @@ from knowledge.programme import Event, Programme, format_date, format_pence
 LIVE = ("submitted", "approved", "paid")  # the statuses that hold a day's one claim
 MAX_PENCE = 100_000 * 100  # beyond this an amount is a typo, not a hotel bill
 PEER_SESSION = "peer-session"
-CANCEL = Choice("Cancel", "cancel")
 
 _AMOUNT = re.compile(
     r"^(?P<minus>-)?\s*(?:£|gbp)?\s*(?P<minus2>-)?\s*"

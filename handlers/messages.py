@@ -72,6 +72,9 @@ class Choice:
     value: str = ""
 
 
+CANCEL = Choice("Cancel", "cancel")  # stops the open form; the router handles it
+
+
 @dataclass(frozen=True)
 class ReplyFile:
     name: str

@@ -23,7 +23,7 @@ from handlers.claims import describe
 from handlers.core import Context, Flow, Invalid, Route, Step, enqueue
 from handlers.faq import normalised_question, team_answers_changed
 from handlers.identity import email_digest, given_name
-from handlers.messages import Choice, Reply, ReplyFile, counted
+from handlers.messages import CANCEL, Choice, Reply, ReplyFile, counted
 from handlers.storage.models import (
     ERASED_ROLE,
     Account,
@@ -54,7 +54,6 @@ UNPAID = ("submitted", "approved")
 UNSENT = ("pending", "sending")
 # Outbox kinds (faq.py) that carry a question to the team or its answer back to the asker.
 SHARED_QUESTION_KINDS = ("team_question", "team_answer")
-CANCEL = Choice("Cancel", "cancel")
 
 
 @dataclass

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from handlers.core import Context, Flow, Invalid, Route, said_yes
 from handlers.identity import link_account, role_group
-from handlers.messages import Choice, Incoming, Reply, reply_from_json, reply_to_json
+from handlers.messages import CANCEL, Choice, Incoming, Reply, reply_from_json, reply_to_json
 from handlers.services import Services
 from handlers.storage.models import Account, Conversation, Participant, ProcessedEvent
 
@@ -27,7 +27,6 @@ log = logging.getLogger("sps.router")
 
 MAX_TEXT = 4000
 FAILURES_BEFORE_HELP = 3
-CANCEL = Choice("Cancel", "cancel")
 CANCEL_WORDS = {"cancel", "stop", "quit", "exit", "never mind", "nevermind"}
 # Kept in a form's data while a reply beside it also offers buttons: a typed yes or no then
 # could answer either question, and taking it as the form's could submit a claim the person
